@@ -1,0 +1,21 @@
+//! The export domain: no storage, no HTTP, no AWS.
+
+mod activity;
+mod caller;
+mod export_id;
+mod job;
+mod request;
+pub mod status;
+
+pub use activity::*;
+pub use caller::{Caller, OrgScope};
+pub use export_id::ExportId;
+pub use job::*;
+pub use request::*;
+pub use status::{ExportStatus, Transition};
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    pub use super::activity::tests::sample as activity;
+    pub use super::job::tests::job;
+}

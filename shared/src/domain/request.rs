@@ -1,0 +1,240 @@
+//! The create request as the caller sends it, and the rules it must meet.
+//! Every problem is collected, so one 422 names every bad field at once.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{ActivityType, ExportFormat};
+
+/// Longest period one export may cover.
+pub const MAX_PERIOD_MONTHS: u32 = 60;
+pub const DEFAULT_PROFILE: &str = "standard";
+
+/// The body of `POST /api/v1/bufdir-exports`, before validation.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExportRequest {
+    #[serde(default)]
+    pub org_id: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub period_from: Option<String>,
+    #[serde(default)]
+    pub period_to: Option<String>,
+    #[serde(default)]
+    pub activity_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub include_attachments: Option<bool>,
+    #[serde(default)]
+    pub submit_to_bufdir_api: Option<bool>,
+}
+
+/// A request that met every rule. The organisation is settled later,
+/// against the caller's claims.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidRequest {
+    pub org_id: Option<String>,
+    pub format: ExportFormat,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    /// Sorted, without duplicates; empty means every type.
+    pub activity_types: Vec<ActivityType>,
+    pub include_attachments: bool,
+    pub submit_to_bufdir_api: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError { field: field.to_string(), message: message.into() }
+    }
+}
+
+fn parse_date(field: &str, value: &Option<String>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    match value.as_deref() {
+        None => {
+            errors.push(FieldError::new(field, "is required (YYYY-MM-DD)"));
+            None
+        }
+        Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) if s.len() == 10 => Some(d),
+            _ => {
+                errors.push(FieldError::new(field, format!("must be an ISO date YYYY-MM-DD, got {s:?}")));
+                None
+            }
+        },
+    }
+}
+
+impl CreateExportRequest {
+    pub fn validate(&self) -> Result<ValidRequest, Vec<FieldError>> {
+        let mut errors = Vec::new();
+
+        let org_id = match self.org_id.as_deref().map(str::trim) {
+            Some("") => {
+                errors.push(FieldError::new("org_id", "must not be empty"));
+                None
+            }
+            Some(s) if s.len() > 100 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+                errors.push(FieldError::new("org_id", "must be at most 100 characters of letters, digits, '-' or '_'"));
+                None
+            }
+            other => other.map(str::to_string),
+        };
+
+        let format = match self.format.as_deref() {
+            None => Some(ExportFormat::Excel),
+            Some(s) => ExportFormat::parse(s).or_else(|| {
+                errors.push(FieldError::new("format", format!("must be one of excel, csv, json; got {s:?}")));
+                None
+            }),
+        };
+
+        let from = parse_date("period_from", &self.period_from, &mut errors);
+        let to = parse_date("period_to", &self.period_to, &mut errors);
+        if let (Some(from), Some(to)) = (from, to) {
+            if from > to {
+                errors.push(FieldError::new("period_to", "must not be before period_from"));
+            } else if from
+                .checked_add_months(chrono::Months::new(MAX_PERIOD_MONTHS))
+                .is_none_or(|limit| to >= limit)
+            {
+                errors.push(FieldError::new("period_to", "the period may cover at most 5 years"));
+            }
+        }
+
+        let mut types = Vec::new();
+        for (i, raw) in self.activity_types.iter().flatten().enumerate() {
+            match ActivityType::parse(raw) {
+                Some(t) => types.push(t),
+                None => errors.push(FieldError::new(
+                    &format!("activity_types[{i}]"),
+                    format!(
+                        "unknown activity type {raw:?}; known: {}",
+                        ActivityType::ALL.map(ActivityType::as_str).join(", ")
+                    ),
+                )),
+            }
+        }
+        types.sort();
+        types.dedup();
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(ValidRequest {
+            org_id,
+            format: format.expect("format checked"),
+            period_from: from.expect("date checked"),
+            period_to: to.expect("date checked"),
+            activity_types: types,
+            include_attachments: self.include_attachments.unwrap_or(false),
+            submit_to_bufdir_api: self.submit_to_bufdir_api.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(from: &str, to: &str) -> CreateExportRequest {
+        CreateExportRequest {
+            org_id: Some("org-demo".into()),
+            format: Some("excel".into()),
+            period_from: Some(from.into()),
+            period_to: Some(to.into()),
+            ..Default::default()
+        }
+    }
+
+    fn fields(r: &CreateExportRequest) -> Vec<String> {
+        r.validate().unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_full_contract_request_is_valid() {
+        let mut r = req("2025-01-01", "2025-12-31");
+        r.activity_types = Some(vec!["individual_counseling".into(), "group_session".into(), "group_session".into()]);
+        r.include_attachments = Some(true);
+        let v = r.validate().unwrap();
+        assert_eq!(v.format, ExportFormat::Excel);
+        assert_eq!(v.activity_types, vec![ActivityType::GroupSession, ActivityType::IndividualCounseling]);
+        assert!(v.include_attachments);
+        assert!(!v.submit_to_bufdir_api);
+    }
+
+    #[test]
+    fn each_format_is_known_and_others_refused() {
+        for f in ["excel", "csv", "json"] {
+            let mut r = req("2025-01-01", "2025-01-31");
+            r.format = Some(f.into());
+            assert!(r.validate().is_ok(), "{f}");
+        }
+        let mut r = req("2025-01-01", "2025-01-31");
+        r.format = Some("pdf".into());
+        assert_eq!(fields(&r), ["format"]);
+        r.format = None;
+        assert_eq!(r.validate().unwrap().format, ExportFormat::Excel);
+    }
+
+    #[test]
+    fn dates_must_be_iso() {
+        assert_eq!(fields(&req("01.01.2025", "2025-12-31")), ["period_from"]);
+        assert_eq!(fields(&req("2025-1-1", "2025-12-31")), ["period_from"]);
+        assert_eq!(fields(&req("2025-01-01", "2025-02-30")), ["period_to"]);
+        let mut r = req("2025-01-01", "2025-12-31");
+        r.period_from = None;
+        r.period_to = None;
+        assert_eq!(fields(&r), ["period_from", "period_to"]);
+    }
+
+    #[test]
+    fn period_must_be_ordered() {
+        assert_eq!(fields(&req("2025-02-01", "2025-01-31")), ["period_to"]);
+        assert!(req("2025-02-01", "2025-02-01").validate().is_ok());
+    }
+
+    #[test]
+    fn period_is_at_most_five_years() {
+        assert!(req("2020-01-01", "2024-12-31").validate().is_ok());
+        assert_eq!(fields(&req("2020-01-01", "2025-01-01")), ["period_to"]);
+    }
+
+    #[test]
+    fn activity_types_must_be_known_and_empty_means_all() {
+        let mut r = req("2025-01-01", "2025-12-31");
+        r.activity_types = Some(vec!["group_session".into(), "knitting".into()]);
+        assert_eq!(fields(&r), ["activity_types[1]"]);
+        r.activity_types = Some(vec![]);
+        assert!(r.validate().unwrap().activity_types.is_empty());
+    }
+
+    #[test]
+    fn org_id_shape_is_checked() {
+        let mut r = req("2025-01-01", "2025-12-31");
+        r.org_id = Some("".into());
+        assert_eq!(fields(&r), ["org_id"]);
+        r.org_id = Some("org/../x".into());
+        assert_eq!(fields(&r), ["org_id"]);
+        r.org_id = None;
+        assert!(r.validate().is_ok());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let r = CreateExportRequest {
+            format: Some("pdf".into()),
+            period_from: Some("x".into()),
+            activity_types: Some(vec!["y".into()]),
+            ..Default::default()
+        };
+        assert_eq!(fields(&r), ["format", "period_from", "period_to", "activity_types[0]"]);
+    }
+}

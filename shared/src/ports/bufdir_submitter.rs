@@ -1,0 +1,34 @@
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::PortResult;
+
+/// What accompanies a report handed to Bufdir's receiver.
+#[derive(Clone, Debug, Serialize)]
+pub struct Submission {
+    pub export_id: String,
+    pub attempt: u32,
+    pub org_id: String,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    pub report_profile: String,
+    pub filename: String,
+    pub content_type: String,
+    pub sha256: String,
+    /// The same for every try of one attempt, so the receiver can drop repeats.
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The receiver's reference for the submitted report.
+    pub reference: String,
+}
+
+#[async_trait]
+pub trait BufdirSubmitter: Send + Sync {
+    async fn submit(&self, submission: &Submission, file: &Path) -> PortResult<Receipt>;
+}

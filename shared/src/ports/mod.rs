@@ -1,0 +1,33 @@
+//! Ports: the narrow traits the services need from the outside world.
+//! Each has an embedded implementation (SQLite, files on disk, the
+//! in-process runner) and, later, an AWS one; the services never know which.
+
+mod activity_source;
+mod bufdir_submitter;
+mod event_publisher;
+mod file_store;
+mod job_store;
+mod workflow_starter;
+
+pub use activity_source::*;
+pub use bufdir_submitter::*;
+pub use event_publisher::*;
+pub use file_store::*;
+pub use job_store::*;
+pub use workflow_starter::*;
+
+/// How an adapter call went wrong, in the terms the services act on.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// A conditional write lost: the record changed or already exists.
+    #[error("conflict: the record changed or already exists")]
+    Conflict,
+    /// Worth trying again (a busy database, a dropped connection, throttling).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Trying again will not help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+pub type PortResult<T> = Result<T, PortError>;
