@@ -1,1 +1,53 @@
-//! (being written)
+//! The HTTP API: routes, authentication, problem responses. The same
+//! router serves the local server and, behind API Gateway, the Lambdas.
+
+mod auth;
+pub mod downloads;
+pub mod dto;
+mod extract;
+mod handlers;
+mod problem;
+mod request_context;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::{middleware, Router};
+
+pub use auth::{bearer_token, AuthError, Authenticator, Claims, LocalJwt, LOCAL_AUDIENCE, LOCAL_ISSUER};
+pub use handlers::BASE_PATH;
+pub use problem::{ApiError, PROBLEM_JSON};
+pub use request_context::REQUEST_ID_HEADER;
+
+use crate::service::ExportService;
+
+/// Largest request body accepted; a create request is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub service: Arc<ExportService>,
+    pub auth: Arc<dyn Authenticator>,
+}
+
+/// The export API's routes, with request ids, body limits and problem
+/// answers for unknown routes and methods.
+pub fn api_router(state: ApiState) -> Router {
+    Router::new()
+        .route(BASE_PATH, get(handlers::list_exports).post(handlers::create_export))
+        .route(&format!("{BASE_PATH}/{{export_id}}"), get(handlers::get_export).delete(handlers::delete_export))
+        .route(&format!("{BASE_PATH}/{{export_id}}/cancel"), put(handlers::cancel_export))
+        .route(&format!("{BASE_PATH}/{{export_id}}/retry"), post(handlers::retry_export))
+        .with_state(state)
+}
+
+/// Wraps any router with what every response needs: a request id, a body
+/// limit, and problem answers for unknown routes and methods.
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_context::request_context))
+}

@@ -1,1 +1,10 @@
-//! (being written)
+//! Services: what the API and the command-line tool can ask for. They
+//! speak only to ports, so the same code runs on SQLite and on AWS.
+
+mod error;
+mod estimate;
+mod exports;
+
+pub use error::ServiceError;
+pub use estimate::{estimate_seconds, DEFAULT_ROWS_PER_SECOND};
+pub use exports::*;

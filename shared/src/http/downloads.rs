@@ -1,0 +1,80 @@
+//! Downloads for the local server: the file store's signed links point
+//! here. The signature, not a bearer token, authorises the download, as
+//! with an S3 presigned URL: the link can be handed to a browser.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use tokio_util::io::ReaderStream;
+
+use super::problem::ApiError;
+use crate::adapters::embedded::DiskFileStore;
+
+#[derive(Deserialize)]
+struct LinkParams {
+    expires: i64,
+    name: String,
+    sig: String,
+}
+
+pub fn downloads_router(store: Arc<DiskFileStore>) -> Router {
+    Router::new().route("/files/{*key}", get(download)).with_state(store)
+}
+
+fn refused() -> ApiError {
+    // Expired, tampered and unknown links look the same from outside.
+    ApiError::new(StatusCode::FORBIDDEN, "download_link_invalid", "Download link not valid", "The link is invalid or has expired; GET the export again for a fresh link.")
+}
+
+async fn download(
+    State(store): State<Arc<DiskFileStore>>,
+    Path(key): Path<String>,
+    params: Result<Query<LinkParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|_| refused())?;
+    let now = chrono::Utc::now().timestamp();
+    let path = store.verify_download(&key, params.expires, &params.name, &params.sig, now).map_err(|reason| {
+        tracing::info!(reason = %reason, "download refused");
+        refused()
+    })?;
+    let file = tokio::fs::File::open(&path).await.map_err(|_| refused())?;
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let mut response = Body::from_stream(ReaderStream::new(file)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&params.name)));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&params.name)) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next().unwrap_or("") {
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "zip" => "application/zip",
+        "json" => "application/json",
+        "csv" => "text/csv; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `attachment` with an ASCII fallback and the exact name per RFC 6266.
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"._-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}

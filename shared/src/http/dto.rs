@@ -1,0 +1,228 @@
+//! Response bodies: the contract's fields, none renamed or dropped, plus
+//! the progress and retry information a person watching an export needs.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ActivityType, ExportJob, Stage};
+use crate::ports::JobPage;
+
+/// Timestamps as the contract writes them: `2026-03-01T08:00:00Z`.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExportSummaryBody {
+    pub export_id: String,
+    pub org_id: String,
+    pub status: String,
+    pub format: String,
+    pub period_from: String,
+    pub period_to: String,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    pub retry_count: u32,
+}
+
+impl From<&ExportJob> for ExportSummaryBody {
+    fn from(j: &ExportJob) -> Self {
+        ExportSummaryBody {
+            export_id: j.export_id.to_string(),
+            org_id: j.org_id.clone(),
+            status: j.status.to_string(),
+            format: j.format.as_str().to_string(),
+            period_from: day(j.period_from),
+            period_to: day(j.period_to),
+            created_at: ts(j.created_at),
+            completed_at: j.completed_at.map(ts),
+            retry_count: j.retry_count,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PaginationBody {
+    pub page: u32,
+    pub limit: u32,
+    pub total: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExportListBody {
+    pub data: Vec<ExportSummaryBody>,
+    pub pagination: PaginationBody,
+}
+
+impl ExportListBody {
+    pub fn new(page: &JobPage, number: u32, limit: u32) -> Self {
+        ExportListBody {
+            data: page.jobs.iter().map(ExportSummaryBody::from).collect(),
+            pagination: PaginationBody { page: number, limit, total: page.total },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProgressBody {
+    pub stage: Stage,
+    pub rows_done: u64,
+    pub rows_total: u64,
+    /// The worker's last heartbeat while running.
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FileBody {
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExportDetailBody {
+    pub export_id: String,
+    pub org_id: String,
+    pub status: String,
+    pub format: String,
+    pub period_from: String,
+    pub period_to: String,
+    /// The types included; every type when the request named none.
+    pub activity_types: Vec<ActivityType>,
+    pub include_attachments: bool,
+    pub submit_to_bufdir_api: bool,
+    pub report_profile: String,
+    /// Signed on this request, valid for minutes; GET again for a fresh one.
+    pub file_url: Option<String>,
+    /// When the file itself is deleted.
+    pub file_expires_at: Option<String>,
+    pub file: Option<FileBody>,
+    pub created_at: String,
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub cancelled_at: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub error_message: Option<String>,
+    pub retry_count: u32,
+    pub estimated_duration_seconds: u64,
+    pub progress: ProgressBody,
+    pub bufdir_reference: Option<String>,
+}
+
+impl ExportDetailBody {
+    pub fn new(j: &ExportJob, file_url: Option<String>) -> Self {
+        let types = if j.activity_types.is_empty() { ActivityType::ALL.to_vec() } else { j.activity_types.clone() };
+        ExportDetailBody {
+            export_id: j.export_id.to_string(),
+            org_id: j.org_id.clone(),
+            status: j.status.to_string(),
+            format: j.format.as_str().to_string(),
+            period_from: day(j.period_from),
+            period_to: day(j.period_to),
+            activity_types: types,
+            include_attachments: j.include_attachments,
+            submit_to_bufdir_api: j.submit_to_bufdir_api,
+            report_profile: j.report_profile.clone(),
+            file_url,
+            file_expires_at: j.file_expires_at.map(ts),
+            file: j.file.as_ref().map(|f| FileBody {
+                filename: f.filename.clone(),
+                content_type: f.content_type.clone(),
+                size_bytes: f.size_bytes,
+                sha256: f.sha256.clone(),
+            }),
+            created_at: ts(j.created_at),
+            queued_at: ts(j.queued_at),
+            started_at: j.started_at.map(ts),
+            completed_at: j.completed_at.map(ts),
+            cancelled_at: j.cancelled_at.map(ts),
+            cancel_reason: j.cancel_reason.clone(),
+            error_message: j.error_message.clone(),
+            retry_count: j.retry_count,
+            estimated_duration_seconds: j.estimated_duration_seconds,
+            progress: ProgressBody {
+                stage: j.progress.stage,
+                rows_done: j.progress.rows_done,
+                rows_total: j.progress.rows_total,
+                updated_at: ts(j.updated_at),
+            },
+            bufdir_reference: j.bufdir_reference.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedBody {
+    pub export_id: String,
+    pub status: String,
+    pub estimated_duration_seconds: u64,
+    pub created_at: String,
+}
+
+impl From<&ExportJob> for CreatedBody {
+    fn from(j: &ExportJob) -> Self {
+        CreatedBody {
+            export_id: j.export_id.to_string(),
+            status: j.status.to_string(),
+            estimated_duration_seconds: j.estimated_duration_seconds,
+            created_at: ts(j.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CancelledBody {
+    pub export_id: String,
+    pub status: String,
+    pub cancelled_at: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl From<&ExportJob> for CancelledBody {
+    fn from(j: &ExportJob) -> Self {
+        CancelledBody {
+            export_id: j.export_id.to_string(),
+            status: j.status.to_string(),
+            cancelled_at: j.cancelled_at.map(ts),
+            reason: j.cancel_reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RetriedBody {
+    pub export_id: String,
+    pub status: String,
+    pub retry_count: u32,
+    pub queued_at: String,
+}
+
+impl From<&ExportJob> for RetriedBody {
+    fn from(j: &ExportJob) -> Self {
+        RetriedBody {
+            export_id: j.export_id.to_string(),
+            status: j.status.to_string(),
+            retry_count: j.retry_count,
+            queued_at: ts(j.queued_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeletedBody {
+    pub deleted: bool,
+    pub export_id: String,
+}

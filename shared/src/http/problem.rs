@@ -1,0 +1,146 @@
+//! RFC 9457 problem details: every error the API returns has a stable
+//! `code`, a human `detail`, the request id, and for validation errors
+//! the list of bad fields. Internal details are logged, never returned.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::request_context::current_request;
+use crate::domain::FieldError;
+use crate::service::ServiceError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    problem_type: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    instance: String,
+    code: &'a str,
+    request_id: String,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        ApiError { status, code, title, detail: detail.into(), errors: Vec::new(), retry_after: None }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn unauthorized() -> Self {
+        // One answer for every token problem, so it tells an attacker nothing.
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", "A valid bearer token is required.")
+    }
+
+    pub fn export_not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "export_not_found", "Export not found", "No export with this id exists for your organisations.")
+    }
+
+    pub fn route_not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "Not found", "No such endpoint.")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "This endpoint does not support this method.")
+    }
+
+    pub fn invalid_query(errors: Vec<FieldError>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "Invalid query parameters", "One or more query parameters are invalid.")
+            .with_errors(errors)
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error", "Something went wrong on our side; the request id helps us find it.")
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Validation(errors) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Invalid export request",
+                "One or more fields are invalid; see errors.",
+            )
+            .with_errors(errors),
+            ServiceError::Forbidden(org) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "organisation_forbidden",
+                "Organisation not allowed",
+                format!("Your token does not allow exports for organisation {org}."),
+            ),
+            ServiceError::NotFound => ApiError::export_not_found(),
+            ServiceError::InvalidTransition(refused) => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_transition", "Not possible in this status", refused.to_string())
+            }
+            ServiceError::RetryLimit(n) => ApiError::new(
+                StatusCode::CONFLICT,
+                "retry_limit_reached",
+                "Retry limit reached",
+                format!("The export has been retried {n} times, the most allowed; create a new export instead."),
+            ),
+            ServiceError::Unavailable(reason) => {
+                tracing::warn!(reason = %reason, "service unavailable");
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "Temporarily unavailable",
+                    "The service is briefly unavailable; try again shortly.",
+                );
+                e.retry_after = Some(2);
+                e
+            }
+            ServiceError::Internal(reason) => {
+                tracing::error!(reason = %reason, "internal error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (request_id, instance) = current_request();
+        let body = ProblemBody {
+            problem_type: format!("urn:problem:bufdir-exports:{}", self.code),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            instance,
+            code: self.code,
+            request_id,
+            errors: &self.errors,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (self.status, json).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,36 @@
+use crate::domain::{FieldError, TransitionRefused};
+use crate::ports::PortError;
+
+/// What can go wrong when a caller asks for something; the HTTP layer
+/// turns each variant into one problem type with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    /// The caller may not act for this organisation.
+    #[error("not allowed to create exports for organisation {0}")]
+    Forbidden(String),
+    /// Unknown export, or one of an organisation the caller may not see:
+    /// the two answers are the same on purpose.
+    #[error("export not found")]
+    NotFound,
+    #[error("{0}")]
+    InvalidTransition(#[from] TransitionRefused),
+    #[error("the export has been retried {0} times, the most allowed")]
+    RetryLimit(u32),
+    /// Storage or workflow is briefly unavailable; the caller may try again.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<PortError> for ServiceError {
+    fn from(e: PortError) -> Self {
+        match e {
+            PortError::Transient(m) => ServiceError::Unavailable(m),
+            PortError::Conflict => ServiceError::Unavailable("the export changed concurrently; try again".into()),
+            PortError::Permanent(m) => ServiceError::Internal(m),
+        }
+    }
+}

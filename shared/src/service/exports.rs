@@ -1,0 +1,332 @@
+//! The export service: create, list, get, cancel, retry, delete.
+//!
+//! State changes are read-modify-write against the job store's version
+//! check; when a concurrent writer wins, the change is re-evaluated from
+//! the fresh record, so the transition table decides every race.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::{info, warn};
+
+use super::estimate::estimate_seconds;
+use super::ServiceError;
+use crate::domain::{
+    Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope,
+    Progress, Transition, DEFAULT_PROFILE,
+};
+use crate::ports::{
+    ActivityQuery, ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage,
+    JobQuery, JobStore, PortError, WorkflowStarter,
+};
+
+/// The ports the service talks to.
+#[derive(Clone)]
+pub struct Ports {
+    pub jobs: Arc<dyn JobStore>,
+    pub activities: Arc<dyn ActivitySource>,
+    pub files: Arc<dyn FileStore>,
+    pub workflow: Arc<dyn WorkflowStarter>,
+    pub events: Arc<dyn EventPublisher>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a finished file is kept before it is deleted.
+    pub file_retention: chrono::Duration,
+    /// How long one signed download URL works.
+    pub download_url_ttl: Duration,
+    pub max_retries: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            file_retention: chrono::Duration::days(30),
+            download_url_ttl: Duration::from_secs(15 * 60),
+            max_retries: 5,
+        }
+    }
+}
+
+/// How often a state change is re-evaluated after losing a race.
+const MAX_WRITE_ATTEMPTS: usize = 8;
+
+#[derive(Clone, Debug)]
+pub struct ListParams {
+    pub page: u32,
+    pub limit: u32,
+    pub status: Option<ExportStatus>,
+    pub format: Option<ExportFormat>,
+}
+
+/// One export as the caller sees it, with a download URL minted now.
+#[derive(Clone, Debug)]
+pub struct ExportView {
+    pub job: ExportJob,
+    pub file_url: Option<String>,
+}
+
+pub struct ExportService {
+    ports: Ports,
+    settings: Settings,
+}
+
+impl ExportService {
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        ExportService { ports, settings }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> Result<ExportJob, ServiceError> {
+        let valid = request.validate().map_err(ServiceError::Validation)?;
+        let org_id = match (valid.org_id, caller.sole_org()) {
+            (Some(org), _) => org,
+            (None, Some(org)) => org.to_string(),
+            (None, None) => {
+                return Err(ServiceError::Validation(vec![FieldError::new(
+                    "org_id",
+                    "is required when the token does not name exactly one organisation",
+                )]));
+            }
+        };
+        if !caller.may_act_for(&org_id) {
+            return Err(ServiceError::Forbidden(org_id));
+        }
+
+        let query = ActivityQuery {
+            org_id: org_id.clone(),
+            from: valid.period_from,
+            to: valid.period_to,
+            types: valid.activity_types.clone(),
+        };
+        let rows = self.ports.activities.count(&query).await?;
+        let recent = self
+            .ports
+            .jobs
+            .list(&JobQuery {
+                scope: OrgScope::Only(vec![org_id.clone()]),
+                status: Some(ExportStatus::Completed),
+                format: Some(valid.format),
+                page: 1,
+                limit: 10,
+            })
+            .await?
+            .jobs;
+
+        let now = Utc::now();
+        let mut job = ExportJob {
+            export_id: ExportId::generate(now.date_naive()),
+            org_id,
+            status: ExportStatus::Queued,
+            format: valid.format,
+            period_from: valid.period_from,
+            period_to: valid.period_to,
+            activity_types: valid.activity_types,
+            include_attachments: valid.include_attachments,
+            submit_to_bufdir_api: valid.submit_to_bufdir_api,
+            report_profile: DEFAULT_PROFILE.to_string(),
+            requested_by: caller.subject.clone(),
+            created_at: now,
+            updated_at: now,
+            queued_at: now,
+            started_at: None,
+            completed_at: None,
+            failed_at: None,
+            cancelled_at: None,
+            cancel_reason: None,
+            error_message: None,
+            retry_count: 0,
+            estimated_duration_seconds: estimate_seconds(rows, &recent),
+            progress: Progress { rows_total: rows, ..Progress::waiting() },
+            file: None,
+            file_expires_at: None,
+            bufdir_reference: None,
+            version: 1,
+        };
+        // A clash of random ids is rare but possible within one day.
+        let mut tries = 0;
+        loop {
+            match self.ports.jobs.insert(&job).await {
+                Ok(()) => break,
+                Err(PortError::Conflict) if tries < 3 => {
+                    tries += 1;
+                    job.export_id = ExportId::generate(now.date_naive());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(export_id = %job.export_id, org_id = %job.org_id, rows, "export created");
+        self.start_workflow(job).await
+    }
+
+    /// Hands the job to the workflow; if that cannot happen the job is
+    /// failed (and so retryable) rather than left queued with nobody to run it.
+    async fn start_workflow(&self, job: ExportJob) -> Result<ExportJob, ServiceError> {
+        match self.ports.workflow.start(&job.export_id, job.attempt()).await {
+            Ok(()) => Ok(job),
+            Err(e) => {
+                warn!(export_id = %job.export_id, error = %e, "workflow did not start");
+                let message = format!("the export could not be started: {e}");
+                let _ = self
+                    .change(&job.export_id, |j| {
+                        j.apply(Transition::Fail, Utc::now())?;
+                        j.error_message = Some(message.clone());
+                        Ok(())
+                    })
+                    .await;
+                Err(ServiceError::Unavailable("the export workflow could not be started".into()))
+            }
+        }
+    }
+
+    pub async fn list(&self, caller: &Caller, params: &ListParams) -> Result<JobPage, ServiceError> {
+        Ok(self
+            .ports
+            .jobs
+            .list(&JobQuery {
+                scope: caller.scope.clone(),
+                status: params.status,
+                format: params.format,
+                page: params.page,
+                limit: params.limit,
+            })
+            .await?)
+    }
+
+    /// Loads a job the caller may see; every other case is `NotFound`.
+    async fn load(&self, caller: &Caller, id: &ExportId) -> Result<ExportJob, ServiceError> {
+        match self.ports.jobs.get(id).await? {
+            Some(job) if caller.may_act_for(&job.org_id) => Ok(job),
+            _ => Err(ServiceError::NotFound),
+        }
+    }
+
+    pub async fn get(&self, caller: &Caller, id: &ExportId) -> Result<ExportView, ServiceError> {
+        let job = self.load(caller, id).await?;
+        let now = Utc::now();
+        let file_url = match (&job.file, job.status, job.file_expires_at) {
+            (Some(file), ExportStatus::Completed, Some(expires)) if expires > now => {
+                // A link never outlives the file it points to.
+                let left = (expires - now).to_std().unwrap_or_default();
+                let ttl = self.settings.download_url_ttl.min(left);
+                Some(self.ports.files.signed_url(&file.key, &file.filename, ttl).await?)
+            }
+            _ => None,
+        };
+        Ok(ExportView { job, file_url })
+    }
+
+    pub async fn cancel(&self, caller: &Caller, id: &ExportId, reason: Option<String>) -> Result<ExportJob, ServiceError> {
+        self.load(caller, id).await?;
+        let job = self
+            .change(id, |j| {
+                j.apply(Transition::Cancel, Utc::now())?;
+                j.cancel_reason = reason.clone();
+                Ok(())
+            })
+            .await?;
+        self.after_cancel(&job).await;
+        Ok(job)
+    }
+
+    /// Stops the work and removes whatever the cancelled attempt stored.
+    async fn after_cancel(&self, job: &ExportJob) {
+        info!(export_id = %job.export_id, attempt = job.attempt(), "export cancelled");
+        if let Err(e) = self.ports.workflow.stop(&job.export_id, job.attempt()).await {
+            warn!(export_id = %job.export_id, error = %e, "workflow stop failed; it stops by itself at its next heartbeat");
+        }
+        if let Err(e) = self.ports.files.delete_prefix(&job.attempt_prefix()).await {
+            warn!(export_id = %job.export_id, error = %e, "could not remove the cancelled attempt's files");
+        }
+        publish(&*self.ports.events, job, ExportEventType::Cancelled).await;
+    }
+
+    pub async fn retry(&self, caller: &Caller, id: &ExportId) -> Result<ExportJob, ServiceError> {
+        self.load(caller, id).await?;
+        let max = self.settings.max_retries;
+        let job = self
+            .change(id, |j| {
+                if j.retry_count >= max && crate::domain::status::next_status(j.status, Transition::Retry).is_some() {
+                    return Err(ServiceError::RetryLimit(j.retry_count));
+                }
+                j.apply(Transition::Retry, Utc::now())?;
+                Ok(())
+            })
+            .await?;
+        info!(export_id = %job.export_id, attempt = job.attempt(), "export retried");
+        self.start_workflow(job).await
+    }
+
+    pub async fn delete(&self, caller: &Caller, id: &ExportId) -> Result<(), ServiceError> {
+        let job = self.load(caller, id).await?;
+        if job.status.is_active() {
+            // Cancel first so the worker stops and writes no file after we clean up.
+            match self
+                .change(id, |j| {
+                    if j.status.is_active() {
+                        j.apply(Transition::Cancel, Utc::now())?;
+                        j.cancel_reason = Some("deleted".into());
+                    }
+                    Ok(())
+                })
+                .await
+            {
+                Ok(cancelled) if cancelled.status == ExportStatus::Cancelled => {
+                    if let Err(e) = self.ports.workflow.stop(&cancelled.export_id, cancelled.attempt()).await {
+                        warn!(export_id = %id, error = %e, "workflow stop failed during delete");
+                    }
+                }
+                Ok(_) => {}
+                Err(ServiceError::NotFound) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        self.ports.files.delete_prefix(&job.file_prefix()).await?;
+        self.ports.jobs.delete(id).await?;
+        info!(export_id = %id, "export deleted");
+        Ok(())
+    }
+
+    /// Applies `f` to the freshest copy of the job and writes it back
+    /// conditionally, re-reading after a lost race.
+    async fn change<F>(&self, id: &ExportId, mut f: F) -> Result<ExportJob, ServiceError>
+    where
+        F: FnMut(&mut ExportJob) -> Result<(), ServiceError>,
+    {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let Some(mut job) = self.ports.jobs.get(id).await? else {
+                return Err(ServiceError::NotFound);
+            };
+            let expected = job.version;
+            f(&mut job)?;
+            job.version = expected + 1;
+            match self.ports.jobs.update(&job, expected).await {
+                Ok(()) => return Ok(job),
+                Err(PortError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Unavailable("the export is changing too often; try again".into()))
+    }
+}
+
+/// Sends the outcome event; a lost event is logged, never fails the export.
+pub async fn publish(events: &dyn EventPublisher, job: &ExportJob, event_type: ExportEventType) {
+    let event = ExportEvent {
+        event_type,
+        export_id: job.export_id.to_string(),
+        org_id: job.org_id.clone(),
+        attempt: job.attempt(),
+        status: job.status.to_string(),
+        occurred_at: job.updated_at,
+        error_message: job.error_message.clone(),
+    };
+    if let Err(e) = events.publish(&event).await {
+        warn!(export_id = %job.export_id, error = %e, "export event not published");
+    }
+}

@@ -1,0 +1,297 @@
+//! The workflow's steps. Each is idempotent for its (export, attempt):
+//! run twice, it does the same thing; run after a cancel, it does nothing.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::ownership::{change_if_ours, claim};
+use super::WorkflowContext;
+use crate::domain::{ExportId, ExportJob, Progress, Stage, StoredFile, Transition};
+use crate::ports::{ActivityQuery, ExportEventType, PortError, Submission};
+use crate::report::{self, ReportError, ReportMeta};
+use crate::service::publish;
+
+/// How a step ended when it did not succeed. The names match the error
+/// types the state machine's Retry and Catch blocks match on.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    NonRetryable(String),
+    /// The job is no longer this attempt's (cancelled, deleted or retried):
+    /// the workflow ends quietly.
+    #[error("the export is no longer running this attempt")]
+    Stopped,
+}
+
+impl From<PortError> for StepError {
+    fn from(e: PortError) -> Self {
+        match e {
+            PortError::Transient(m) => StepError::Retryable(m),
+            PortError::Conflict => StepError::Retryable("concurrent change".into()),
+            PortError::Permanent(m) => StepError::NonRetryable(m),
+        }
+    }
+}
+
+/// Generates the report for `attempt` and stores it. Rows stream from the
+/// activity source straight into the writer; a heartbeat records progress
+/// and notices a cancel within one beat.
+pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel: &CancellationToken) -> Result<(), StepError> {
+    let job = claim(ctx, id, attempt).await?;
+    let query = ActivityQuery {
+        org_id: job.org_id.clone(),
+        from: job.period_from,
+        to: job.period_to,
+        types: job.activity_types.clone(),
+    };
+    let rows_total = ctx.activities.count(&query).await?;
+    beat(ctx, id, attempt, Stage::Generating, 0, rows_total).await?;
+
+    std::fs::create_dir_all(&ctx.work_dir).map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
+    // Dropped (and so removed) on every path out of this function.
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{id}-a{attempt}-"))
+        .tempdir_in(&ctx.work_dir)
+        .map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
+
+    let meta = ReportMeta {
+        export_id: id.to_string(),
+        org_id: job.org_id.clone(),
+        format: job.format,
+        period_from: job.period_from,
+        period_to: job.period_to,
+        activity_types: job.activity_types.clone(),
+        report_profile: job.report_profile.clone(),
+        generated_at: Utc::now(),
+    };
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writer = {
+        let (done, stop) = (done.clone(), stop.clone());
+        let mut stream = ctx.activities.stream(query);
+        let dir = work.path().to_path_buf();
+        let runtime = tokio::runtime::Handle::current();
+        // The writer is synchronous; it pulls each activity from the async
+        // stream on its own blocking thread.
+        tokio::task::spawn_blocking(move || {
+            let rows = std::iter::from_fn(|| runtime.block_on(stream.next()));
+            report::write_report(&meta, &dir, rows, |n| {
+                done.store(n, Ordering::Relaxed);
+                !stop.load(Ordering::Relaxed)
+            })
+        })
+    };
+
+    let mut ticker = tokio::time::interval(ctx.heartbeat);
+    ticker.tick().await;
+    let written = loop {
+        tokio::select! {
+            result = &mut writer => break result.map_err(|e| StepError::NonRetryable(format!("report writer crashed: {e}")))?,
+            _ = cancel.cancelled(), if !stop.load(Ordering::Relaxed) => stop.store(true, Ordering::Relaxed),
+            _ = ticker.tick() => {
+                match beat(ctx, id, attempt, Stage::Generating, done.load(Ordering::Relaxed), rows_total).await {
+                    Ok(()) => {}
+                    Err(StepError::Stopped) => stop.store(true, Ordering::Relaxed),
+                    Err(e) => warn!(export_id = %id, error = %e, "progress not recorded"),
+                }
+            }
+        }
+    };
+    let output = match written {
+        Ok(output) => output,
+        Err(ReportError::Cancelled) => return Err(StepError::Stopped),
+        Err(ReportError::Source(e)) => return Err(match StepError::from(e) {
+            StepError::Retryable(m) => StepError::Retryable(format!("reading activities failed: {m}")),
+            other => StepError::NonRetryable(format!("reading activities failed: {other}")),
+        }),
+        Err(e @ ReportError::Write(_)) => return Err(StepError::NonRetryable(e.to_string())),
+    };
+    if stop.load(Ordering::Relaxed) {
+        return Err(StepError::Stopped);
+    }
+
+    beat(ctx, id, attempt, Stage::Storing, output.rows, output.rows).await?;
+    let sha256 = sha256_file(&output.path).await?;
+    let key = format!("{}{}", job.attempt_prefix(), output.filename);
+    let size_bytes = ctx.files.put(&key, &output.path, &output.content_type).await?;
+    let file = StoredFile {
+        key,
+        filename: output.filename.clone(),
+        content_type: output.content_type.clone(),
+        size_bytes,
+        sha256,
+    };
+    let rows = output.rows;
+    let recorded = change_if_ours(ctx, id, attempt, |j| {
+        j.file = Some(file.clone());
+        j.progress = Progress { stage: Stage::Storing, rows_done: rows, rows_total: rows };
+        Ok(())
+    })
+    .await;
+    if recorded.is_err() {
+        // Cancelled or deleted while the file was being stored: take it back.
+        remove_attempt_files(ctx, &job).await;
+    }
+    recorded?;
+    info!(export_id = %id, attempt, rows, size_bytes, "report generated");
+    Ok(())
+}
+
+/// Hands the stored report to Bufdir's receiver, when the caller asked for it.
+pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Result<(), StepError> {
+    let job = claim(ctx, id, attempt).await?;
+    if !job.submit_to_bufdir_api || job.bufdir_reference.is_some() {
+        return Ok(());
+    }
+    let file = job.file.clone().ok_or_else(|| StepError::NonRetryable("no report to submit".into()))?;
+    let rows = job.progress.rows_total;
+    beat(ctx, id, attempt, Stage::Submitting, rows, rows).await?;
+
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{id}-submit-"))
+        .tempdir_in(&ctx.work_dir)
+        .map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
+    let local = work.path().join(&file.filename);
+    ctx.files.fetch(&file.key, &local).await?;
+    let submission = Submission {
+        export_id: id.to_string(),
+        attempt,
+        org_id: job.org_id.clone(),
+        period_from: job.period_from,
+        period_to: job.period_to,
+        report_profile: job.report_profile.clone(),
+        filename: file.filename.clone(),
+        content_type: file.content_type.clone(),
+        sha256: file.sha256.clone(),
+        idempotency_key: format!("{id}-a{attempt}"),
+    };
+    let receipt = ctx.submitter.submit(&submission, &local).await.map_err(|e| match StepError::from(e) {
+        StepError::Retryable(m) => StepError::Retryable(format!("submission to Bufdir failed: {m}")),
+        other => StepError::NonRetryable(format!("submission to Bufdir failed: {other}")),
+    })?;
+    change_if_ours(ctx, id, attempt, |j| {
+        j.bufdir_reference = Some(receipt.reference.clone());
+        Ok(())
+    })
+    .await?;
+    info!(export_id = %id, attempt, "report submitted to Bufdir");
+    Ok(())
+}
+
+/// Marks the export completed and announces it.
+pub async fn complete(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Result<(), StepError> {
+    let retention = ctx.file_retention;
+    let done = change_if_ours(ctx, id, attempt, |j| {
+        if j.file.is_none() {
+            return Err(StepError::NonRetryable("no report was stored".into()));
+        }
+        let now = Utc::now();
+        j.apply(Transition::Complete, now).map_err(|e| StepError::NonRetryable(e.to_string()))?;
+        j.file_expires_at = Some(now + retention);
+        Ok(())
+    })
+    .await?;
+    info!(export_id = %id, attempt, "export completed");
+    publish(&*ctx.events, &done, ExportEventType::Completed).await;
+    Ok(())
+}
+
+/// Marks the export failed with `message`, removing whatever the attempt
+/// stored, so a failed export never leaves a half-made file behind.
+pub async fn mark_failed(ctx: &WorkflowContext, id: &ExportId, attempt: u32, message: &str) -> Result<(), StepError> {
+    let Some(job) = ctx.jobs.get(id).await? else { return Ok(()) };
+    if job.attempt() != attempt || !job.status.is_active() {
+        return Ok(());
+    }
+    remove_attempt_files(ctx, &job).await;
+    let mut next = job.clone();
+    next.apply(Transition::Fail, Utc::now()).map_err(|e| StepError::NonRetryable(e.to_string()))?;
+    next.error_message = Some(message.to_string());
+    next.file = None;
+    next.version = job.version + 1;
+    match ctx.jobs.update(&next, job.version).await {
+        Ok(()) => {}
+        // Someone else changed it (a cancel, a delete): their outcome stands.
+        Err(PortError::Conflict) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    warn!(export_id = %id, attempt, "export failed");
+    publish(&*ctx.events, &next, ExportEventType::Failed).await;
+    Ok(())
+}
+
+/// Runs the whole workflow for one attempt, retrying transient step
+/// failures with backoff; what cannot be retried marks the export failed.
+pub async fn run_export(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel: &CancellationToken) {
+    let outcome = async {
+        with_retry(ctx, "generate", || generate(ctx, id, attempt, cancel)).await?;
+        with_retry(ctx, "submit", || submit(ctx, id, attempt)).await?;
+        with_retry(ctx, "complete", || complete(ctx, id, attempt)).await
+    }
+    .await;
+    match outcome {
+        Ok(()) | Err(StepError::Stopped) => {}
+        Err(StepError::Retryable(m)) | Err(StepError::NonRetryable(m)) => {
+            if let Err(e) = with_retry(ctx, "mark_failed", || mark_failed(ctx, id, attempt, &m)).await {
+                warn!(export_id = %id, error = %e, "could not mark the export failed");
+            }
+        }
+    }
+}
+
+async fn with_retry<F, Fut>(ctx: &WorkflowContext, step: &str, mut f: F) -> Result<(), StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StepError>>,
+{
+    let mut tries = 1;
+    loop {
+        match f().await {
+            Err(StepError::Retryable(m)) if tries < ctx.retry.max_attempts => {
+                tries += 1;
+                warn!(step, tries, error = %m, "step failed, retrying");
+                tokio::time::sleep(ctx.retry.delay(tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Records progress; `Stopped` when the job is no longer ours.
+async fn beat(ctx: &WorkflowContext, id: &ExportId, attempt: u32, stage: Stage, done: u64, total: u64) -> Result<(), StepError> {
+    change_if_ours(ctx, id, attempt, |j| {
+        j.progress = Progress { stage, rows_done: done, rows_total: total };
+        Ok(())
+    })
+    .await
+    .map(|_| ())
+}
+
+async fn remove_attempt_files(ctx: &WorkflowContext, job: &ExportJob) {
+    if let Err(e) = ctx.files.delete_prefix(&job.attempt_prefix()).await {
+        warn!(export_id = %job.export_id, error = %e, "could not remove the attempt's files");
+    }
+}
+
+async fn sha256_file(path: &Path) -> Result<String, StepError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        Ok::<_, std::io::Error>(hex::encode(hasher.finalize()))
+    })
+    .await
+    .map_err(|e| StepError::NonRetryable(e.to_string()))?
+    .map_err(|e| StepError::Retryable(format!("reading the report: {e}")))
+}
+

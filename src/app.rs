@@ -1,0 +1,73 @@
+//! Wires the embedded adapters into the service and the in-process
+//! runner: the whole export service in one data directory.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use shared::adapters::embedded::{
+    DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
+};
+use shared::http::LocalJwt;
+use shared::service::{ExportService, Ports, Settings};
+use shared::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
+
+pub struct LocalApp {
+    pub data: DataDir,
+    pub activities: Arc<SqliteActivities>,
+    pub files: Arc<DiskFileStore>,
+    pub runner: Arc<LocalRunner>,
+    pub service: Arc<ExportService>,
+    pub jwt: Arc<LocalJwt>,
+}
+
+/// Purposes of the keys derived from the data directory's secret.
+const TOKEN_KEY: &str = "jwt-hs256";
+const URL_KEY: &str = "download-urls";
+
+pub fn jwt_for(data_dir: &Path) -> anyhow::Result<LocalJwt> {
+    let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    Ok(LocalJwt::new(&data.secret(TOKEN_KEY)?))
+}
+
+impl LocalApp {
+    /// `base_url` is where the server answers; download links point there.
+    pub fn open(data_dir: &Path, base_url: &str, concurrency: usize) -> anyhow::Result<LocalApp> {
+        let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
+        // Whatever was being written when the last process stopped is unusable.
+        data.clear_tmp()?;
+        let jobs = Arc::new(SqliteJobStore::open(&data.db_path())?);
+        let activities = Arc::new(SqliteActivities::open(&data.db_path())?);
+        let files = Arc::new(DiskFileStore::new(data.files_dir(), base_url, data.secret(URL_KEY)?)?);
+        let events = Arc::new(JsonlEventOutbox::open(&data.events_path())?);
+        let submitter = Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?);
+        let settings = Settings::default();
+        let runner = LocalRunner::new(
+            WorkflowContext {
+                jobs: jobs.clone(),
+                activities: activities.clone(),
+                files: files.clone(),
+                events: events.clone(),
+                submitter,
+                work_dir: data.tmp_dir(),
+                file_retention: settings.file_retention,
+                heartbeat: Duration::from_millis(250),
+                retry: RetryPolicy::default(),
+            },
+            concurrency,
+        );
+        let service = Arc::new(ExportService::new(
+            Ports {
+                jobs,
+                activities: activities.clone(),
+                files: files.clone(),
+                workflow: Arc::new(RunnerHandle(runner.clone())),
+                events,
+            },
+            settings,
+        ));
+        let jwt = Arc::new(LocalJwt::new(&data.secret(TOKEN_KEY)?));
+        Ok(LocalApp { data, activities, files, runner, service, jwt })
+    }
+}

@@ -1,0 +1,94 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use shared::domain::{Caller, CreateExportRequest, ExportStatus};
+use shared::service::ServiceError;
+
+use super::DataDirArg;
+use crate::app::LocalApp;
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    org: String,
+    /// First day, YYYY-MM-DD.
+    #[arg(long)]
+    from: String,
+    /// Last day, YYYY-MM-DD.
+    #[arg(long)]
+    to: String,
+    #[arg(long, default_value = "excel", value_parser = ["excel", "csv", "json"])]
+    format: String,
+    /// Activity types, comma separated; all when left out.
+    #[arg(long, value_delimiter = ',')]
+    types: Vec<String>,
+    /// Where to write the file (default: its own name in the current folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let app = LocalApp::open(&args.data.data_dir, "http://localhost", 1)?;
+    let caller = Caller::operator();
+    let request = CreateExportRequest {
+        org_id: Some(args.org.clone()),
+        format: Some(args.format.clone()),
+        period_from: Some(args.from.clone()),
+        period_to: Some(args.to.clone()),
+        activity_types: (!args.types.is_empty()).then(|| args.types.clone()),
+        include_attachments: Some(false),
+        submit_to_bufdir_api: Some(false),
+    };
+    let started = Instant::now();
+    let job = match app.service.create(&caller, &request).await {
+        Ok(job) => job,
+        Err(ServiceError::Validation(errors)) => {
+            let list: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
+            bail!("invalid export: {}", list.join("; "))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let id = job.export_id.clone();
+    eprintln!("export {id}: {} activities, estimated {} s", job.progress.rows_total, job.estimated_duration_seconds);
+
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    let view = loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::signal::ctrl_c() => {
+                app.service.cancel(&caller, &id, Some("interrupted on the command line".into())).await?;
+                app.runner.wait_idle().await;
+                bail!("export {id} cancelled");
+            }
+        }
+        let view = app.service.get(&caller, &id).await?;
+        let p = &view.job.progress;
+        eprint!("\r{:<10} {:>9}/{:<9} rows  {:>6.1} s", view.job.status, p.rows_done, p.rows_total, started.elapsed().as_secs_f64());
+        let _ = std::io::stderr().flush();
+        if !view.job.status.is_active() {
+            eprintln!();
+            break view;
+        }
+    };
+    app.runner.wait_idle().await;
+    let job = view.job;
+    match (job.status, &job.file) {
+        (ExportStatus::Completed, Some(file)) => {
+            let out = args.out.unwrap_or_else(|| PathBuf::from(&file.filename));
+            shared::ports::FileStore::fetch(&*app.files, &file.key, &out).await.with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{} ({} activities, {} bytes) in {:.1} s",
+                out.display(),
+                job.progress.rows_total,
+                file.size_bytes,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        _ => bail!("export {id} {}: {}", job.status, job.error_message.unwrap_or_default()),
+    }
+}

@@ -1,0 +1,125 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use shared::demo::generate;
+use shared::http::{api_router, downloads::downloads_router, finish, ApiState, BASE_PATH};
+use shared::ports::{ActivityQuery, ActivitySource};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use super::DataDirArg;
+use crate::app::LocalApp;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:3000", env = "BUFDIR_ADDR")]
+    addr: SocketAddr,
+    /// Seed demo organisations and print a ready token and curl lines.
+    #[arg(long)]
+    demo: bool,
+    /// Exports generated at the same time.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Base URL clients reach the server at, if not the listen address
+    /// (download links are made from it).
+    #[arg(long, env = "BUFDIR_PUBLIC_URL")]
+    public_url: Option<String>,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+/// The demo organisations: (org, activities over 2024-2025, seed).
+const DEMO_ORGS: [(&str, u64, u64); 2] = [("org-demo", 3000, 42), ("org-other", 800, 7)];
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
+    let local = listener.local_addr()?;
+    let base_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let app = LocalApp::open(&args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency)?;
+
+    if args.demo {
+        seed_demo(&app).await?;
+    }
+    let resumed = app.runner.resume_unfinished().await?;
+    if resumed > 0 {
+        info!(resumed, "resumed exports left unfinished by the last run");
+    }
+
+    let state = ApiState { service: app.service.clone(), auth: app.jwt.clone() };
+    let router = finish(api_router(state).merge(downloads_router(app.files.clone())));
+
+    println!("Bufdir export service listening on {base_url} (data in {})", app.data.root().display());
+    if args.demo {
+        print_demo_help(&app, &base_url);
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    info!("stopped; unfinished exports resume on the next start");
+    Ok(())
+}
+
+async fn seed_demo(app: &LocalApp) -> anyhow::Result<()> {
+    for (org, count, seed) in DEMO_ORGS {
+        let query = ActivityQuery {
+            org_id: org.to_string(),
+            from: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+            types: vec![],
+        };
+        if app.activities.count(&query).await? == 0 {
+            let n = app.activities.insert_all(generate(org, count, 2024..=2025, seed)).await?;
+            info!(org, n, "seeded demo activities");
+        }
+    }
+    Ok(())
+}
+
+fn print_demo_help(app: &LocalApp, base: &str) {
+    let token = app.jwt.issue("demo-user", &["org-demo".to_string()], false, Duration::from_secs(12 * 3600));
+    let api = format!("{base}{BASE_PATH}");
+    println!(
+        r#"
+Demo data: org-demo and org-other, activities in 2024 and 2025.
+A token for org-demo, valid 12 hours:
+
+export TOKEN={token}
+
+# create an export (answers 202 with its export_id)
+curl -s -X POST {api} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{{"org_id":"org-demo","format":"excel","period_from":"2025-01-01","period_to":"2025-12-31","activity_types":["group_session","individual_counseling"],"include_attachments":false,"submit_to_bufdir_api":false}}'
+
+# list, newest first
+curl -s "{api}?page=1&limit=20" -H "Authorization: Bearer $TOKEN"
+
+# status, progress and a fresh download link (file_url)
+curl -s {api}/EXPORT_ID -H "Authorization: Bearer $TOKEN"
+
+# download the file: curl -o report.xlsx "FILE_URL"
+
+# cancel, retry, delete
+curl -s -X PUT {api}/EXPORT_ID/cancel -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"reason":"Incorrect date range selected"}}'
+curl -s -X POST {api}/EXPORT_ID/retry -H "Authorization: Bearer $TOKEN"
+curl -s -X DELETE {api}/EXPORT_ID -H "Authorization: Bearer $TOKEN"
+"#
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
