@@ -38,7 +38,7 @@ impl LocalApp {
         // Whatever was being written when the last process stopped is unusable.
         data.clear_tmp()?;
         let jobs = Arc::new(SqliteJobStore::open(&data.db_path())?);
-        let activities = Arc::new(SqliteActivities::open(&data.db_path())?);
+        let activities = Arc::new(SqliteActivities::open(&data.activities_db_path())?);
         let files = Arc::new(DiskFileStore::new(data.files_dir(), base_url, data.secret(URL_KEY)?)?);
         let events = Arc::new(JsonlEventOutbox::open(&data.events_path())?);
         let submitter = Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?);

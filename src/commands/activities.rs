@@ -36,7 +36,7 @@ pub enum ActivitiesCommand {
 
 fn open(data: &DataDirArg) -> anyhow::Result<Arc<SqliteActivities>> {
     let dir = DataDir::open(&data.data_dir).with_context(|| format!("opening data directory {}", data.data_dir.display()))?;
-    Ok(Arc::new(SqliteActivities::open(&dir.db_path())?))
+    Ok(Arc::new(SqliteActivities::open(&dir.activities_db_path())?))
 }
 
 fn check_org(org: &str) -> anyhow::Result<()> {

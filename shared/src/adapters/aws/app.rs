@@ -1,0 +1,110 @@
+//! Wires the AWS adapters into the service and the workflow context, the
+//! way `src/app.rs` wires the embedded ones. Every Lambda builds its
+//! state with this once per cold start; `serve --backend aws` uses it too.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::{self, AwsNames, Clients, ConfigError, STATE_MACHINE_ARN};
+use super::{
+    ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
+    StepFunctionsStarter,
+};
+use crate::http::ApiState;
+use crate::ports::WorkflowStarter;
+use crate::service::{ExportService, Ports, Settings};
+use crate::workflow::{RetryPolicy, WorkflowContext};
+
+/// How often a running step records progress (each beat is one write).
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct AwsApp {
+    pub names: AwsNames,
+    pub clients: Clients,
+    pub settings: Settings,
+    pub jobs: Arc<DynamoJobStore>,
+    pub activities: Arc<DynamoActivities>,
+    pub files: Arc<S3FileStore>,
+    pub events: Arc<SqsEventPublisher>,
+    pub outbox: Arc<S3BufdirOutbox>,
+}
+
+impl AwsApp {
+    pub fn new(names: AwsNames, clients: Clients, settings: Settings) -> Self {
+        let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &names.exports_table, names.job_retention));
+        let activities = Arc::new(DynamoActivities::new(clients.dynamodb.clone(), &names.activities_table));
+        let files = Arc::new(S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.files_prefix));
+        let events = Arc::new(SqsEventPublisher::new(clients.sqs.clone(), &names.events_queue_url));
+        let outbox = Arc::new(S3BufdirOutbox::new(clients.s3.clone(), &names.files_bucket, &names.outbox_prefix));
+        AwsApp { names, clients, settings, jobs, activities, files, events, outbox }
+    }
+
+    /// Names and settings from the environment, clients from the SDK's chain.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let names = AwsNames::from_env()?;
+        let settings = config::settings_from_env()?;
+        Ok(AwsApp::new(names, Clients::from_env().await, settings))
+    }
+
+    /// The Step Functions starter for the stack's state machine.
+    pub fn step_functions(&self) -> Result<StepFunctionsStarter, ConfigError> {
+        let arn = self.names.state_machine_arn.clone().ok_or(ConfigError::Missing(STATE_MACHINE_ARN))?;
+        StepFunctionsStarter::new(self.clients.sfn.clone(), arn).map_err(|e| ConfigError::Invalid(STATE_MACHINE_ARN, e.to_string()))
+    }
+
+    /// The service's ports, with `workflow` running the exports (Step
+    /// Functions in the stack, or the in-process runner for `--runner local`).
+    pub fn ports(&self, workflow: Arc<dyn WorkflowStarter>) -> Ports {
+        Ports {
+            jobs: self.jobs.clone(),
+            activities: self.activities.clone(),
+            files: self.files.clone(),
+            workflow,
+            events: self.events.clone(),
+        }
+    }
+
+    pub fn service(&self, workflow: Arc<dyn WorkflowStarter>) -> Arc<ExportService> {
+        Arc::new(ExportService::new(self.ports(workflow), self.settings.clone()))
+    }
+
+    /// What the workflow steps need; reports are written under `work_dir`.
+    pub fn workflow_context(&self, work_dir: PathBuf, heartbeat: Duration) -> WorkflowContext {
+        WorkflowContext {
+            jobs: self.jobs.clone(),
+            activities: self.activities.clone(),
+            files: self.files.clone(),
+            events: self.events.clone(),
+            submitter: self.outbox.clone(),
+            work_dir,
+            file_retention: self.settings.file_retention,
+            heartbeat,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The workflow context a step Lambda uses: its `/tmp` (or `WORK_DIR`)
+    /// and a heartbeat of `HEARTBEAT_SECONDS` (5 s by default).
+    pub fn lambda_workflow_context(&self) -> Result<WorkflowContext, ConfigError> {
+        let heartbeat = match std::env::var("HEARTBEAT_SECONDS").ok().filter(|v| !v.is_empty()) {
+            None => DEFAULT_HEARTBEAT,
+            Some(v) => Duration::from_secs(
+                v.parse().map_err(|_| ConfigError::Invalid("HEARTBEAT_SECONDS", format!("{v:?} is not a whole number")))?,
+            ),
+        };
+        Ok(self.workflow_context(config::work_dir_from_env(), heartbeat))
+    }
+
+    /// The API behind API Gateway: exports run in Step Functions and the
+    /// caller comes from the JWT authorizer's claims.
+    pub fn api_state(&self) -> Result<ApiState, ConfigError> {
+        Ok(ApiState { service: self.service(Arc::new(self.step_functions()?)), auth: Arc::new(ApiGatewayAuthenticator) })
+    }
+}
+
+/// Everything an API Lambda needs, from the environment.
+pub async fn api_state_from_env() -> Result<ApiState, ConfigError> {
+    AwsApp::from_env().await?.api_state()
+}

@@ -1,0 +1,141 @@
+//! Everything the AWS adapters need comes from the environment: resource
+//! names from the variables below (set by the SAM template, or by hand
+//! for `serve --backend aws`), credentials, region and endpoint from the
+//! SDK's usual chain, so `AWS_ENDPOINT_URL` points every client at a
+//! local emulator in tests.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::service::Settings;
+
+pub const EXPORTS_TABLE: &str = "EXPORTS_TABLE";
+pub const ACTIVITIES_TABLE: &str = "ACTIVITIES_TABLE";
+pub const FILES_BUCKET: &str = "FILES_BUCKET";
+pub const FILES_PREFIX: &str = "FILES_PREFIX";
+pub const BUFDIR_OUTBOX_PREFIX: &str = "BUFDIR_OUTBOX_PREFIX";
+pub const EVENTS_QUEUE_URL: &str = "EVENTS_QUEUE_URL";
+pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
+pub const FILE_RETENTION_DAYS: &str = "FILE_RETENTION_DAYS";
+pub const JOB_RETENTION_DAYS: &str = "JOB_RETENTION_DAYS";
+pub const DOWNLOAD_URL_TTL_SECONDS: &str = "DOWNLOAD_URL_TTL_SECONDS";
+pub const MAX_RETRIES: &str = "MAX_RETRIES";
+pub const WORK_DIR: &str = "WORK_DIR";
+
+pub const DEFAULT_FILES_PREFIX: &str = "exports/";
+pub const DEFAULT_OUTBOX_PREFIX: &str = "bufdir-outbox/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} is not valid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// Names of the stack's resources and the service's settings.
+#[derive(Clone, Debug)]
+pub struct AwsNames {
+    pub exports_table: String,
+    pub activities_table: String,
+    pub files_bucket: String,
+    /// Every report key is stored under this prefix (the lifecycle rule's filter).
+    pub files_prefix: String,
+    pub outbox_prefix: String,
+    pub events_queue_url: String,
+    /// Only the API functions and `serve --backend aws` without a local runner need it.
+    pub state_machine_arn: Option<String>,
+    /// How long a finished job's record is kept before DynamoDB's TTL removes it.
+    pub job_retention: chrono::Duration,
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+fn optional(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match optional(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid(name, format!("{v:?} is not a whole number"))),
+    }
+}
+
+fn prefix(name: &'static str, default: &str) -> Result<String, ConfigError> {
+    let p = optional(name).unwrap_or_else(|| default.to_string());
+    if p.is_empty() || !p.ends_with('/') || p.starts_with('/') || p.split('/').any(|s| s == "..") {
+        return Err(ConfigError::Invalid(name, format!("{p:?} must be a relative prefix ending in '/'")));
+    }
+    Ok(p)
+}
+
+impl AwsNames {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(AwsNames {
+            exports_table: required(EXPORTS_TABLE)?,
+            activities_table: required(ACTIVITIES_TABLE)?,
+            files_bucket: required(FILES_BUCKET)?,
+            files_prefix: prefix(FILES_PREFIX, DEFAULT_FILES_PREFIX)?,
+            outbox_prefix: prefix(BUFDIR_OUTBOX_PREFIX, DEFAULT_OUTBOX_PREFIX)?,
+            events_queue_url: required(EVENTS_QUEUE_URL)?,
+            state_machine_arn: optional(STATE_MACHINE_ARN),
+            job_retention: chrono::Duration::days(number(JOB_RETENTION_DAYS, 90)? as i64),
+        })
+    }
+}
+
+/// The service's settings, with the environment's overrides. The file
+/// retention must match the bucket's lifecycle rule (the template sets both
+/// from one parameter).
+pub fn settings_from_env() -> Result<Settings, ConfigError> {
+    let d = Settings::default();
+    Ok(Settings {
+        file_retention: chrono::Duration::days(number(FILE_RETENTION_DAYS, d.file_retention.num_days() as u64)? as i64),
+        download_url_ttl: Duration::from_secs(number(DOWNLOAD_URL_TTL_SECONDS, d.download_url_ttl.as_secs())?),
+        max_retries: number(MAX_RETRIES, d.max_retries as u64)? as u32,
+    })
+}
+
+/// Where the workflow steps write reports before uploading them.
+pub fn work_dir_from_env() -> std::path::PathBuf {
+    optional(WORK_DIR).map(Into::into).unwrap_or_else(|| std::env::temp_dir().join("bufdir-exports"))
+}
+
+/// The SDK's shared configuration: region, credentials and endpoint
+/// from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the Lambda role...).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// The clients, built once per process and shared by every adapter.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sfn: aws_sdk_sfn::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        // An emulator answers on one host, so buckets go in the path.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            sfn: aws_sdk_sfn::Client::new(sdk),
+        }
+    }
+
+    pub async fn from_env() -> Self {
+        Clients::new(&sdk_config().await)
+    }
+}

@@ -1,0 +1,51 @@
+//! Export outcome events on an SQS queue (schema: `docs/events.md`).
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::Client;
+
+use super::errors::port_error;
+use crate::ports::{EventPublisher, ExportEvent, PortError, PortResult};
+
+#[derive(Clone)]
+pub struct SqsEventPublisher {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsEventPublisher {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        SqsEventPublisher { client, queue_url: queue_url.into() }
+    }
+}
+
+fn string_attr(v: &str) -> PortResult<MessageAttributeValue> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(v)
+        .build()
+        .map_err(|e| PortError::Permanent(e.to_string()))
+}
+
+#[async_trait]
+impl EventPublisher for SqsEventPublisher {
+    async fn publish(&self, event: &ExportEvent) -> PortResult<()> {
+        let body = serde_json::to_string(event).map_err(|e| PortError::Permanent(format!("encode event: {e}")))?;
+        let event_type = serde_json::to_value(event.event_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        // The type and organisation also ride as attributes, so consumers
+        // (and SNS/EventBridge pipes) can filter without parsing the body.
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("type", string_attr(&event_type)?)
+            .message_attributes("org_id", string_attr(&event.org_id)?)
+            .send()
+            .await
+            .map_err(|e| port_error("publish event", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,26 @@
+//! AWS adapters: jobs and activities in DynamoDB, reports in S3, events on
+//! SQS, the workflow in Step Functions, callers from API Gateway's JWT
+//! authorizer. Configured only from the environment (see [`config`]).
+
+mod activities;
+mod app;
+pub mod attr;
+mod auth;
+mod bufdir_outbox;
+pub mod config;
+mod errors;
+mod events;
+mod file_store;
+mod job_store;
+pub mod steps;
+mod workflow;
+
+pub use activities::{activity_item, DynamoActivities, DynamoActivityWriter};
+pub use app::{api_state_from_env, AwsApp};
+pub use auth::{claims_from_map, parse_list_claim, ApiGatewayAuthenticator};
+pub use bufdir_outbox::{reference_for, S3BufdirOutbox};
+pub use config::{AwsNames, Clients, ConfigError};
+pub use events::SqsEventPublisher;
+pub use file_store::{content_disposition, S3FileStore, MULTIPART_THRESHOLD, PART_SIZE};
+pub use job_store::{DynamoJobStore, INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG, SHARDS};
+pub use workflow::{execution_arn, execution_name, StepFunctionsStarter};

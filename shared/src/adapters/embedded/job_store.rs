@@ -1,0 +1,200 @@
+//! Export jobs in SQLite. The job is stored whole as JSON; the columns
+//! beside it are copies used to filter, order and guard writes.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::sqlite::{self, blocking, lock, map_err};
+use crate::domain::{ExportId, ExportJob, ExportStatus, OrgScope};
+use crate::ports::{JobPage, JobQuery, JobStore, PortError, PortResult};
+
+#[derive(Clone)]
+pub struct SqliteJobStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteJobStore {
+    pub fn open(db_path: &Path) -> PortResult<Self> {
+        Ok(SqliteJobStore { conn: Arc::new(Mutex::new(sqlite::open(db_path)?)) })
+    }
+
+    async fn with_conn<T, F>(&self, f: F) -> PortResult<T>
+    where
+        F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        blocking(move || f(&*lock(&conn)?)).await
+    }
+}
+
+/// The column values a job is filtered and ordered by, plus its body.
+struct Row {
+    export_id: String,
+    org_id: String,
+    status: &'static str,
+    format: &'static str,
+    created_at: i64,
+    version: i64,
+    body: String,
+}
+
+impl Row {
+    fn of(job: &ExportJob) -> PortResult<Row> {
+        Ok(Row {
+            export_id: job.export_id.to_string(),
+            org_id: job.org_id.clone(),
+            status: job.status.as_str(),
+            format: job.format.as_str(),
+            created_at: job.created_at.timestamp_micros(),
+            version: to_i64(job.version)?,
+            body: serde_json::to_string(job).map_err(|e| PortError::Permanent(format!("encode job: {e}")))?,
+        })
+    }
+}
+
+fn to_i64(version: u64) -> PortResult<i64> {
+    i64::try_from(version).map_err(|_| PortError::Permanent(format!("version {version} is out of range")))
+}
+
+fn decode(body: String) -> PortResult<ExportJob> {
+    serde_json::from_str(&body).map_err(|e| PortError::Permanent(format!("stored job is unreadable: {e}")))
+}
+
+/// The WHERE clause and its arguments shared by a page and its total, so
+/// the two can never disagree about what matches. `None` means the scope
+/// names no organisation, so nothing can match.
+fn filter(query: &JobQuery) -> Option<(String, Vec<Value>)> {
+    let mut clauses = Vec::new();
+    let mut args = Vec::new();
+    if let OrgScope::Only(orgs) = &query.scope {
+        if orgs.is_empty() {
+            return None;
+        }
+        clauses.push(format!("org_id IN ({})", vec!["?"; orgs.len()].join(",")));
+        args.extend(orgs.iter().map(|o| Value::Text(o.clone())));
+    }
+    if let Some(status) = query.status {
+        clauses.push("status = ?".to_string());
+        args.push(Value::Text(status.as_str().to_string()));
+    }
+    if let Some(format) = query.format {
+        clauses.push("format = ?".to_string());
+        args.push(Value::Text(format.as_str().to_string()));
+    }
+    let sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    Some((sql, args))
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn insert(&self, job: &ExportJob) -> PortResult<()> {
+        let row = Row::of(job)?;
+        self.with_conn(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO jobs (export_id, org_id, status, format, created_at, version, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (export_id) DO NOTHING",
+                    params![row.export_id, row.org_id, row.status, row.format, row.created_at, row.version, row.body],
+                )
+                .map_err(map_err)?;
+            if n == 0 { Err(PortError::Conflict) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn get(&self, id: &ExportId) -> PortResult<Option<ExportJob>> {
+        let id = id.to_string();
+        self.with_conn(move |c| {
+            c.query_row("SELECT body FROM jobs WHERE export_id = ?1", [id], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(map_err)?
+                .map(decode)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list(&self, query: &JobQuery) -> PortResult<JobPage> {
+        let Some((where_sql, args)) = filter(query) else {
+            return Ok(JobPage { jobs: Vec::new(), total: 0 });
+        };
+        let limit = i64::from(query.limit);
+        let offset = i64::from(query.page.max(1) - 1) * limit;
+        self.with_conn(move |c| {
+            let total: i64 = c
+                .query_row(&format!("SELECT COUNT(*) FROM jobs {where_sql}"), params_from_iter(&args), |r| r.get(0))
+                .map_err(map_err)?;
+            let mut page_args = args;
+            page_args.push(Value::Integer(limit));
+            page_args.push(Value::Integer(offset));
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT body FROM jobs {where_sql}
+                     ORDER BY created_at DESC, export_id DESC LIMIT ? OFFSET ?"
+                ))
+                .map_err(map_err)?;
+            let jobs = stmt
+                .query_map(params_from_iter(&page_args), |r| r.get::<_, String>(0))
+                .map_err(map_err)?
+                .map(|body| decode(body.map_err(map_err)?))
+                .collect::<PortResult<Vec<_>>>()?;
+            Ok(JobPage { jobs, total: total as u64 })
+        })
+        .await
+    }
+
+    async fn update(&self, job: &ExportJob, expected_version: u64) -> PortResult<()> {
+        let row = Row::of(job)?;
+        let expected = to_i64(expected_version)?;
+        self.with_conn(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE jobs SET org_id = ?2, status = ?3, format = ?4, created_at = ?5, version = ?6, body = ?7
+                     WHERE export_id = ?1 AND version = ?8",
+                    params![
+                        row.export_id,
+                        row.org_id,
+                        row.status,
+                        row.format,
+                        row.created_at,
+                        row.version,
+                        row.body,
+                        expected
+                    ],
+                )
+                .map_err(map_err)?;
+            if n == 0 { Err(PortError::Conflict) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &ExportId) -> PortResult<()> {
+        let id = id.to_string();
+        self.with_conn(move |c| {
+            c.execute("DELETE FROM jobs WHERE export_id = ?1", [id]).map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unfinished(&self) -> PortResult<Vec<ExportJob>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT body FROM jobs WHERE status IN (?1, ?2)
+                     ORDER BY created_at ASC, export_id ASC",
+                )
+                .map_err(map_err)?;
+            stmt.query_map([ExportStatus::Queued.as_str(), ExportStatus::Running.as_str()], |r| r.get::<_, String>(0))
+                .map_err(map_err)?
+                .map(|body| decode(body.map_err(map_err)?))
+                .collect()
+        })
+        .await
+    }
+}

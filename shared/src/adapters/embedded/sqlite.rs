@@ -1,0 +1,150 @@
+//! Opening the embedded database and translating its errors into port
+//! errors. Every store opens its own connection to the same file; WAL
+//! lets readers run beside the one writer, and the busy timeout turns
+//! short write contention into waiting instead of failing.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+
+use crate::ports::{PortError, PortResult};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema steps; `user_version` records how many have run. Append only:
+/// an edited step would never reach a database that already ran it.
+const MIGRATIONS: &[&str] = &[
+    // 1: jobs. The body is the whole job as JSON; the other columns exist
+    // only to filter and order without parsing it.
+    "CREATE TABLE jobs (
+        export_id  TEXT PRIMARY KEY NOT NULL,
+        org_id     TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        format     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        version    INTEGER NOT NULL,
+        body       TEXT NOT NULL
+    );
+    CREATE INDEX jobs_by_org ON jobs (org_id, created_at DESC);
+    CREATE INDEX jobs_by_status ON jobs (status, created_at);",
+    // 2: activities, laid out for the export's range scan in report order.
+    "CREATE TABLE activities (
+        org_id        TEXT NOT NULL,
+        activity_id   TEXT NOT NULL,
+        date          TEXT NOT NULL,
+        activity_type TEXT NOT NULL,
+        body          TEXT NOT NULL,
+        PRIMARY KEY (org_id, activity_id)
+    );
+    CREATE INDEX activities_by_date ON activities (org_id, date, activity_id);",
+];
+
+/// A read-write connection with the schema brought up to date.
+pub fn open(path: &Path) -> PortResult<Connection> {
+    let mut conn = Connection::open(path).map_err(map_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)).map_err(map_err)?;
+    // NORMAL is durable across process crashes in WAL mode; only an OS
+    // crash can lose the last transactions, which a re-run export redoes.
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(map_err)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(map_err)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// A connection that cannot write, for long reads beside the writers.
+pub fn open_read_only(path: &Path) -> PortResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> PortResult<()> {
+    // IMMEDIATE takes the write lock before reading the version, so two
+    // stores opening the same file at once cannot both run a step.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+    let done: usize =
+        tx.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)).map_err(map_err)?.try_into().unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(PortError::Permanent(format!(
+            "the database has schema version {done}, newer than this program knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for step in &MIGRATIONS[done..] {
+        tx.execute_batch(step).map_err(map_err)?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64).map_err(map_err)?;
+    tx.commit().map_err(map_err)
+}
+
+/// Busy and locked mean another connection held the lock past the
+/// timeout: worth retrying. Everything else will fail the same way again.
+pub fn map_err(e: rusqlite::Error) -> PortError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => PortError::Transient(e.to_string()),
+        _ => PortError::Permanent(format!("sqlite: {e}")),
+    }
+}
+
+pub(crate) fn lock(conn: &Mutex<Connection>) -> PortResult<MutexGuard<'_, Connection>> {
+    // A panic while holding the lock rolled back its transaction when the
+    // statement handles dropped, so the connection itself is still sound.
+    Ok(conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
+/// Runs SQLite work off the async threads.
+pub(crate) async fn blocking<T, F>(f: F) -> PortResult<T>
+where
+    F: FnOnce() -> PortResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| PortError::Permanent(format!("database task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_twice_migrates_once_and_uses_wal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite3");
+        let a = open(&path).unwrap();
+        let b = open(&path).unwrap();
+        let version: i64 = b.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        let mode: String = a.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_held_write_lock_is_transient() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite3");
+        let mut holder = open(&path).unwrap();
+        let other = open(&path).unwrap();
+        other.busy_timeout(Duration::from_millis(10)).unwrap();
+        let _tx = holder.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        let err = other.execute("INSERT INTO activities VALUES ('o','a','2025-01-01','t','{}')", []).unwrap_err();
+        assert!(matches!(map_err(err), PortError::Transient(_)));
+    }
+
+    #[test]
+    fn other_errors_are_permanent() {
+        let conn = Connection::open_in_memory().unwrap();
+        let err = conn.execute("INSERT INTO nowhere VALUES (1)", []).unwrap_err();
+        assert!(matches!(map_err(err), PortError::Permanent(_)));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite3");
+        open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(open(&path), Err(PortError::Permanent(_))));
+    }
+}
