@@ -1,7 +1,6 @@
 //! `bufdir-exports`: the export service on one machine, and the tools
 //! around it (tokens, activity import and seeding, one-off exports).
 
-mod app;
 mod commands;
 
 use std::process::ExitCode;

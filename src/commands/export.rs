@@ -7,7 +7,7 @@ use shared::domain::{Caller, CreateExportRequest, ExportStatus};
 use shared::service::ServiceError;
 
 use super::DataDirArg;
-use crate::app::LocalApp;
+use shared::adapters::embedded::EmbeddedApp;
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
@@ -32,7 +32,7 @@ pub struct ExportArgs {
 }
 
 pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let app = LocalApp::open(&args.data.data_dir, "http://localhost", 1)?;
+    let app = EmbeddedApp::open(&args.data.data_dir, "http://localhost", 1)?;
     let caller = Caller::operator();
     let request = CreateExportRequest {
         org_id: Some(args.org.clone()),

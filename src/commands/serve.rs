@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use super::DataDirArg;
-use crate::app::LocalApp;
+use shared::adapters::embedded::EmbeddedApp;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -38,7 +38,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
     let local = listener.local_addr()?;
     let base_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
-    let app = LocalApp::open(&args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency)?;
+    let app = EmbeddedApp::open(&args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency)?;
 
     if args.demo {
         seed_demo(&app).await?;
@@ -47,6 +47,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if resumed > 0 {
         info!(resumed, "resumed exports left unfinished by the last run");
     }
+
+    spawn_file_expiry(app.service.clone());
 
     let state = ApiState { service: app.service.clone(), auth: app.jwt.clone() };
     let router = finish(api_router(state).merge(downloads_router(app.files.clone())));
@@ -63,7 +65,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn seed_demo(app: &LocalApp) -> anyhow::Result<()> {
+/// Deletes files past their `file_expires_at`, at start and then hourly.
+fn spawn_file_expiry(service: std::sync::Arc<shared::service::ExportService>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match service.purge_expired_files(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => info!(files = n, "expired export files deleted"),
+                Err(e) => tracing::warn!(error = %e, "expired files not purged; trying again in an hour"),
+            }
+        }
+    });
+}
+
+async fn seed_demo(app: &EmbeddedApp) -> anyhow::Result<()> {
     for (org, count, seed) in DEMO_ORGS {
         let query = ActivityQuery {
             org_id: org.to_string(),
@@ -79,7 +96,7 @@ async fn seed_demo(app: &LocalApp) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_demo_help(app: &LocalApp, base: &str) {
+fn print_demo_help(app: &EmbeddedApp, base: &str) {
     let token = app.jwt.issue("demo-user", &["org-demo".to_string()], false, Duration::from_secs(12 * 3600));
     let api = format!("{base}{BASE_PATH}");
     println!(

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::app::jwt_for;
+use shared::adapters::embedded::jwt_for;
 
 use super::DataDirArg;
 

@@ -330,3 +330,40 @@ pub async fn publish(events: &dyn EventPublisher, job: &ExportJob, event_type: E
         warn!(export_id = %job.export_id, error = %e, "export event not published");
     }
 }
+
+impl ExportService {
+    /// Deletes files whose `file_expires_at` has passed and forgets them on
+    /// the job (the record stays, without a link). On AWS the bucket's
+    /// lifecycle rule does the same; locally the server calls this
+    /// periodically. Returns how many files went.
+    pub async fn purge_expired_files(&self, now: chrono::DateTime<Utc>) -> Result<u64, ServiceError> {
+        let mut purged = 0;
+        let mut page = 1;
+        loop {
+            let query = JobQuery { scope: OrgScope::All, status: Some(ExportStatus::Completed), format: None, page, limit: 100 };
+            let batch = self.ports.jobs.list(&query).await?;
+            for job in &batch.jobs {
+                let expired = job.file.is_some() && job.file_expires_at.is_some_and(|at| at <= now);
+                if !expired {
+                    continue;
+                }
+                self.ports.files.delete_prefix(&job.file_prefix()).await?;
+                let forgotten = self
+                    .change(&job.export_id, |j| {
+                        j.file = None;
+                        Ok(())
+                    })
+                    .await;
+                match forgotten {
+                    Ok(_) | Err(ServiceError::NotFound) => purged += 1,
+                    Err(e) => return Err(e),
+                }
+                info!(export_id = %job.export_id, "expired file deleted");
+            }
+            if batch.jobs.len() < 100 {
+                return Ok(purged);
+            }
+            page += 1;
+        }
+    }
+}

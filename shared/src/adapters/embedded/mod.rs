@@ -3,6 +3,7 @@
 //! outbox for events, and a local receiver standing in for Bufdir.
 
 mod activity_store;
+mod app;
 mod bufdir_receiver;
 mod data_dir;
 mod event_outbox;
@@ -10,6 +11,7 @@ mod file_store;
 mod job_store;
 pub mod sqlite;
 
+pub use app::{jwt_for, EmbeddedApp};
 pub use activity_store::{ActivityWriter, SqliteActivities};
 pub use bufdir_receiver::LocalBufdirReceiver;
 pub use data_dir::DataDir;

@@ -1,20 +1,22 @@
 //! Wires the embedded adapters into the service and the in-process
-//! runner: the whole export service in one data directory.
+//! runner: the whole export service in one data directory. Used by the
+//! `bufdir-exports` program and by tests.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::adapters::embedded::{
+use super::{
     DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
 };
-use shared::http::LocalJwt;
-use shared::service::{ExportService, Ports, Settings};
-use shared::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
+use crate::http::LocalJwt;
+use crate::service::{ExportService, Ports, Settings};
+use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
 
-pub struct LocalApp {
+pub struct EmbeddedApp {
     pub data: DataDir,
+    pub jobs: Arc<SqliteJobStore>,
     pub activities: Arc<SqliteActivities>,
     pub files: Arc<DiskFileStore>,
     pub runner: Arc<LocalRunner>,
@@ -31,9 +33,9 @@ pub fn jwt_for(data_dir: &Path) -> anyhow::Result<LocalJwt> {
     Ok(LocalJwt::new(&data.secret(TOKEN_KEY)?))
 }
 
-impl LocalApp {
+impl EmbeddedApp {
     /// `base_url` is where the server answers; download links point there.
-    pub fn open(data_dir: &Path, base_url: &str, concurrency: usize) -> anyhow::Result<LocalApp> {
+    pub fn open(data_dir: &Path, base_url: &str, concurrency: usize) -> anyhow::Result<EmbeddedApp> {
         let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
         // Whatever was being written when the last process stopped is unusable.
         data.clear_tmp()?;
@@ -59,7 +61,7 @@ impl LocalApp {
         );
         let service = Arc::new(ExportService::new(
             Ports {
-                jobs,
+                jobs: jobs.clone(),
                 activities: activities.clone(),
                 files: files.clone(),
                 workflow: Arc::new(RunnerHandle(runner.clone())),
@@ -68,6 +70,6 @@ impl LocalApp {
             settings,
         ));
         let jwt = Arc::new(LocalJwt::new(&data.secret(TOKEN_KEY)?));
-        Ok(LocalApp { data, activities, files, runner, service, jwt })
+        Ok(EmbeddedApp { data, jobs, activities, files, runner, service, jwt })
     }
 }

@@ -1,0 +1,38 @@
+//! The export service over the embedded wiring, for what the HTTP tests
+//! cannot reach in reasonable time (a file's 30-day expiry).
+
+
+use shared::adapters::embedded::EmbeddedApp;
+use shared::domain::{Caller, CreateExportRequest, ExportStatus};
+use shared::ports::FileStore;
+
+#[tokio::test]
+async fn expired_files_are_deleted_and_the_link_goes_with_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = EmbeddedApp::open(tmp.path(), "http://127.0.0.1:1", 1).unwrap();
+    app.activities.insert_all(shared::demo::generate("org-a", 50, 2025..=2025, 1)).await.unwrap();
+    let caller = Caller::operator();
+    let request = CreateExportRequest {
+        org_id: Some("org-a".into()),
+        period_from: Some("2025-01-01".into()),
+        period_to: Some("2025-12-31".into()),
+        ..Default::default()
+    };
+    let job = app.service.create(&caller, &request).await.unwrap();
+    app.runner.wait_idle().await;
+    let view = app.service.get(&caller, &job.export_id).await.unwrap();
+    assert_eq!(view.job.status, ExportStatus::Completed);
+    assert!(view.file_url.is_some());
+    let expires = view.job.file_expires_at.unwrap();
+    assert_eq!(app.files.list(&view.job.file_prefix()).await.unwrap().len(), 1);
+
+    // A day before expiry nothing goes; at expiry the file does.
+    assert_eq!(app.service.purge_expired_files(expires - chrono::Duration::days(1)).await.unwrap(), 0);
+    assert_eq!(app.service.purge_expired_files(expires + chrono::Duration::seconds(1)).await.unwrap(), 1);
+    assert!(app.files.list(&view.job.file_prefix()).await.unwrap().is_empty());
+    let after = app.service.get(&caller, &job.export_id).await.unwrap();
+    assert_eq!(after.job.status, ExportStatus::Completed, "the record stays");
+    assert_eq!(after.file_url, None);
+    assert_eq!(after.job.file, None);
+    assert_eq!(app.service.purge_expired_files(expires + chrono::Duration::days(1)).await.unwrap(), 0);
+}
