@@ -156,11 +156,10 @@ async fn list_pages_newest_first_and_filters() {
     let formats = ["excel", "csv", "json", "excel", "csv"];
     let mut ids = Vec::new();
     for f in formats {
-        ids.push(server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", f)).await);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    for id in &ids {
-        server.wait_status(&token, id, "completed").await;
+        // One at a time: an organisation may only have three in flight.
+        let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", f)).await;
+        server.wait_status(&token, &id, "completed").await;
+        ids.push(id);
     }
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
     let mut seen = Vec::new();
@@ -213,6 +212,17 @@ async fn cancel_stops_a_running_export_and_leaves_no_file() {
         .await;
     assert!(running["progress"]["rows_done"].as_u64() < running["progress"]["rows_total"].as_u64(), "{running}");
 
+    // Two more fill the organisation's three slots; a fourth is refused until one ends.
+    let second = server.create(&token, export_body("org-a", "2025-01-01", "2025-06-30", "excel")).await;
+    let third = server.create(&token, export_body("org-a", "2025-07-01", "2025-12-31", "excel")).await;
+    let (status, headers, body) = server.call(Method::POST, API, Some(&token), Some(export_body("org-a", "2025-01-01", "2025-01-31", "json"))).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("too_many_exports_in_flight")), "{body}");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    for other in [&second, &third] {
+        server.call(Method::PUT, &format!("{API}/{other}/cancel"), Some(&token), None).await;
+    }
+
     let (status, _, body) = server
         .call(Method::PUT, &format!("{API}/{id}/cancel"), Some(&token), Some(json!({"reason": "Incorrect date range selected"})))
         .await;
@@ -234,6 +244,9 @@ async fn cancel_stops_a_running_export_and_leaves_no_file() {
     assert_eq!(job["file_url"], Value::Null);
     assert_eq!(job["progress"]["rows_done"].as_u64(), running["progress"]["rows_done"].as_u64().max(job["progress"]["rows_done"].as_u64()));
     assert!(server.files_of("org-a", &id).is_empty(), "no file of a cancelled export");
+    assert!(server.files_of("org-a", &second).is_empty() && server.files_of("org-a", &third).is_empty());
+    // With the slots free again, a new export is accepted.
+    server.create(&token, export_body("org-a", "2025-01-01", "2025-01-31", "json")).await;
 
     // Cancel is refused once cancelled; retry starts attempt 2.
     let (status, _, body) = server.call(Method::PUT, &format!("{API}/{id}/cancel"), Some(&token), None).await;
@@ -432,8 +445,10 @@ async fn bad_input_gets_a_clear_problem_response() {
         let problem: Value = resp.json().await.unwrap();
         assert_eq!(problem["code"], code, "{body}: {problem}");
     }
+    // Just over the 16 KiB cap: the whole body fits the socket buffer, so the
+    // early 413 cannot race the upload.
     let resp = server.http.post(server.url(API)).bearer_auth(&token).header("content-type", "application/json")
-        .body(format!(r#"{{"org_id":"{}"}}"#, "x".repeat(100_000))).send().await.unwrap();
+        .body(format!(r#"{{"org_id":"{}"}}"#, "x".repeat(20_000))).send().await.unwrap();
     assert_eq!(resp.status(), 413);
     let unknown_field: Value = post(r#"{"org_id":"org-a","colour":"red"}"#, Some("application/json")).await.unwrap().json().await.unwrap();
     assert!(unknown_field["detail"].as_str().unwrap().contains("colour"), "{unknown_field}");

@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use shared::demo::generate;
 use shared::http::{api_router, downloads::downloads_router, finish, ApiState, BASE_PATH};
 use shared::ports::{ActivityQuery, ActivitySource};
+use shared::service::Settings;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -23,6 +24,9 @@ pub struct ServeArgs {
     /// Exports generated at the same time.
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
+    /// Exports one organisation may have queued or running at once.
+    #[arg(long, default_value_t = 3, env = "BUFDIR_MAX_IN_FLIGHT")]
+    max_in_flight: u32,
     /// Base URL clients reach the server at, if not the listen address
     /// (download links are made from it).
     #[arg(long, env = "BUFDIR_PUBLIC_URL")]
@@ -38,7 +42,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
     let local = listener.local_addr()?;
     let base_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
-    let app = EmbeddedApp::open(&args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency)?;
+    let settings = Settings { max_in_flight: args.max_in_flight.max(1), ..Settings::default() };
+    let app = EmbeddedApp::open_with(&args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency, settings)?;
 
     if args.demo {
         seed_demo(&app).await?;

@@ -99,6 +99,16 @@ impl From<ServiceError> for ApiError {
                 "Retry limit reached",
                 format!("The export has been retried {n} times, the most allowed; create a new export instead."),
             ),
+            ServiceError::TooManyInFlight { limit, retry_after } => {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_exports_in_flight",
+                    "Too many exports in progress",
+                    format!("Your organisation already has {limit} exports queued or running; try again when one has finished."),
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
             ServiceError::Unavailable(reason) => {
                 tracing::warn!(reason = %reason, "service unavailable");
                 let mut e = ApiError::new(

@@ -18,6 +18,9 @@ pub enum ServiceError {
     InvalidTransition(#[from] TransitionRefused),
     #[error("the export has been retried {0} times, the most allowed")]
     RetryLimit(u32),
+    /// The organisation already has `limit` exports queued or running.
+    #[error("{limit} exports are already queued or running")]
+    TooManyInFlight { limit: u32, retry_after: u64 },
     /// Storage or workflow is briefly unavailable; the caller may try again.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

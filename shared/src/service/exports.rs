@@ -38,6 +38,8 @@ pub struct Settings {
     /// How long one signed download URL works.
     pub download_url_ttl: Duration,
     pub max_retries: u32,
+    /// Exports one organisation may have queued or running at once.
+    pub max_in_flight: u32,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             file_retention: chrono::Duration::days(30),
             download_url_ttl: Duration::from_secs(15 * 60),
             max_retries: 5,
+            max_in_flight: 3,
         }
     }
 }
@@ -97,6 +100,8 @@ impl ExportService {
         if !caller.may_act_for(&org_id) {
             return Err(ServiceError::Forbidden(org_id));
         }
+
+        self.check_in_flight(&org_id).await?;
 
         let query = ActivityQuery {
             org_id: org_id.clone(),
@@ -182,6 +187,43 @@ impl ExportService {
                 Err(ServiceError::Unavailable("the export workflow could not be started".into()))
             }
         }
+    }
+
+    /// Refuses a new export while the organisation has `max_in_flight`
+    /// queued or running, saying when one of them should be done. The check
+    /// is made before the insert, so a burst of simultaneous creates can
+    /// overshoot by the burst's size; it bounds load, it is not a quota.
+    async fn check_in_flight(&self, org_id: &str) -> Result<(), ServiceError> {
+        let mut active = Vec::new();
+        let mut total = 0;
+        for status in [ExportStatus::Queued, ExportStatus::Running] {
+            let page = self
+                .ports
+                .jobs
+                .list(&JobQuery {
+                    scope: OrgScope::Only(vec![org_id.to_string()]),
+                    status: Some(status),
+                    format: None,
+                    page: 1,
+                    limit: self.settings.max_in_flight.max(1),
+                })
+                .await?;
+            total += page.total;
+            active.extend(page.jobs);
+        }
+        if total < self.settings.max_in_flight as u64 {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let soonest = active
+            .iter()
+            .map(|j| {
+                let since = j.started_at.unwrap_or(j.queued_at);
+                j.estimated_duration_seconds as i64 - (now - since).num_seconds()
+            })
+            .min()
+            .unwrap_or(1);
+        Err(ServiceError::TooManyInFlight { limit: self.settings.max_in_flight, retry_after: soonest.clamp(1, 300) as u64 })
     }
 
     pub async fn list(&self, caller: &Caller, params: &ListParams) -> Result<JobPage, ServiceError> {

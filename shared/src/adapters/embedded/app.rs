@@ -36,6 +36,10 @@ pub fn jwt_for(data_dir: &Path) -> anyhow::Result<LocalJwt> {
 impl EmbeddedApp {
     /// `base_url` is where the server answers; download links point there.
     pub fn open(data_dir: &Path, base_url: &str, concurrency: usize) -> anyhow::Result<EmbeddedApp> {
+        Self::open_with(data_dir, base_url, concurrency, Settings::default())
+    }
+
+    pub fn open_with(data_dir: &Path, base_url: &str, concurrency: usize, settings: Settings) -> anyhow::Result<EmbeddedApp> {
         let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
         // Whatever was being written when the last process stopped is unusable.
         data.clear_tmp()?;
@@ -44,7 +48,6 @@ impl EmbeddedApp {
         let files = Arc::new(DiskFileStore::new(data.files_dir(), base_url, data.secret(URL_KEY)?)?);
         let events = Arc::new(JsonlEventOutbox::open(&data.events_path())?);
         let submitter = Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?);
-        let settings = Settings::default();
         let runner = LocalRunner::new(
             WorkflowContext {
                 jobs: jobs.clone(),
