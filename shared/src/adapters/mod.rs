@@ -1,2 +1,3 @@
 pub mod embedded;
 pub mod aws;
+pub mod maskinporten;
