@@ -1,1 +1,271 @@
-//! (being written)
+//! The report writer: turns a stream of activities into the file an
+//! organisation hands to Bufdir. One pass, constant memory: rows are
+//! written as they arrive and the summary is aggregated on the way.
+//!
+//! Owned by the report work; see `write_report` for the contract the
+//! workflow relies on. One file per format (`xlsx`, `csv`, `json`); the
+//! labels they share live in `labels`, the figures in `summary`.
+
+mod csv;
+mod json;
+mod labels;
+mod summary;
+mod xlsx;
+
+#[cfg(test)]
+mod test_data;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::{Activity, ActivityType, ExportFormat};
+use crate::ports::PortError;
+
+pub use summary::{Summary, SummaryBuilder, TypeFigures};
+
+/// What the report says about itself (cover sheet, file name).
+#[derive(Clone, Debug)]
+pub struct ReportMeta {
+    pub export_id: String,
+    pub org_id: String,
+    pub format: ExportFormat,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    /// Empty means every type.
+    pub activity_types: Vec<ActivityType>,
+    pub report_profile: String,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// The finished file, still in the working directory.
+#[derive(Clone, Debug)]
+pub struct ReportOutput {
+    pub path: PathBuf,
+    /// Name offered on download, e.g. `bufdir-org-demo-2025-01-01-2025-12-31.xlsx`.
+    pub filename: String,
+    pub content_type: String,
+    /// Activities written.
+    pub rows: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The progress callback asked to stop.
+    #[error("cancelled")]
+    Cancelled,
+    /// Reading activities failed.
+    #[error("reading activities: {0}")]
+    Source(PortError),
+    /// Writing the file failed.
+    #[error("writing the report: {0}")]
+    Write(String),
+}
+
+// Every writer error ends up as text: the caller can only report it, and a
+// write failure is never worth retrying differently from any other.
+impl From<std::io::Error> for ReportError {
+    fn from(e: std::io::Error) -> Self {
+        ReportError::Write(e.to_string())
+    }
+}
+
+impl From<rust_xlsxwriter::XlsxError> for ReportError {
+    fn from(e: rust_xlsxwriter::XlsxError) -> Self {
+        ReportError::Write(e.to_string())
+    }
+}
+
+impl From<zip::result::ZipError> for ReportError {
+    fn from(e: zip::result::ZipError) -> Self {
+        ReportError::Write(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for ReportError {
+    fn from(e: serde_json::Error) -> Self {
+        ReportError::Write(e.to_string())
+    }
+}
+
+/// One output format: takes rows in order, then the summary once at the end.
+trait Sink {
+    fn row(&mut self, a: &Activity) -> Result<(), ReportError>;
+    fn finish(self, summary: &Summary) -> Result<(), ReportError>;
+}
+
+/// Streams activities into a report file in `dir`. `on_row(rows_done)` is called after each
+/// activity is written; returning false stops: Err(ReportError::Cancelled).
+/// On ANY error (cancel, source error, write error) every partial file it created in `dir` is removed.
+pub fn write_report<I, F>(meta: &ReportMeta, dir: &Path, activities: I, on_row: F) -> Result<ReportOutput, ReportError>
+where
+    I: Iterator<Item = Result<Activity, PortError>>,
+    F: FnMut(u64) -> bool,
+{
+    write_report_with(meta, dir, activities, on_row, xlsx::MAX_DATA_ROWS)
+}
+
+/// [`write_report`] with the Excel per-sheet row limit as a parameter, so
+/// tests can prove the spill onto "Aktiviteter (2)" without a million rows.
+fn write_report_with<I, F>(
+    meta: &ReportMeta,
+    dir: &Path,
+    activities: I,
+    on_row: F,
+    rows_per_sheet: u32,
+) -> Result<ReportOutput, ReportError>
+where
+    I: Iterator<Item = Result<Activity, PortError>>,
+    F: FnMut(u64) -> bool,
+{
+    let (ext, content_type) = match meta.format {
+        ExportFormat::Excel => ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ExportFormat::Csv => ("zip", "application/zip"),
+        ExportFormat::Json => ("json", "application/json"),
+    };
+    let filename = file_name(meta, ext);
+    let path = dir.join(&filename);
+    // Armed before anything is created, so every early return below cleans up.
+    let guard = PartialFile(Some(path.clone()));
+    let rows = match meta.format {
+        ExportFormat::Excel => stream(xlsx::XlsxSink::create(meta, dir, &path, rows_per_sheet)?, activities, on_row)?,
+        ExportFormat::Csv => stream(csv::CsvSink::create(meta, &path)?, activities, on_row)?,
+        ExportFormat::Json => stream(json::JsonSink::create(meta, &path)?, activities, on_row)?,
+    };
+    guard.keep();
+    Ok(ReportOutput { path, filename, content_type: content_type.to_string(), rows })
+}
+
+fn stream<S, I, F>(mut sink: S, activities: I, mut on_row: F) -> Result<u64, ReportError>
+where
+    S: Sink,
+    I: Iterator<Item = Result<Activity, PortError>>,
+    F: FnMut(u64) -> bool,
+{
+    let mut summary = SummaryBuilder::new();
+    let mut rows = 0u64;
+    for item in activities {
+        let a = item.map_err(ReportError::Source)?;
+        sink.row(&a)?;
+        summary.add(&a);
+        rows += 1;
+        if !on_row(rows) {
+            return Err(ReportError::Cancelled);
+        }
+    }
+    sink.finish(&summary.finish())?;
+    Ok(rows)
+}
+
+/// `bufdir-{org_id}-{from}-{to}.{ext}`. The org id comes from a token or a
+/// request, so anything that could leave `dir` or upset a download header
+/// is replaced.
+fn file_name(meta: &ReportMeta, ext: &str) -> String {
+    let org: String = meta
+        .org_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    format!("bufdir-{org}-{}-{}.{ext}", meta.period_from.format("%Y-%m-%d"), meta.period_to.format("%Y-%m-%d"))
+}
+
+/// Removes the output file on drop unless kept: covers errors, cancels and
+/// panics alike. Excel's own scratch files are anonymous temp files in
+/// `dir` and vanish when the workbook is dropped.
+struct PartialFile(Option<PathBuf>);
+
+impl PartialFile {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take()
+            && let Err(e) = std::fs::remove_file(&p)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %p.display(), error = %e, "could not remove a partial report");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_data::*;
+    use super::*;
+
+    #[test]
+    fn every_format_carries_the_same_figures() {
+        let acts = fifty();
+        let want = expected_figures(&acts);
+        let mut built = SummaryBuilder::new();
+        acts.iter().for_each(|a| built.add(a));
+        let s = built.finish();
+        let mut from_summary: Vec<[f64; 6]> = s.by_type.iter().map(figures).collect();
+        from_summary.push(figures(&s.total));
+        assert_eq!(from_summary, want);
+
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let run = |f, d: &tempfile::TempDir| write_report(&meta(f), d.path(), ok_items(acts.clone()), |_| true).unwrap();
+        let x = run(ExportFormat::Excel, &dirs[0]);
+        let c = run(ExportFormat::Csv, &dirs[1]);
+        let j = run(ExportFormat::Json, &dirs[2]);
+        assert_eq!((x.rows, c.rows, j.rows), (50, 50, 50));
+        assert_eq!(xlsx_figures(&x.path), want, "xlsx");
+        assert_eq!(csv_figures(&c.path), want, "csv");
+        assert_eq!(json_figures(&j.path), want, "json");
+        assert_eq!(parse_csv(&zip_entry(&c.path, "Aktiviteter.csv")).len(), 51);
+        assert_eq!(json(&j.path)["activities"].as_array().unwrap().len(), 50);
+    }
+
+    #[test]
+    fn progress_is_reported_per_row_and_false_cancels_leaving_no_files() {
+        for format in ExportFormat::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let mut seen = Vec::new();
+            let err = write_report(&meta(format), dir.path(), ok_items(fifty()), |n| {
+                seen.push(n);
+                n < 10
+            })
+            .unwrap_err();
+            assert!(matches!(err, ReportError::Cancelled), "{format:?}: {err}");
+            assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+            assert!(files_in(dir.path()).is_empty(), "{format:?} left {:?}", files_in(dir.path()));
+        }
+    }
+
+    #[test]
+    fn a_source_error_keeps_its_kind_and_leaves_no_files() {
+        for format in ExportFormat::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let items = fifty()
+                .into_iter()
+                .take(5)
+                .map(Ok)
+                .chain(std::iter::once(Err(PortError::Transient("db busy".into()))))
+                .chain(fifty().into_iter().map(Ok));
+            let err = write_report(&meta(format), dir.path(), items, |_| true).unwrap_err();
+            assert!(matches!(err, ReportError::Source(PortError::Transient(ref m)) if m == "db busy"), "{format:?}: {err}");
+            assert!(files_in(dir.path()).is_empty(), "{format:?} left {:?}", files_in(dir.path()));
+        }
+    }
+
+    #[test]
+    fn a_write_error_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not-there");
+        for format in ExportFormat::ALL {
+            let err = write_report(&meta(format), &missing, ok_items(tiny()), |_| true).unwrap_err();
+            assert!(matches!(err, ReportError::Write(_)), "{format:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_file_name_cannot_leave_the_directory() {
+        let mut m = meta(ExportFormat::Json);
+        m.org_id = "../etc/pass wd".into();
+        assert_eq!(file_name(&m, "json"), "bufdir-___etc_pass_wd-2025-01-01-2025-12-31.json");
+    }
+}
