@@ -1,18 +1,31 @@
-# One command for the tests: `make test` installs what they need (moto
-# server, linters) into the project folder, then runs every suite.
+# `make test` is the one test command (README, .ci/run): it installs what
+# the tests need into the project folder (moto server and the template
+# linters into .venv, asl-validator into node_modules), then runs every
+# Rust suite and the infrastructure checks.
 
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test setup rust-test run clean-tools
+.PHONY: test tools rust-test infra-check run clean-tools
 
-test: setup rust-test
+test: tools rust-test infra-check
 
-setup:
-	@true
+tools: $(VENV)/.installed node_modules/.bin/asl-validator
 
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.bin/asl-validator: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+
+# The AWS suites start moto from .venv themselves (shared/tests/aws_support).
 rust-test:
 	$(CARGO) test --workspace --locked
+
+infra-check:
+	scripts/lint-infra.sh
 
 run:
 	$(CARGO) run --release -- serve --demo

@@ -471,3 +471,26 @@ async fn bad_input_gets_a_clear_problem_response() {
     // The body is judged before any lookup, which tells nothing about the id.
     assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("reason")), "{body}");
 }
+
+#[tokio::test]
+async fn submit_to_bufdir_runs_the_submission_step() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), "org-a", 100, 2025, 6);
+    let server = Server::start(dir.path());
+    let token = token(dir.path(), &["org-a"]);
+    let mut body = export_body("org-a", "2025-01-01", "2025-12-31", "excel");
+    body["submit_to_bufdir_api"] = json!(true);
+    let id = server.create(&token, body).await;
+    let job = server.wait_status(&token, &id, "completed").await;
+    assert_eq!(job["submit_to_bufdir_api"], true);
+    let reference = job["bufdir_reference"].as_str().expect("a receipt reference");
+    assert!(reference.starts_with("local-"), "{reference}");
+
+    // The local receiver got the very file the export stored.
+    let folder = dir.path().join("bufdir-outbox").join(format!("{id}-a1"));
+    let received = std::fs::read_dir(&folder).unwrap().flatten().map(|e| e.file_name().into_string().unwrap()).collect::<Vec<_>>();
+    assert!(received.iter().any(|n| n.ends_with(".xlsx")), "{received:?}");
+    let submitted: Value = serde_json::from_slice(&std::fs::read(folder.join("submission.json")).unwrap()).unwrap();
+    assert_eq!(submitted["sha256"], job["file"]["sha256"]);
+    assert_eq!(submitted["org_id"], "org-a");
+}

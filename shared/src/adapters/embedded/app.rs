@@ -10,7 +10,9 @@ use anyhow::Context;
 use super::{
     DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
 };
+use crate::adapters::maskinporten::{BufdirApiConfig, HttpBufdirSubmitter};
 use crate::http::LocalJwt;
+use crate::ports::BufdirSubmitter;
 use crate::service::{ExportService, Ports, Settings};
 use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
 
@@ -47,7 +49,13 @@ impl EmbeddedApp {
         let activities = Arc::new(SqliteActivities::open(&data.activities_db_path())?);
         let files = Arc::new(DiskFileStore::new(data.files_dir(), base_url, data.secret(URL_KEY)?)?);
         let events = Arc::new(JsonlEventOutbox::open(&data.events_path())?);
-        let submitter = Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?);
+        // A configured receiver (BUFDIR_RECEIVER_URL and the MASKINPORTEN_*
+        // settings) gets the reports; otherwise the local receiver keeps them
+        // in the data directory, since Bufdir publishes no API of its own.
+        let submitter: Arc<dyn BufdirSubmitter> = match BufdirApiConfig::from_env().map_err(|e| anyhow::anyhow!("{e}"))? {
+            Some(config) => Arc::new(HttpBufdirSubmitter::from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?),
+            None => Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?),
+        };
         let runner = LocalRunner::new(
             WorkflowContext {
                 jobs: jobs.clone(),
