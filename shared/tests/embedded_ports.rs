@@ -91,7 +91,7 @@ async fn sqlite_activities_conform() {
         async move {
             writer.insert_all(items).await.unwrap();
         }
-    })
+    }, 200_000)
     .await;
 }
 

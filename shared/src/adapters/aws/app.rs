@@ -11,8 +11,9 @@ use super::{
     ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
     StepFunctionsStarter,
 };
+use crate::adapters::maskinporten::{BufdirApiConfig, HttpBufdirSubmitter};
 use crate::http::ApiState;
-use crate::ports::WorkflowStarter;
+use crate::ports::{BufdirSubmitter, WorkflowStarter};
 use crate::service::{ExportService, Ports, Settings};
 use crate::workflow::{RetryPolicy, WorkflowContext};
 
@@ -29,6 +30,9 @@ pub struct AwsApp {
     pub files: Arc<S3FileStore>,
     pub events: Arc<SqsEventPublisher>,
     pub outbox: Arc<S3BufdirOutbox>,
+    /// Where the Submit step hands reports: the S3 outbox, or Bufdir's
+    /// receiver over HTTP when `BUFDIR_RECEIVER_URL` is configured.
+    pub submitter: Arc<dyn BufdirSubmitter>,
 }
 
 impl AwsApp {
@@ -38,14 +42,29 @@ impl AwsApp {
         let files = Arc::new(S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.files_prefix));
         let events = Arc::new(SqsEventPublisher::new(clients.sqs.clone(), &names.events_queue_url));
         let outbox = Arc::new(S3BufdirOutbox::new(clients.s3.clone(), &names.files_bucket, &names.outbox_prefix));
-        AwsApp { names, clients, settings, jobs, activities, files, events, outbox }
+        AwsApp { names, clients, settings, jobs, activities, files, events, submitter: outbox.clone(), outbox }
+    }
+
+    /// Submits to `submitter` instead of the S3 outbox.
+    pub fn with_submitter(mut self, submitter: Arc<dyn BufdirSubmitter>) -> Self {
+        self.submitter = submitter;
+        self
     }
 
     /// Names and settings from the environment, clients from the SDK's chain.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let names = AwsNames::from_env()?;
         let settings = config::settings_from_env()?;
-        Ok(AwsApp::new(names, Clients::from_env().await, settings))
+        let app = AwsApp::new(names, Clients::from_env().await, settings);
+        // Bufdir's receiver over HTTP (Maskinporten) when configured, else the outbox.
+        let receiver = BufdirApiConfig::from_env().map_err(|e| ConfigError::Invalid("BUFDIR_RECEIVER_URL", e.0))?;
+        Ok(match receiver {
+            Some(config) => {
+                let http = HttpBufdirSubmitter::from_config(&config).map_err(|e| ConfigError::Invalid("MASKINPORTEN_KEY_FILE", e.0))?;
+                app.with_submitter(Arc::new(http))
+            }
+            None => app,
+        })
     }
 
     /// The Step Functions starter for the stack's state machine.
@@ -77,7 +96,7 @@ impl AwsApp {
             activities: self.activities.clone(),
             files: self.files.clone(),
             events: self.events.clone(),
-            submitter: self.outbox.clone(),
+            submitter: self.submitter.clone(),
             work_dir,
             file_retention: self.settings.file_retention,
             heartbeat,

@@ -21,6 +21,7 @@ pub const FILE_RETENTION_DAYS: &str = "FILE_RETENTION_DAYS";
 pub const JOB_RETENTION_DAYS: &str = "JOB_RETENTION_DAYS";
 pub const DOWNLOAD_URL_TTL_SECONDS: &str = "DOWNLOAD_URL_TTL_SECONDS";
 pub const MAX_RETRIES: &str = "MAX_RETRIES";
+pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
 pub const WORK_DIR: &str = "WORK_DIR";
 
 pub const DEFAULT_FILES_PREFIX: &str = "exports/";
@@ -96,10 +97,13 @@ impl AwsNames {
 /// from one parameter).
 pub fn settings_from_env() -> Result<Settings, ConfigError> {
     let d = Settings::default();
+    #[allow(clippy::needless_update)]
     Ok(Settings {
         file_retention: chrono::Duration::days(number(FILE_RETENTION_DAYS, d.file_retention.num_days() as u64)? as i64),
         download_url_ttl: Duration::from_secs(number(DOWNLOAD_URL_TTL_SECONDS, d.download_url_ttl.as_secs())?),
         max_retries: number(MAX_RETRIES, d.max_retries as u64)? as u32,
+        max_in_flight: number(MAX_IN_FLIGHT, d.max_in_flight as u64)? as u32,
+        ..d
     })
 }
 

@@ -31,14 +31,6 @@ pub(crate) fn is_transient_code(code: Option<&str>) -> bool {
     code.is_some_and(|c| TRANSIENT_CODES.contains(&c))
 }
 
-/// The service's error code, if the failure got that far.
-pub(crate) fn code<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> Option<&str> {
-    match err {
-        SdkError::ServiceError(e) => e.err().code(),
-        _ => None,
-    }
-}
-
 /// Maps any SDK failure; `what` names the operation for the message.
 pub(crate) fn port_error<E>(what: &str, err: SdkError<E, Response>) -> PortError
 where

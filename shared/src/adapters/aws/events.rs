@@ -1,4 +1,4 @@
-//! Export outcome events on an SQS queue (schema: `docs/events.md`).
+//! Export outcome events on an SQS queue (schema: `infra/events.md`).
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;

@@ -151,16 +151,17 @@ enum Cancelled {
 fn cancelled(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> Option<Cancelled> {
     match err.as_service_error()? {
         TransactWriteItemsError::TransactionCanceledException(e) => {
-            let codes: Vec<&str> = e.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+            let codes: Vec<&str> = e.cancellation_reasons().iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
             if codes.contains(&"ConditionalCheckFailed") {
                 Some(Cancelled::Condition)
-            } else {
+            } else if codes.iter().all(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")) {
                 Some(Cancelled::Collision)
+            } else {
+                // a validation error or a size limit: trying again will not help
+                None
             }
         }
-        TransactWriteItemsError::TransactionInProgressException(_) => {
-            Some(Cancelled::Collision)
-        }
+        TransactWriteItemsError::TransactionInProgressException(_) => Some(Cancelled::Collision),
         _ => None,
     }
 }

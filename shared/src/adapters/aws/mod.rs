@@ -10,8 +10,10 @@ mod bufdir_outbox;
 pub mod config;
 mod errors;
 mod events;
+pub mod expired;
 mod file_store;
 mod job_store;
+pub mod provision;
 pub mod steps;
 mod workflow;
 

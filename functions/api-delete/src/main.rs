@@ -1,0 +1,16 @@
+//! DELETE /api/v1/bufdir-exports/{export_id}: removes the export and its files.
+//!
+//! API Gateway routes only this endpoint here; the shared router answers
+//! it exactly as the local server does. The caller comes from the JWT
+//! authorizer's claims; resource names from the environment.
+
+use lambda_http::{run, tracing, Error};
+use shared::adapters::aws::api_state_from_env;
+use shared::http::{api_router, finish};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let state = api_state_from_env().await?;
+    run(finish(api_router(state))).await
+}

@@ -1,0 +1,230 @@
+"""The project's own checks of template.yaml: what cfn-lint and
+`sam validate --lint` do not catch (a wrong Runtime or Architectures, a
+CodeUri or DefinitionUri pointing nowhere, a misspelled key inside an
+HttpApi event, an ASL task naming a function the template lacks), plus
+the promises the issue makes about the stack.
+
+    .venv/bin/python scripts/check_template.py [template.yaml]
+
+Prints one line per check and `N passed, M failed`; exits 1 on any failure.
+"""
+
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+from cfnlint.decode import decode  # the YAML loader that understands !Ref, !Sub...
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = "/api/v1/bufdir-exports"
+# The contract's routes (see shared/src/http/mod.rs) and the function serving each.
+ROUTES = {
+    ("GET", BASE): "api-list",
+    ("POST", BASE): "api-create",
+    ("GET", BASE + "/{export_id}"): "api-get",
+    ("DELETE", BASE + "/{export_id}"): "api-delete",
+    ("PUT", BASE + "/{export_id}/cancel"): "api-cancel",
+    ("POST", BASE + "/{export_id}/retry"): "api-retry",
+}
+WORKFLOW_FUNCTIONS = {"generate", "submit", "complete", "mark-failed"}
+HTTPAPI_EVENT_KEYS = {"ApiId", "Method", "Path", "Auth", "PayloadFormatVersion", "RouteSettings", "TimeoutInMillis"}
+# What shared/src/adapters/aws/config.rs reads.
+REQUIRED_ENV = {"EXPORTS_TABLE", "ACTIVITIES_TABLE", "FILES_BUCKET", "EVENTS_QUEUE_URL"}
+
+passed = 0
+failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {what}")
+    else:
+        failed += 1
+        print(f"FAIL {what}")
+
+
+def ref(value):
+    """The logical id a {"Ref": X} or {"Fn::GetAtt": [X, ...]} names."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            att = value["Fn::GetAtt"]
+            return att[0] if isinstance(att, list) else att.split(".")[0]
+    return None
+
+
+def main(path):
+    template, matches = decode(str(path))
+    if matches or template is None:
+        print(f"FAIL {path} does not parse: {matches}")
+        return 1
+    resources = template["Resources"]
+    fn_globals = template.get("Globals", {}).get("Function", {})
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    by_crate = {}
+
+    members = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    check("functions/*" in members, "the workspace builds every crate under functions/")
+
+    # --- every function: runtime, architecture, a crate that exists
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        runtime = props.get("Runtime", fn_globals.get("Runtime"))
+        arch = props.get("Architectures", fn_globals.get("Architectures"))
+        handler = props.get("Handler", fn_globals.get("Handler"))
+        check(runtime == "provided.al2023", f"{name}: Runtime provided.al2023 (got {runtime})")
+        check(arch == ["arm64"], f"{name}: Architectures [arm64] (got {arch})")
+        check(handler == "bootstrap", f"{name}: Handler bootstrap")
+        check(fn.get("Metadata", {}).get("BuildMethod") == "rust-cargolambda", f"{name}: Metadata BuildMethod rust-cargolambda")
+        code = props.get("CodeUri", "")
+        crate = ROOT / code
+        cargo = crate / "Cargo.toml"
+        ok = isinstance(code, str) and code.startswith("functions/") and cargo.is_file() and (crate / "src/main.rs").is_file()
+        check(ok, f"{name}: CodeUri {code} is a crate with src/main.rs")
+        if ok:
+            package = tomllib.loads(cargo.read_text())["package"]["name"]
+            check(package == crate.name, f"{name}: package name {package} matches its folder")
+            by_crate[crate.name] = name
+        log_group = ref(props.get("LoggingConfig", {}).get("LogGroup"))
+        lg = resources.get(log_group, {})
+        check(lg.get("Type") == "AWS::Logs::LogGroup" and "RetentionInDays" in lg.get("Properties", {}),
+              f"{name}: logs to a log group with a retention")
+        for statement in [s for p in props.get("Policies", []) if isinstance(p, dict) for s in p.get("Statement", [])]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            check(not any(a == "*" or a.endswith(":*") for a in actions), f"{name}: no wildcard action in {actions}")
+            check(statement.get("Resource") != "*", f"{name}: {actions} name their resources")
+
+    crates = {p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").is_file()}
+    check(crates == set(by_crate), f"every crate under functions/ is deployed and vice versa ({sorted(crates ^ set(by_crate))})")
+
+    env = fn_globals.get("Environment", {}).get("Variables", {})
+    check(REQUIRED_ENV <= set(env), f"every function gets {sorted(REQUIRED_ENV)}")
+
+    # --- the HTTP API: a JWT authorizer, one function per contract route
+    apis = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::HttpApi"]
+    check(len(apis) == 1, "one HttpApi")
+    api = resources[apis[0]]["Properties"]
+    auth = api.get("Auth", {})
+    jwt = auth.get("Authorizers", {}).get(auth.get("DefaultAuthorizer"), {})
+    check(jwt.get("IdentitySource") == "$request.header.Authorization", "the default authorizer reads the bearer token")
+    config = jwt.get("JwtConfiguration", {})
+    check(ref(config.get("issuer")) == "JwtIssuer" and ref(config.get("audience")) == "JwtAudience",
+          "the JWT authorizer's issuer and audience are parameters")
+    routes = {}
+    for name, fn in functions.items():
+        for event_name, event in fn["Properties"].get("Events", {}).items():
+            if event["Type"] != "HttpApi":
+                continue
+            p = event["Properties"]
+            check(set(p) <= HTTPAPI_EVENT_KEYS, f"{name}.{event_name}: only known HttpApi keys ({sorted(set(p) - HTTPAPI_EVENT_KEYS)})")
+            check(ref(p.get("ApiId")) == apis[0], f"{name}.{event_name}: on {apis[0]}")
+            routes[(p.get("Method", "").upper(), p.get("Path"))] = name
+    check(set(routes) == set(ROUTES), f"the routes are exactly the contract's ({sorted(set(routes) ^ set(ROUTES), key=str)})")
+    for route, crate in ROUTES.items():
+        fn = routes.get(route)
+        check(fn is not None and fn == by_crate.get(crate), f"{route[0]} {route[1]} is served by functions/{crate}")
+        if fn:
+            variables = functions[fn]["Properties"].get("Environment", {}).get("Variables", {})
+            check(ref(variables.get("STATE_MACHINE_ARN")) is not None, f"{fn}: knows the state machine")
+            event_file = ROOT / "events" / f"{crate}.json"
+            if not event_file.is_file():
+                check(False, f"events/{crate}.json exists")
+                continue
+            event = json.loads(event_file.read_text())
+            check(event.get("version") == "2.0" and event.get("routeKey") == f"{route[0]} {route[1]}",
+                  f"events/{crate}.json is an API Gateway v2 event for {route[0]} {route[1]}")
+            pattern = "^" + re.sub(r"\{[a-z_]+\}", "[^/]+", route[1]) + "$"
+            check(re.match(pattern, event.get("rawPath", "")) is not None and event["requestContext"]["http"]["method"] == route[0],
+                  f"events/{crate}.json's path and method fit the route")
+            claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims", {})
+            check("sub" in claims and ("org_ids" in claims or "org_id" in claims), f"events/{crate}.json carries authorizer claims")
+
+    # --- the state machine: definition file, substitutions, functions
+    machines = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::StateMachine"}
+    check(len(machines) == 1, "one state machine")
+    for name, sm in machines.items():
+        props = sm["Properties"]
+        uri = ROOT / props.get("DefinitionUri", "")
+        check(uri.is_file(), f"{name}: DefinitionUri {props.get('DefinitionUri')} exists")
+        if not uri.is_file():
+            continue
+        text = uri.read_text()
+        asl = json.loads(text)
+        used = set(re.findall(r"\$\{(\w+)\}", text))
+        subs = props.get("DefinitionSubstitutions", {})
+        check(used == set(subs), f"{name}: every ${{...}} in the ASL is substituted and vice versa ({sorted(used ^ set(subs))})")
+        invoked = set()
+        for var, value in subs.items():
+            target = ref(value)
+            check(target in functions, f"{name}: {var} is a function of this template ({target})")
+            invoked.add(target)
+        for state_name, state in asl["States"].items():
+            if state["Type"] != "Task":
+                continue
+            check(state.get("Resource") == "arn:aws:states:::lambda:invoke", f"{name}.{state_name}: a Lambda invoke task")
+            fn_var = re.fullmatch(r"\$\{(\w+)\}", state.get("Parameters", {}).get("FunctionName", ""))
+            target = ref(subs.get(fn_var.group(1))) if fn_var else None
+            check(target in functions, f"{name}.{state_name}: invokes a function of this template ({target})")
+            if target in functions:
+                crate = Path(functions[target]["Properties"]["CodeUri"]).name
+                check(crate in WORKFLOW_FUNCTIONS, f"{name}.{state_name}: {crate} is a workflow step crate")
+            errors = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+            check("Retryable" in errors and "NonRetryable" not in errors, f"{name}.{state_name}: retries Retryable only")
+        allowed = {ref(p["LambdaInvokePolicy"]["FunctionName"]) for p in props.get("Policies", []) if isinstance(p, dict) and "LambdaInvokePolicy" in p}
+        check(invoked == allowed, f"{name}: may invoke exactly the functions it uses ({sorted(invoked ^ allowed)})")
+        logging = props.get("Logging", {})
+        check(bool(logging.get("Destinations")) and logging.get("Level") in {"ALL", "ERROR", "FATAL"}, f"{name}: logs to CloudWatch")
+
+    # --- data, files, events, alarms
+    tables = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::DynamoDB::Table"}
+    for name, t in tables.items():
+        check(t.get("BillingMode") == "PAY_PER_REQUEST", f"{name}: on-demand")
+        check(t.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, f"{name}: point-in-time recovery")
+        check(t.get("TimeToLiveSpecification", {}).get("Enabled") is True, f"{name}: TTL")
+    job_store = (ROOT / "shared/src/adapters/aws/job_store.rs").read_text()
+    index_names = set(re.findall(r'pub const INDEX_\w+: &str = "(\w+)";', job_store))
+    exports = tables.get("ExportsTable", {})
+    check({i["IndexName"] for i in exports.get("GlobalSecondaryIndexes", [])} == index_names and len(index_names) == 3,
+          f"ExportsTable has the indexes the job store queries ({sorted(index_names)})")
+    check(exports.get("TimeToLiveSpecification", {}).get("AttributeName") == "expires_at", "ExportsTable's TTL attribute is expires_at")
+    check([k["AttributeName"] for k in tables.get("ActivitiesTable", {}).get("KeySchema", [])] == ["org_id", "sk"],
+          "ActivitiesTable is keyed (org_id, sk)")
+
+    buckets = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::S3::Bucket"}
+    for name, b in buckets.items():
+        block = b.get("PublicAccessBlockConfiguration", {})
+        check(all(block.get(k) is True for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"]),
+              f"{name}: all public access blocked")
+        check(bool(b.get("BucketEncryption")), f"{name}: encrypted")
+        rules = b.get("LifecycleConfiguration", {}).get("Rules", [])
+        check(any(r.get("Prefix") == "exports/" and ref(r.get("ExpirationInDays")) == "FileRetentionDays" for r in rules),
+              f"{name}: reports expire after FileRetentionDays (backs file_expires_at)")
+        policies = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::S3::BucketPolicy" and ref(v["Properties"]["Bucket"]) == name]
+        check(any(s.get("Effect") == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+                  for p in policies for s in p["PolicyDocument"]["Statement"]), f"{name}: TLS-only policy")
+    check(env.get("FILES_PREFIX") == "exports/", "the functions store reports under the prefix the lifecycle rule expires")
+    check(ref(env.get("FILE_RETENTION_DAYS")) == "FileRetentionDays", "the service's file retention is the lifecycle rule's")
+
+    queues = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    events_queue = queues.get(ref(env.get("EVENTS_QUEUE_URL")), {})
+    dlq = ref(events_queue.get("RedrivePolicy", {}).get("deadLetterTargetArn"))
+    check(dlq in queues, "the events queue has a dead-letter queue")
+    alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
+    check(any(a["MetricName"] == "ExecutionsFailed" and ref(a["Dimensions"][0]["Value"]) in machines for a in alarms),
+          "an alarm on failed workflow executions")
+    check(any(a["Namespace"] == "AWS/SQS" and ref(a["Dimensions"][0]["Value"]) == dlq for a in alarms),
+          "an alarm on the dead-letter queue's depth")
+    log_groups = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"]
+    check(all("RetentionInDays" in g for g in log_groups), "every log group has a retention")
+
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"))
