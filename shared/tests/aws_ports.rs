@@ -37,9 +37,6 @@ async fn dynamo_job_store_conforms() {
 /// The activity suite, unchanged but for the size of its streaming check:
 /// moto's Query re-sorts the whole table for every 1 MB page, so its cost
 /// grows with the square of the size (10 000 items: 15 s to stream).
-/// Known defect, issue 3 stays open for it: re-writing an activity whose
-/// date changed leaves the old item (the sort key is `date#activity_id`).
-#[ignore = "known defect: an activity re-written with a new date is duplicated"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_activities_conform() {
     let c = moto::clients().await;

@@ -6,6 +6,10 @@
 //! JSON. Activities are only ever read whole, so one compact attribute
 //! keeps items small (more per 1 MB page) and cheap to decode.
 //!
+//! Beside each activity a pointer item, `sk` = `id#{activity_id}` with the
+//! activity's current `date`, lets a re-write with another date remove the
+//! old item; `i` sorts after every date, so no period query sees pointers.
+//!
 //! Reads are a `Query` with `sk BETWEEN` the period's ends and a
 //! `FilterExpression` on the types, consumed page by page: at most one page
 //! (1 MB, or `page_size` items) is in memory at any time.
@@ -15,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::NaiveDate;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -32,6 +36,14 @@ const WRITERS: usize = 4;
 
 fn sort_key(date: NaiveDate, activity_id: &str) -> String {
     format!("{date}#{activity_id}")
+}
+
+fn pointer_key(activity_id: &str) -> String {
+    format!("id#{activity_id}")
+}
+
+fn key(org_id: &str, sk: String) -> Item {
+    HashMap::from([("org_id".to_string(), s(org_id)), ("sk".to_string(), AttributeValue::S(sk))])
 }
 
 /// The sort key range covering `from..=to`: `#` (0x23) follows the date,
@@ -176,21 +188,66 @@ impl DynamoActivityWriter {
 
     async fn write_batch(&self, batch: Vec<Activity>) -> PortResult<u64> {
         // One batch may not name a key twice: the last one wins, as it would in sequence.
-        let mut by_key: Vec<(String, String, Item)> = Vec::with_capacity(batch.len());
-        for a in &batch {
-            let item = activity_item(a)?;
-            let k = (a.org_id.clone(), sort_key(a.date, &a.activity_id));
-            by_key.retain(|(o, sk, _)| (o, sk) != (&k.0, &k.1));
-            by_key.push((k.0, k.1, item));
+        let mut latest: Vec<Activity> = Vec::with_capacity(batch.len());
+        for a in batch {
+            latest.retain(|b| (&b.org_id, &b.activity_id) != (&a.org_id, &a.activity_id));
+            latest.push(a);
         }
-        let n = by_key.len() as u64;
-        let mut requests: Vec<WriteRequest> = by_key
-            .into_iter()
-            .map(|(_, _, item)| {
+        let n = latest.len() as u64;
+        let previous = self.stored_dates(&latest).await?;
+        let mut requests: Vec<WriteRequest> = Vec::with_capacity(latest.len() * 3);
+        for a in &latest {
+            let put = |item: Item| -> PortResult<WriteRequest> {
                 let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| PortError::Permanent(e.to_string()))?;
                 Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<PortResult<_>>()?;
+            };
+            requests.push(put(activity_item(a)?)?);
+            let mut pointer = key(&a.org_id, pointer_key(&a.activity_id));
+            pointer.insert("date".to_string(), s(a.date.to_string()));
+            requests.push(put(pointer)?);
+            if let Some(old) = previous.get(&(a.org_id.clone(), a.activity_id.clone())).filter(|d| **d != a.date) {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(key(&a.org_id, sort_key(*old, &a.activity_id))))
+                    .build()
+                    .map_err(|e| PortError::Permanent(e.to_string()))?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+        }
+        for chunk in requests.chunks(BATCH) {
+            self.send_batch(chunk.to_vec()).await?;
+        }
+        Ok(n)
+    }
+
+    /// The dates the batch's activities are stored under now, from their pointers.
+    async fn stored_dates(&self, batch: &[Activity]) -> PortResult<HashMap<(String, String), NaiveDate>> {
+        let keys: Vec<Item> = batch.iter().map(|a| key(&a.org_id, pointer_key(&a.activity_id))).collect();
+        let mut wanted = KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(|e| PortError::Permanent(e.to_string()))?;
+        let mut found = HashMap::new();
+        for _ in 0..10 {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, wanted)
+                .send()
+                .await
+                .map_err(|e| port_error("read activity pointers", e))?;
+            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                let (Some(org), Some(sk), Some(date)) = (get_s(&item, "org_id"), get_s(&item, "sk"), get_s(&item, "date")) else { continue };
+                if let (Some(id), Ok(date)) = (sk.strip_prefix("id#"), date.parse::<NaiveDate>()) {
+                    found.insert((org.to_string(), id.to_string()), date);
+                }
+            }
+            match out.unprocessed_keys.unwrap_or_default().remove(&self.table) {
+                Some(rest) if !rest.keys().is_empty() => wanted = rest,
+                _ => return Ok(found),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(PortError::Transient("activity pointers left unread after repeated tries".into()))
+    }
+
+    async fn send_batch(&self, mut requests: Vec<WriteRequest>) -> PortResult<()> {
         let mut delay = Duration::from_millis(25);
         for _ in 0..10 {
             let out = self
@@ -202,7 +259,7 @@ impl DynamoActivityWriter {
                 .map_err(|e| port_error("write activities", e))?;
             requests = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
             if requests.is_empty() {
-                return Ok(n);
+                return Ok(());
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(2));
@@ -220,6 +277,13 @@ impl DynamoActivityWriter {
             .send()
             .await
             .map_err(|e| port_error("delete activity", e))?;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_id, pointer_key(activity_id))))
+            .send()
+            .await
+            .map_err(|e| port_error("delete activity pointer", e))?;
         Ok(())
     }
 }
