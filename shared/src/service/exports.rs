@@ -10,14 +10,14 @@ use std::time::Duration;
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::estimate::estimate_seconds;
+use super::estimate::{estimate_rows, estimate_seconds};
 use super::ServiceError;
 use crate::domain::{
     Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope,
     Progress, Transition, DEFAULT_PROFILE,
 };
 use crate::ports::{
-    ActivityQuery, ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage,
+    ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage,
     JobQuery, JobStore, PortError, WorkflowStarter,
 };
 
@@ -54,7 +54,7 @@ impl Default for Settings {
 }
 
 /// How often a state change is re-evaluated after losing a race.
-const MAX_WRITE_ATTEMPTS: usize = 8;
+const MAX_WRITE_ATTEMPTS: usize = 12;
 
 #[derive(Clone, Debug)]
 pub struct ListParams {
@@ -103,13 +103,6 @@ impl ExportService {
 
         self.check_in_flight(&org_id).await?;
 
-        let query = ActivityQuery {
-            org_id: org_id.clone(),
-            from: valid.period_from,
-            to: valid.period_to,
-            types: valid.activity_types.clone(),
-        };
-        let rows = self.ports.activities.count(&query).await?;
         let recent = self
             .ports
             .jobs
@@ -146,8 +139,12 @@ impl ExportService {
             cancel_reason: None,
             error_message: None,
             retry_count: 0,
-            estimated_duration_seconds: estimate_seconds(rows, &recent),
-            progress: Progress { rows_total: rows, ..Progress::waiting() },
+            estimated_duration_seconds: estimate_seconds(
+                estimate_rows((valid.period_to - valid.period_from).num_days() + 1, &recent),
+                &recent,
+            ),
+            // The generate step counts the rows when it starts.
+            progress: Progress::waiting(),
             file: None,
             file_expires_at: None,
             bufdir_reference: None,
@@ -165,7 +162,7 @@ impl ExportService {
                 Err(e) => return Err(e.into()),
             }
         }
-        info!(export_id = %job.export_id, org_id = %job.org_id, rows, "export created");
+        info!(export_id = %job.export_id, org_id = %job.org_id, "export created");
         self.start_workflow(job).await
     }
 
@@ -340,7 +337,7 @@ impl ExportService {
     where
         F: FnMut(&mut ExportJob) -> Result<(), ServiceError>,
     {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
             let Some(mut job) = self.ports.jobs.get(id).await? else {
                 return Err(ServiceError::NotFound);
             };
@@ -349,12 +346,22 @@ impl ExportService {
             job.version = expected + 1;
             match self.ports.jobs.update(&job, expected).await {
                 Ok(()) => return Ok(job),
-                Err(PortError::Conflict) => continue,
+                // A running export's heartbeat writes the same record every
+                // few hundred milliseconds; a random pause lets the next
+                // try land between two beats instead of in step with them.
+                Err(PortError::Conflict) => tokio::time::sleep(conflict_pause(attempt)).await,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(ServiceError::Unavailable("the export is changing too often; try again".into()))
     }
+}
+
+/// Up to 10, 20, 40 ... 320 ms, chosen at random (full jitter).
+fn conflict_pause(attempt: usize) -> std::time::Duration {
+    use rand::Rng;
+    let ceiling = 10u64 << attempt.min(5);
+    std::time::Duration::from_millis(rand::rng().random_range(0..=ceiling))
 }
 
 /// Sends the outcome event; a lost event is logged, never fails the export.
