@@ -2,7 +2,7 @@
 //! run twice, it does the same thing; run after a cancel, it does nothing.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -74,19 +74,30 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
         generated_at: Utc::now(),
     };
     let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    // Raised by a cancel, or by a heartbeat that finds the attempt no
+    // longer ours; the writer stops at the next row, or at once while it
+    // waits for the source (a slow page must not keep the file alive).
+    let halt = cancel.child_token();
     let mut writer = {
-        let (done, stop) = (done.clone(), stop.clone());
+        let (done, halt) = (done.clone(), halt.clone());
         let mut stream = ctx.activities.stream(query);
         let dir = work.path().to_path_buf();
         let runtime = tokio::runtime::Handle::current();
         // The writer is synchronous; it pulls each activity from the async
         // stream on its own blocking thread.
         tokio::task::spawn_blocking(move || {
-            let rows = std::iter::from_fn(|| runtime.block_on(stream.next()));
+            let rows = std::iter::from_fn(|| {
+                runtime.block_on(async {
+                    tokio::select! {
+                        biased;
+                        _ = halt.cancelled() => None,
+                        next = stream.next() => next,
+                    }
+                })
+            });
             report::write_report(&meta, &dir, rows, |n| {
                 done.store(n, Ordering::Relaxed);
-                !stop.load(Ordering::Relaxed)
+                !halt.is_cancelled()
             })
         })
     };
@@ -96,11 +107,10 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
     let written = loop {
         tokio::select! {
             result = &mut writer => break result.map_err(|e| StepError::NonRetryable(format!("report writer crashed: {e}")))?,
-            _ = cancel.cancelled(), if !stop.load(Ordering::Relaxed) => stop.store(true, Ordering::Relaxed),
             _ = ticker.tick() => {
                 match beat(ctx, id, attempt, Stage::Generating, done.load(Ordering::Relaxed), rows_total).await {
                     Ok(()) => {}
-                    Err(StepError::Stopped) => stop.store(true, Ordering::Relaxed),
+                    Err(StepError::Stopped) => halt.cancel(),
                     Err(e) => warn!(export_id = %id, error = %e, "progress not recorded"),
                 }
             }
@@ -115,7 +125,8 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
         }),
         Err(e @ ReportError::Write(_)) => return Err(StepError::NonRetryable(e.to_string())),
     };
-    if stop.load(Ordering::Relaxed) {
+    // A halt while waiting for the source ends the rows early, not in error.
+    if halt.is_cancelled() {
         return Err(StepError::Stopped);
     }
 
