@@ -1,10 +1,9 @@
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use shared::adapters::embedded::{DataDir, SqliteActivities};
-use shared::demo::{generate, import_file, ImportError};
+use shared::demo::{check_file, generate, import_file, read_checked, ImportError};
 
+use super::backend::{Activities, BackendArgs};
 use super::DataDirArg;
 
 #[derive(clap::Subcommand)]
@@ -14,6 +13,8 @@ pub enum ActivitiesCommand {
         #[arg(long)]
         org: String,
         file: PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
         #[command(flatten)]
         data: DataDirArg,
     },
@@ -30,13 +31,10 @@ pub enum ActivitiesCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         #[command(flatten)]
+        backend: BackendArgs,
+        #[command(flatten)]
         data: DataDirArg,
     },
-}
-
-fn open(data: &DataDirArg) -> anyhow::Result<Arc<SqliteActivities>> {
-    let dir = DataDir::open(&data.data_dir).with_context(|| format!("opening data directory {}", data.data_dir.display()))?;
-    Ok(Arc::new(SqliteActivities::open(&dir.activities_db_path())?))
 }
 
 fn check_org(org: &str) -> anyhow::Result<()> {
@@ -49,10 +47,18 @@ fn check_org(org: &str) -> anyhow::Result<()> {
 
 pub async fn run(cmd: ActivitiesCommand) -> anyhow::Result<()> {
     match cmd {
-        ActivitiesCommand::Import { org, file, data } => {
+        ActivitiesCommand::Import { org, file, backend, data } => {
             check_org(&org)?;
-            let store = open(&data)?;
-            match import_file(&store, &org, &file).await {
+            let imported = match backend.activities(&data.data_dir).await? {
+                Activities::Sqlite(store) => import_file(&store, &org, &file).await,
+                // DynamoDB has no transaction this large: the whole file is
+                // checked first, so a bad line still stores nothing.
+                dynamo => match check_file(&org, &file).and_then(|_| read_checked(&org, &file)) {
+                    Ok(activities) => dynamo.put_all(activities).await.map_err(ImportError::from),
+                    Err(e) => Err(e),
+                },
+            };
+            match imported {
                 Ok(n) => {
                     println!("imported {n} activities for {org} from {}", file.display());
                     Ok(())
@@ -67,12 +73,12 @@ pub async fn run(cmd: ActivitiesCommand) -> anyhow::Result<()> {
                 Err(e) => Err(e).with_context(|| format!("importing {}", file.display())),
             }
         }
-        ActivitiesCommand::Seed { org, count, year, seed, data } => {
+        ActivitiesCommand::Seed { org, count, year, seed, backend, data } => {
             check_org(&org)?;
             anyhow::ensure!((2000..=2100).contains(&year), "--year must be from 2000 to 2100");
             anyhow::ensure!((1..=50_000_000).contains(&count), "--count must be from 1 to 50000000");
-            let store = open(&data)?;
-            let n = store.insert_all(generate(&org, count, year..=year, seed)).await?;
+            let store = backend.activities(&data.data_dir).await?;
+            let n = store.put_all(generate(&org, count, year..=year, seed)).await?;
             println!("seeded {n} activities for {org} in {year} (seed {seed})");
             Ok(())
         }

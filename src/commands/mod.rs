@@ -1,6 +1,7 @@
 //! The command line: one module per command.
 
 mod activities;
+mod backend;
 mod export;
 mod serve;
 mod token;
@@ -27,7 +28,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the export API with embedded storage.
+    /// Run the export API (embedded storage, or the AWS stack with `--backend aws`).
     Serve(serve::ServeArgs),
     /// Print a bearer token the local server accepts.
     Token(token::TokenArgs),

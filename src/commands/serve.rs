@@ -2,16 +2,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::NaiveDate;
-use shared::demo::generate;
-use shared::http::{api_router, downloads::downloads_router, finish, ApiState, BASE_PATH};
-use shared::ports::{ActivityQuery, ActivitySource};
+use shared::http::{api_router, finish, ApiState, LocalJwt, BASE_PATH};
 use shared::service::Settings;
 use tokio::net::TcpListener;
 use tracing::info;
 
+use super::backend::{self, Activities, BackendArgs, Runner};
 use super::DataDirArg;
-use shared::adapters::embedded::EmbeddedApp;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -32,6 +29,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BUFDIR_PUBLIC_URL")]
     public_url: Option<String>,
     #[command(flatten)]
+    backend: BackendArgs,
+    /// Where exports run: in this process (the default with the embedded
+    /// backend) or in Step Functions (the default with `--backend aws`).
+    #[arg(long, value_enum, env = "BUFDIR_RUNNER")]
+    runner: Option<Runner>,
+    #[command(flatten)]
     data: DataDirArg,
 }
 
@@ -43,24 +46,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let base_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
     let settings = Settings { max_in_flight: args.max_in_flight.max(1), ..Settings::default() };
-    let app = EmbeddedApp::open_with(&args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency, settings)?;
+    let wired =
+        backend::wire(&args.backend, args.runner, &args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency, settings).await?;
 
     if args.demo {
-        seed_demo(&app).await?;
+        seed_demo(&wired.activities).await?;
     }
-    let resumed = app.runner.resume_unfinished().await?;
-    if resumed > 0 {
-        info!(resumed, "resumed exports left unfinished by the last run");
+    if let Some(runner) = &wired.runner {
+        let resumed = runner.resume_unfinished().await?;
+        if resumed > 0 {
+            info!(resumed, "resumed exports left unfinished by the last run");
+        }
     }
 
-    spawn_file_expiry(app.service.clone());
+    spawn_file_expiry(wired.service.clone());
 
-    let state = ApiState { service: app.service.clone(), auth: app.jwt.clone() };
-    let router = finish(api_router(state).merge(downloads_router(app.files.clone())));
+    let state = ApiState { service: wired.service.clone(), auth: wired.jwt.clone() };
+    let mut router = api_router(state);
+    if let Some(extra) = wired.extra_routes {
+        router = router.merge(extra);
+    }
+    let router = finish(router);
 
-    println!("Bufdir export service listening on {base_url} (data in {})", app.data.root().display());
+    println!("Bufdir export service listening on {base_url} ({})", wired.location);
     if args.demo {
-        print_demo_help(&app, &base_url);
+        print_demo_help(&wired.jwt, &base_url);
     }
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
@@ -85,24 +95,17 @@ fn spawn_file_expiry(service: std::sync::Arc<shared::service::ExportService>) {
     });
 }
 
-async fn seed_demo(app: &EmbeddedApp) -> anyhow::Result<()> {
+async fn seed_demo(activities: &Activities) -> anyhow::Result<()> {
     for (org, count, seed) in DEMO_ORGS {
-        let query = ActivityQuery {
-            org_id: org.to_string(),
-            from: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
-            to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
-            types: vec![],
-        };
-        if app.activities.count(&query).await? == 0 {
-            let n = app.activities.insert_all(generate(org, count, 2024..=2025, seed)).await?;
+        if let Some(n) = activities.seed_if_empty(org, count, 2024..=2025, seed).await? {
             info!(org, n, "seeded demo activities");
         }
     }
     Ok(())
 }
 
-fn print_demo_help(app: &EmbeddedApp, base: &str) {
-    let token = app.jwt.issue("demo-user", &["org-demo".to_string()], false, Duration::from_secs(12 * 3600));
+fn print_demo_help(jwt: &LocalJwt, base: &str) {
+    let token = jwt.issue("demo-user", &["org-demo".to_string()], false, Duration::from_secs(12 * 3600));
     let api = format!("{base}{BASE_PATH}");
     println!(
         r#"

@@ -103,3 +103,24 @@ pub async fn import_file(store: &SqliteActivities, org_id: &str, path: &Path) ->
         })
         .await
 }
+
+/// Reads the whole file and reports its bad lines, storing nothing: the
+/// first pass of an import into a store without transactions (DynamoDB),
+/// so a bad line is found before anything is written.
+pub fn check_file(org_id: &str, path: &Path) -> Result<u64, ImportError> {
+    let mut bad = Vec::new();
+    let mut good = 0u64;
+    for item in parse_jsonl(BufReader::new(File::open(path)?), org_id) {
+        match item {
+            Ok(_) => good += 1,
+            Err(e) if bad.len() < MAX_REPORTED_ERRORS => bad.push(e),
+            Err(_) => return Err(ImportError::BadLines { lines: bad, more: true }),
+        }
+    }
+    if bad.is_empty() { Ok(good) } else { Err(ImportError::BadLines { lines: bad, more: false }) }
+}
+
+/// The activities of a file already passed by `check_file`.
+pub fn read_checked(org_id: &str, path: &Path) -> Result<impl Iterator<Item = Activity> + Send + 'static, ImportError> {
+    Ok(parse_jsonl(BufReader::new(File::open(path)?), org_id).filter_map(Result::ok))
+}

@@ -4,5 +4,5 @@
 mod import;
 mod seed;
 
-pub use import::{ImportError, LineError, MAX_REPORTED_ERRORS, import_file, parse_jsonl};
+pub use import::{ImportError, LineError, MAX_REPORTED_ERRORS, check_file, import_file, parse_jsonl, read_checked};
 pub use seed::generate;

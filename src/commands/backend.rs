@@ -1,0 +1,173 @@
+//! Which adapters a command runs on: the embedded ones in the data
+//! directory, or the AWS ones (DynamoDB, S3, SQS, Step Functions) named
+//! by the environment, exactly as the Lambdas use them. The service and
+//! workflow code is the same on either.
+
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use axum::Router;
+use clap::ValueEnum;
+use shared::adapters::aws::{provision, AwsApp, DynamoActivities};
+use shared::adapters::embedded::{jwt_for, DataDir, EmbeddedApp, SqliteActivities};
+use shared::demo::generate;
+use shared::http::downloads::downloads_router;
+use shared::http::LocalJwt;
+use shared::ports::{ActivityQuery, ActivitySource, PortResult};
+use shared::service::{ExportService, Settings};
+use shared::workflow::{LocalRunner, RunnerHandle};
+
+/// How often the in-process runner records progress in DynamoDB: each
+/// beat is a write, and one that a cancel may have to retry around.
+const AWS_LOCAL_HEARTBEAT: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// SQLite and files in the data directory.
+    Embedded,
+    /// The AWS stack named by EXPORTS_TABLE, ACTIVITIES_TABLE, FILES_BUCKET,
+    /// EVENTS_QUEUE_URL (and STATE_MACHINE_ARN unless `--runner local`).
+    Aws,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Runner {
+    /// Exports run in this process.
+    Local,
+    /// Exports run in the stack's Step Functions state machine.
+    StepFunctions,
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct BackendArgs {
+    /// Where jobs, activities and files are kept.
+    #[arg(long, value_enum, default_value = "embedded", env = "BUFDIR_BACKEND")]
+    pub backend: Backend,
+    /// With `--backend aws`: create the tables, bucket and queue the
+    /// environment names when they are missing. For a local emulator such
+    /// as moto; in an AWS account the SAM template creates them.
+    #[arg(long, env = "BUFDIR_AWS_PROVISION")]
+    pub provision: bool,
+}
+
+impl BackendArgs {
+    /// The AWS stack from the environment, provisioned if asked.
+    async fn aws(&self) -> anyhow::Result<AwsApp> {
+        let app = AwsApp::from_env().await.context("configuring the AWS backend")?;
+        if self.provision {
+            provision::create_resources(&app.clients, &app.names).await.context("creating the AWS resources")?;
+        }
+        Ok(app)
+    }
+
+    /// The activity store of the chosen backend.
+    pub async fn activities(&self, data_dir: &Path) -> anyhow::Result<Activities> {
+        Ok(match self.backend {
+            Backend::Embedded => {
+                let dir = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
+                Activities::Sqlite(Arc::new(SqliteActivities::open(&dir.activities_db_path())?))
+            }
+            Backend::Aws => Activities::Dynamo(self.aws().await?.activities),
+        })
+    }
+}
+
+/// Either backend's activity store, for the commands that write activities.
+pub enum Activities {
+    Sqlite(Arc<SqliteActivities>),
+    Dynamo(Arc<DynamoActivities>),
+}
+
+impl Activities {
+    pub async fn put_all(&self, activities: impl Iterator<Item = shared::domain::Activity> + Send + 'static) -> PortResult<u64> {
+        match self {
+            Activities::Sqlite(s) => s.insert_all(activities).await,
+            Activities::Dynamo(d) => d.writer().put_all(activities).await,
+        }
+    }
+
+    fn source(&self) -> &dyn ActivitySource {
+        match self {
+            Activities::Sqlite(s) => s.as_ref(),
+            Activities::Dynamo(d) => d.as_ref(),
+        }
+    }
+
+    /// Generates `count` activities for `org` unless it already has some in `years`.
+    pub async fn seed_if_empty(&self, org: &str, count: u64, years: RangeInclusive<i32>, seed: u64) -> PortResult<Option<u64>> {
+        let query = ActivityQuery {
+            org_id: org.to_string(),
+            from: chrono::NaiveDate::from_ymd_opt(*years.start(), 1, 1).expect("a valid year"),
+            to: chrono::NaiveDate::from_ymd_opt(*years.end(), 12, 31).expect("a valid year"),
+            types: vec![],
+        };
+        if self.source().count(&query).await? > 0 {
+            return Ok(None);
+        }
+        self.put_all(generate(org, count, years, seed)).await.map(Some)
+    }
+}
+
+/// Everything `serve` runs, on either backend.
+pub struct Wired {
+    pub service: Arc<ExportService>,
+    /// The local server signs its own tokens (API Gateway's authorizer is not in front of it).
+    pub jwt: Arc<LocalJwt>,
+    /// Routes the backend needs besides the API (signed downloads from disk).
+    pub extra_routes: Option<Router>,
+    /// The in-process runner, when exports run here.
+    pub runner: Option<Arc<LocalRunner>>,
+    pub activities: Activities,
+    /// Where the data is, for the start-up line.
+    pub location: String,
+}
+
+pub async fn wire(args: &BackendArgs, runner: Option<Runner>, data_dir: &Path, base_url: &str, concurrency: usize, settings: Settings) -> anyhow::Result<Wired> {
+    match (args.backend, runner.unwrap_or(default_runner(args.backend))) {
+        (Backend::Embedded, Runner::StepFunctions) => bail!("--runner step-functions needs --backend aws"),
+        (Backend::Embedded, Runner::Local) => {
+            let app = EmbeddedApp::open_with(data_dir, base_url, concurrency, settings)?;
+            Ok(Wired {
+                service: app.service.clone(),
+                jwt: app.jwt.clone(),
+                extra_routes: Some(downloads_router(app.files.clone())),
+                runner: Some(app.runner.clone()),
+                activities: Activities::Sqlite(app.activities.clone()),
+                location: format!("data in {}", app.data.root().display()),
+            })
+        }
+        (Backend::Aws, runner) => {
+            let mut app = args.aws().await?;
+            app.settings.max_in_flight = settings.max_in_flight;
+            let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
+            let location = format!("jobs in DynamoDB table {}, files in s3://{}", app.names.exports_table, app.names.files_bucket);
+            let (service, runner) = match runner {
+                Runner::Local => {
+                    // Whatever a killed process was writing is unusable.
+                    data.clear_tmp()?;
+                    let local = LocalRunner::new(app.workflow_context(data.tmp_dir(), AWS_LOCAL_HEARTBEAT), concurrency);
+                    (app.service(Arc::new(RunnerHandle(local.clone()))), Some(local))
+                }
+                Runner::StepFunctions => (app.service(Arc::new(app.step_functions()?)), None),
+            };
+            Ok(Wired {
+                service,
+                jwt: Arc::new(jwt_for(data_dir)?),
+                extra_routes: None,
+                runner,
+                activities: Activities::Dynamo(app.activities.clone()),
+                location,
+            })
+        }
+    }
+}
+
+fn default_runner(backend: Backend) -> Runner {
+    match backend {
+        Backend::Embedded => Runner::Local,
+        Backend::Aws => Runner::StepFunctions,
+    }
+}
