@@ -6,9 +6,9 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test tools rust-test infra-check run clean-tools
+.PHONY: test tools rust-test e2e-aws infra-check run clean-tools
 
-test: tools rust-test infra-check
+test: tools rust-test e2e-aws infra-check
 
 tools: $(VENV)/.installed node_modules/.bin/asl-validator
 
@@ -23,6 +23,11 @@ node_modules/.bin/asl-validator: package.json package-lock.json
 # The AWS suites start moto from .venv themselves (shared/tests/aws_support).
 rust-test:
 	$(CARGO) test --workspace --locked
+
+# The HTTP end-to-end suites once more, unchanged, on `serve --backend aws
+# --runner local` against moto (tests/support/backend.rs).
+e2e-aws:
+	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test restart_recovery
 
 infra-check:
 	scripts/lint-infra.sh

@@ -10,7 +10,7 @@ use support::*;
 #[tokio::test]
 async fn an_export_interrupted_by_a_crash_completes_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    seed(dir.path(), "org-a", 150_000, 2025, 8);
+    seed(dir.path(), "org-a", long_export_rows(), 2025, 8);
     let token = token(dir.path(), &["org-a"]);
 
     let server = Server::start(dir.path());
@@ -24,7 +24,7 @@ async fn an_export_interrupted_by_a_crash_completes_after_restart() {
     let job = server.wait_status(&token, &id, "completed").await;
     assert_eq!(job["retry_count"], 0, "the same attempt resumed");
     assert_eq!(job["progress"]["rows_done"], job["progress"]["rows_total"]);
-    let files = server.files_of("org-a", &id);
+    let files = server.files_of("org-a", &id).await;
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "the dead run's working file was cleared");
 }

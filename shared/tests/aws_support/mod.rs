@@ -19,8 +19,10 @@ pub const REGION: &str = "eu-north-1";
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
 
+/// The project folder, whichever crate's tests include this harness.
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().find(|d| d.join("scripts/moto_server.py").is_file()).unwrap_or(&here).to_path_buf()
 }
 
 /// A Python that can import moto: the project's `.venv`, else `python3`.
