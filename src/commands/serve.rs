@@ -4,7 +4,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::NaiveDate;
 use shared::demo::generate;
-use shared::http::{api_router, downloads::downloads_router, finish, ApiState, BASE_PATH};
+use shared::http::{api_router, downloads::downloads_router, finish, openapi_router, ApiState, BASE_PATH};
 use shared::ports::{ActivityQuery, ActivitySource};
 use shared::service::Settings;
 use tokio::net::TcpListener;
@@ -56,7 +56,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_file_expiry(app.service.clone());
 
     let state = ApiState { service: app.service.clone(), auth: app.jwt.clone() };
-    let router = finish(api_router(state).merge(downloads_router(app.files.clone())));
+    let router = finish(api_router(state).merge(downloads_router(app.files.clone())).merge(openapi_router()));
 
     println!("Bufdir export service listening on {base_url} (data in {})", app.data.root().display());
     if args.demo {

@@ -22,17 +22,26 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// An RFC 9457 problem. `code` is stable and meant for programs; `title`
+/// and `detail` are for people and may change.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(super) struct ProblemBody<'a> {
+    /// `urn:problem:bufdir-exports:{code}`.
     #[serde(rename = "type")]
     problem_type: String,
     title: &'a str,
     status: u16,
     detail: &'a str,
+    /// The path of the request.
     instance: String,
+    #[schema(example = "validation_failed")]
     code: &'a str,
+    /// Also in the `X-Request-Id` header.
     request_id: String,
+    /// Every bad field, for `validation_failed`, `invalid_query`.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>)]
     errors: &'a [FieldError],
 }
 

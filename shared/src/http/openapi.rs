@@ -1,0 +1,116 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and
+//! the response types. `infra/openapi.json` is this document checked in;
+//! `tests/openapi.rs` fails when the two drift apart.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::problem::{ProblemBody, PROBLEM_JSON};
+use super::{dto, handlers};
+use crate::domain::{ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage};
+
+/// Where the local server serves the document, without authentication.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bufdir Export Orchestrator",
+        version = "1.0.0",
+        description = "Asynchronous exports of a voluntary organisation's recorded activities as its \
+            Bufdir grant report: create an export for a period, watch it, download the file, cancel, \
+            retry, delete. Errors are RFC 9457 problem details with a stable `code`."
+    ),
+    paths(
+        handlers::list_exports,
+        handlers::create_export,
+        handlers::get_export,
+        handlers::delete_export,
+        handlers::cancel_export,
+        handlers::retry_export,
+    ),
+    components(schemas(
+        dto::ExportListBody, dto::ExportSummaryBody, dto::PaginationBody, dto::ExportDetailBody, dto::ProgressBody,
+        dto::FileBody, dto::CreatedBody, dto::CancelledBody, dto::RetriedBody, dto::DeletedBody, dto::CancelRequest,
+        CreateExportRequest, ExportStatus, ExportFormat, ActivityType, Stage, FieldError, ProblemBody,
+    )),
+    modifiers(&CommonAnswers),
+    security(("bearer" = [])),
+    tags((name = "exports", description = "Export jobs of the caller's organisations."))
+)]
+struct ApiDoc;
+
+/// What every operation shares, added here once rather than repeated on
+/// each handler: all of them authenticate (401) and ask the service
+/// (500, 503), and every answer carries the request id.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some("A JWT whose `org_ids` (or `org_id`) claim names the organisations the caller acts for; role `admin` acts for all."))
+            .build();
+        doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(bearer));
+
+        for item in doc.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                add_common_answers(operation);
+            }
+        }
+    }
+}
+
+fn add_common_answers(operation: &mut Operation) {
+    let responses = &mut operation.responses.responses;
+    responses.insert("401".into(), problem("`unauthorized`: the bearer token is missing or not valid. The answer is the same whatever the reason.").into());
+    responses.insert("500".into(), problem("`internal_error`: a fault on our side; the request id helps find it.").into());
+    responses.insert("503".into(), problem("`service_unavailable`: briefly unavailable; try again after `Retry-After`.").into());
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else { continue };
+        response.headers.insert("X-Request-Id".into(), string_header("The request's id: the caller's own when it is 1-64 of `A-Za-z0-9-_.`, otherwise a new one."));
+        match status.as_str() {
+            "401" => {
+                response.headers.insert("WWW-Authenticate".into(), string_header("`Bearer`"));
+            }
+            "503" => {
+                let seconds = HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0))).description(Some("Seconds to wait.")).build();
+                response.headers.insert("Retry-After".into(), seconds);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn problem(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .build()
+}
+
+fn string_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).description(Some(description)).build()
+}
+
+/// The document as pretty JSON with a final newline, exactly as checked in.
+pub fn openapi_json() -> String {
+    let mut json = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}
+
+/// Serves the document; it describes the API, so it needs no token.
+pub fn openapi_router() -> Router {
+    Router::new().route(OPENAPI_PATH, get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response() }))
+}
