@@ -88,7 +88,7 @@ pub async fn list_exports(
         (status = 403, description = "`organisation_forbidden`: the token does not allow this organisation.", content_type = "application/problem+json", body = ProblemBody),
         (status = 413, description = "`payload_too_large`: the body is over 16 KiB.", content_type = "application/problem+json", body = ProblemBody),
         (status = 415, description = "`unsupported_media_type`: the body is not sent as application/json.", content_type = "application/problem+json", body = ProblemBody),
-        (status = 422, description = "`invalid_body` (wrong types, unknown fields, named in `detail`) or `validation_failed` (`errors` lists every bad field).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 422, description = "`invalid_body` (wrong types; unknown fields, each named in `errors`) or `validation_failed` (`errors` lists every bad field).", content_type = "application/problem+json", body = ProblemBody),
         (status = 429, description = "`too_many_exports_in_flight`: the organisation has the most exports queued or running.", content_type = "application/problem+json", body = ProblemBody,
             headers(("Retry-After" = u64, description = "Seconds until a slot is likely free."))),
     )
@@ -148,7 +148,7 @@ pub async fn get_export(
         (status = 404, description = "`export_not_found`.", content_type = "application/problem+json", body = ProblemBody),
         (status = 409, description = "`invalid_transition`: the export is not queued or running.", content_type = "application/problem+json", body = ProblemBody),
         (status = 413, description = "`payload_too_large`.", content_type = "application/problem+json", body = ProblemBody),
-        (status = 422, description = "`invalid_body` or `validation_failed` (reason over 500 characters).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 422, description = "`invalid_body` (wrong types; unknown fields, each named in `errors`) or `validation_failed` (reason over 500 characters).", content_type = "application/problem+json", body = ProblemBody),
     )
 )]
 pub async fn cancel_export(
