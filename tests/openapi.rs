@@ -93,6 +93,9 @@ fn every_operation_documents_each_answer_and_needs_a_bearer_token() {
     }
     let created = &doc["paths"]["/api/v1/bufdir-exports"]["post"]["responses"]["202"];
     assert!(created["headers"]["Location"].is_object());
+    for (name, op) in ["GetExport", "CancelExport", "RetryExport", "DeleteExport"].iter().zip(["get_export", "cancel_export", "retry_export", "delete_export"]) {
+        assert_eq!(created["links"][name], serde_json::json!({"operationId": op, "parameters": {"export_id": "$response.body#/export_id"}}));
+    }
     assert!(doc["paths"]["/api/v1/bufdir-exports"]["post"]["responses"]["429"]["headers"]["Retry-After"].is_object());
     assert!(doc["paths"]["/api/v1/bufdir-exports"]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"].is_object());
 }

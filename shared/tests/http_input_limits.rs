@@ -205,6 +205,10 @@ async fn bodies_are_capped_strict_and_never_a_server_error() {
     }
     let (status, body) = api.send(Method::POST, API, Some("text/plain"), br#"{"period_from":"2025-01-01"}"#.to_vec()).await;
     assert_eq!((status, body["code"].as_str()), (415, Some("unsupported_media_type")));
-    let (status, _) = api.send(Method::POST, API, json_ct, json!({"period_from": "2025-01-01", "period_to": "2025-01-31"}).to_string().into_bytes()).await;
-    assert_eq!(status, 202, "the control request is accepted");
+    let (status, created) = api.send(Method::POST, API, json_ct, json!({"period_from": "2025-01-01", "period_to": "2025-01-31", "format": null, "org_id": null}).to_string().into_bytes()).await;
+    assert_eq!(status, 202, "the control request is accepted, null meaning left out: {created}");
+    // `null` is the JSON spelling of no body, which cancel allows.
+    let id = created["export_id"].as_str().unwrap();
+    let (status, body) = api.send(Method::PUT, &format!("{API}/{id}/cancel"), json_ct, b"null".to_vec()).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")), "{body}");
 }

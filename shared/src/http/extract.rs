@@ -84,6 +84,10 @@ impl<T: DeserializeOwned + KnownFields, S: Send + Sync> FromRequest<S> for Optio
             return Ok(OptionalJson(None));
         }
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| bad_json(e.to_string()))?;
+        if value.is_null() {
+            // `null` is the JSON spelling of "no body"; the schema allows it.
+            return Ok(OptionalJson(None));
+        }
         from_known_fields(value).map(|v| OptionalJson(Some(v)))
     }
 }

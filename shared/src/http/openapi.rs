@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -14,7 +15,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::problem::{ProblemBody, PROBLEM_JSON};
-use super::{dto, handlers};
+use super::handlers::{self, BASE_PATH};
+use super::dto;
 use crate::domain::{ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage};
 
 /// Where the local server serves the document, without authentication.
@@ -68,6 +70,23 @@ impl Modify for CommonAnswers {
                 add_common_answers(operation);
             }
         }
+        link_created_export(doc);
+    }
+}
+
+/// Links from the create answer to what can be done with the new export,
+/// so clients and stateful testers know where its id goes.
+fn link_created_export(doc: &mut utoipa::openapi::OpenApi) {
+    let created = doc
+        .paths
+        .paths
+        .get_mut(BASE_PATH)
+        .and_then(|item| item.post.as_mut())
+        .and_then(|op| op.responses.responses.get_mut("202"));
+    let Some(RefOr::T(created)) = created else { return };
+    for (name, operation_id) in [("GetExport", "get_export"), ("CancelExport", "cancel_export"), ("RetryExport", "retry_export"), ("DeleteExport", "delete_export")] {
+        let link = LinkBuilder::new().operation_id(operation_id).parameter("export_id", "$response.body#/export_id").build();
+        created.links.insert(name.to_string(), RefOr::T(link));
     }
 }
 
@@ -105,7 +124,10 @@ fn string_header(description: &str) -> utoipa::openapi::header::Header {
 
 /// The document as pretty JSON with a final newline, exactly as checked in.
 pub fn openapi_json() -> String {
-    let mut json = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises");
+    let json = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises");
+    // utoipa 5.5 writes the Link Object's `operationId` in snake case; as
+    // a key it occurs nowhere else, so the text fix is exact.
+    let mut json = json.replace("\"operation_id\": ", "\"operationId\": ");
     json.push('\n');
     json
 }
