@@ -59,7 +59,7 @@ st_status=0
     --seed "$SEED" \
     --max-examples "$EXAMPLES" \
     --workers 1 \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,ignored_auth,use_after_free,ensure_resource_availability \
     --report ndjson --report-ndjson-path "$work/run.ndjson" \
     --no-color >"$work/st.log" 2>&1 || st_status=$?
 
