@@ -131,6 +131,10 @@ fn the_contract_fields_are_all_in_the_document() {
     assert_fields(&doc, "RetriedBody", &["export_id", "status", "retry_count", "queued_at"]);
     assert_fields(&doc, "DeletedBody", &["deleted", "export_id"]);
     assert_fields(&doc, "Problem", &["type", "title", "status", "detail", "instance", "code", "request_id"]);
+    let codes = schema(&doc, "Problem")["properties"]["code"]["enum"].as_array().expect("the stable codes are listed").clone();
+    for code in ["validation_failed", "unauthorized", "export_not_found", "invalid_transition", "too_many_exports_in_flight"] {
+        assert!(codes.contains(&Value::from(code)), "{code}");
+    }
 
     let create = schema(&doc, "CreateExportRequest");
     for f in ["org_id", "format", "period_from", "period_to", "activity_types", "include_attachments", "submit_to_bufdir_api"] {

@@ -9,12 +9,12 @@ use axum::Router;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::problem::{ProblemBody, PROBLEM_JSON};
+use super::problem::{ProblemBody, PROBLEM_CODES, PROBLEM_JSON};
 use super::handlers::{self, BASE_PATH};
 use super::dto;
 use crate::domain::{ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage};
@@ -71,6 +71,15 @@ impl Modify for CommonAnswers {
             }
         }
         link_created_export(doc);
+        list_problem_codes(doc);
+    }
+}
+
+fn list_problem_codes(doc: &mut utoipa::openapi::OpenApi) {
+    let schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+    let Some(RefOr::T(Schema::Object(problem))) = schemas.and_then(|s| s.get_mut("Problem")) else { return };
+    if let Some(RefOr::T(Schema::Object(code))) = problem.properties.get_mut("code") {
+        code.enum_values = Some(PROBLEM_CODES.iter().map(|c| (*c).into()).collect());
     }
 }
 
