@@ -53,17 +53,18 @@ async fn the_server_serves_the_document_without_a_token() {
 
 /// (method, path, statuses) for every operation; the statuses are every
 /// answer the handler, its extractors and the service can give.
-const OPERATIONS: [(&str, &str, &[&str]); 6] = [
+const OPERATIONS: [(&str, &str, &[&str]); 7] = [
     ("get", "/api/v1/bufdir-exports", &["200", "400", "401", "500", "503"]),
     ("post", "/api/v1/bufdir-exports", &["202", "400", "401", "403", "413", "415", "422", "429", "500", "503"]),
     ("get", "/api/v1/bufdir-exports/{export_id}", &["200", "401", "404", "500", "503"]),
     ("delete", "/api/v1/bufdir-exports/{export_id}", &["200", "401", "404", "500", "503"]),
     ("put", "/api/v1/bufdir-exports/{export_id}/cancel", &["200", "400", "401", "404", "409", "413", "422", "500", "503"]),
     ("post", "/api/v1/bufdir-exports/{export_id}/retry", &["200", "401", "404", "409", "500", "503"]),
+    ("get", "/files/{key}", &["200", "403"]),
 ];
 
 #[test]
-fn every_operation_documents_each_answer_and_needs_a_bearer_token() {
+fn every_operation_documents_each_answer_and_its_authorisation() {
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["components"]["securitySchemes"]["bearer"], serde_json::json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": doc["components"]["securitySchemes"]["bearer"]["description"]}));
@@ -84,7 +85,9 @@ fn every_operation_documents_each_answer_and_needs_a_bearer_token() {
         for (status, response) in responses {
             assert!(response["headers"]["X-Request-Id"].is_object(), "{method} {path} {status}: X-Request-Id");
             let content = response["content"].as_object().unwrap();
-            if status.starts_with('2') {
+            if path.starts_with("/files/") && status == "200" {
+                assert!(content.contains_key("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), "{content:?}");
+            } else if status.starts_with('2') {
                 assert!(content["application/json"]["schema"]["$ref"].is_string(), "{method} {path} {status}");
             } else {
                 assert_eq!(content["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem", "{method} {path} {status}");
@@ -98,6 +101,8 @@ fn every_operation_documents_each_answer_and_needs_a_bearer_token() {
     }
     assert!(doc["paths"]["/api/v1/bufdir-exports"]["post"]["responses"]["429"]["headers"]["Retry-After"].is_object());
     assert!(doc["paths"]["/api/v1/bufdir-exports"]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"].is_object());
+    // A download link needs no token: the signature is the authorisation.
+    assert_eq!(doc["paths"]["/files/{key}"]["get"]["security"], serde_json::json!([{}]));
 }
 
 fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {

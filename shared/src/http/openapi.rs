@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::{ProblemBody, PROBLEM_CODES, PROBLEM_JSON};
 use super::handlers::{self, BASE_PATH};
-use super::dto;
+use super::{downloads, dto};
 use crate::domain::{ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage};
 
 /// Where the local server serves the document, without authentication.
@@ -38,6 +38,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         handlers::delete_export,
         handlers::cancel_export,
         handlers::retry_export,
+        downloads::download,
     ),
     components(schemas(
         dto::ExportListBody, dto::ExportSummaryBody, dto::PaginationBody, dto::ExportDetailBody, dto::ProgressBody,
@@ -46,13 +47,16 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
     )),
     modifiers(&CommonAnswers),
     security(("bearer" = [])),
-    tags((name = "exports", description = "Export jobs of the caller's organisations."))
+    tags(
+        (name = "exports", description = "Export jobs of the caller's organisations."),
+        (name = "downloads", description = "Files behind signed links; the signature is the authorisation."),
+    )
 )]
 struct ApiDoc;
 
-/// What every operation shares, added here once rather than repeated on
-/// each handler: all of them authenticate (401) and ask the service
-/// (500, 503), and every answer carries the request id.
+/// What operations share, added here once rather than repeated on each
+/// handler: every answer carries the request id, and the export
+/// operations all authenticate (401) and ask the service (500, 503).
 struct CommonAnswers;
 
 impl Modify for CommonAnswers {
@@ -64,10 +68,11 @@ impl Modify for CommonAnswers {
             .build();
         doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(bearer));
 
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let authenticated = path.starts_with(BASE_PATH);
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
             for operation in operations.into_iter().flatten() {
-                add_common_answers(operation);
+                add_common_answers(operation, authenticated);
             }
         }
         link_created_export(doc);
@@ -99,11 +104,13 @@ fn link_created_export(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-fn add_common_answers(operation: &mut Operation) {
+fn add_common_answers(operation: &mut Operation, authenticated: bool) {
     let responses = &mut operation.responses.responses;
-    responses.insert("401".into(), problem("`unauthorized`: the bearer token is missing or not valid. The answer is the same whatever the reason.").into());
-    responses.insert("500".into(), problem("`internal_error`: a fault on our side; the request id helps find it.").into());
-    responses.insert("503".into(), problem("`service_unavailable`: briefly unavailable; try again after `Retry-After`.").into());
+    if authenticated {
+        responses.insert("401".into(), problem("`unauthorized`: the bearer token is missing or not valid. The answer is the same whatever the reason.").into());
+        responses.insert("500".into(), problem("`internal_error`: a fault on our side; the request id helps find it.").into());
+        responses.insert("503".into(), problem("`service_unavailable`: briefly unavailable; try again after `Retry-After`.").into());
+    }
     for (status, response) in responses.iter_mut() {
         let RefOr::T(response) = response else { continue };
         response.headers.insert("X-Request-Id".into(), string_header("The request's id: the caller's own when it is 1-64 of `A-Za-z0-9-_.`, otherwise a new one."));
