@@ -37,6 +37,8 @@ enum Command {
     Activities(activities::ActivitiesCommand),
     /// Run one export through the service and workflow and write the file.
     Export(export::ExportArgs),
+    /// Print the API's OpenAPI document (as checked in at infra/openapi.json).
+    Openapi,
 }
 
 /// Where everything is kept: the database, files, secrets.
@@ -64,5 +66,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token::run(args),
         Command::Activities(cmd) => activities::run(cmd).await,
         Command::Export(args) => export::run(args).await,
+        Command::Openapi => {
+            print!("{}", shared::http::openapi_json());
+            Ok(())
+        }
     }
 }

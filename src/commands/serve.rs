@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::http::{api_router, finish, ApiState, LocalJwt, BASE_PATH};
+use shared::http::{api_router, finish, openapi_router, ApiState, LocalJwt, BASE_PATH};
 use shared::service::Settings;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_file_expiry(wired.service.clone());
 
     let state = ApiState { service: wired.service.clone(), auth: wired.jwt.clone() };
-    let mut router = api_router(state);
+    let mut router = api_router(state).merge(openapi_router());
     if let Some(extra) = wired.extra_routes {
         router = router.merge(extra);
     }

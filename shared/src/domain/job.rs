@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::status::{next_status, ExportStatus, Transition};
 use super::{ActivityType, ExportId};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     Excel,
@@ -33,7 +33,7 @@ impl ExportFormat {
 }
 
 /// Where the work stands, for a person watching the export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Waiting,

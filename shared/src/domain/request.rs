@@ -10,23 +10,34 @@ use super::{ActivityType, ExportFormat};
 pub const MAX_PERIOD_MONTHS: u32 = 60;
 pub const DEFAULT_PROFILE: &str = "standard";
 
-/// The body of `POST /api/v1/bufdir-exports`, before validation.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+/// The body of `POST /api/v1/bufdir-exports`, before validation. An
+/// optional field sent as `null` counts as left out.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateExportRequest {
+    /// May be left out when the token names exactly one organisation.
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{1,100}$", example = "org-bufdir-042")]
     pub org_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<ExportFormat>, default = "excel")]
     pub format: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String, format = Date, required = true, example = "2025-01-01")]
     pub period_from: Option<String>,
+    /// Not before `period_from`, and less than 5 years after it.
     #[serde(default)]
+    #[schema(value_type = String, format = Date, required = true, example = "2025-12-31")]
     pub period_to: Option<String>,
+    /// Empty or left out: every type.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<ActivityType>>)]
     pub activity_types: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>, default = false)]
     pub include_attachments: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>, default = false)]
     pub submit_to_bufdir_api: Option<bool>,
 }
 
@@ -44,7 +55,8 @@ pub struct ValidRequest {
     pub submit_to_bufdir_api: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One bad input: the field (or query parameter) and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

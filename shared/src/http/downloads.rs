@@ -13,11 +13,11 @@ use axum::Router;
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 
-use super::problem::ApiError;
+use super::problem::{ApiError, ProblemBody};
 use crate::adapters::embedded::DiskFileStore;
 
 #[derive(Deserialize)]
-struct LinkParams {
+pub(super) struct LinkParams {
     expires: i64,
     name: String,
     sig: String,
@@ -32,7 +32,35 @@ fn refused() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "download_link_invalid", "Download link not valid", "The link is invalid or has expired; GET the export again for a fresh link.")
 }
 
-async fn download(
+/// Download an export's file with the signed link from `file_url`. Local
+/// server only: on AWS, `file_url` is an S3 presigned URL.
+#[utoipa::path(
+    get,
+    path = "/files/{key}",
+    tag = "downloads",
+    operation_id = "download_file",
+    security(()),
+    params(
+        ("key" = String, Path, min_length = 1, description = "The file's key, exactly as in `file_url` (it holds slashes)."),
+        ("expires" = i64, Query, description = "Unix time the link stops working."),
+        ("name" = String, Query, description = "The name the file is saved as."),
+        ("sig" = String, Query, description = "The link's signature (hex HMAC-SHA256 of key, expires and name)."),
+    ),
+    responses(
+        (status = 200, description = "The file; its type follows the export's format.",
+            content(
+                ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                ("application/zip"),
+                ("application/json"),
+                ("text/csv; charset=utf-8"),
+                ("application/octet-stream"),
+            ),
+            headers(("Content-Disposition" = String, description = "`attachment` with the file name."))),
+        (status = 403, description = "`download_link_invalid`: the link was altered, has expired, or its file is gone. One answer for all.",
+            content_type = "application/problem+json", body = ProblemBody),
+    )
+)]
+pub(super) async fn download(
     State(store): State<Arc<DiskFileStore>>,
     Path(key): Path<String>,
     params: Result<Query<LinkParams>, axum::extract::rejection::QueryRejection>,

@@ -1,10 +1,12 @@
 //! Response bodies: the contract's fields, none renamed or dropped, plus
 //! the progress and retry information a person watching an export needs.
+//! Fields that may be empty are sent as `null`, never left out, so the
+//! OpenAPI schemas mark them `required = true` (and nullable).
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ActivityType, ExportJob, Stage};
+use crate::domain::{ActivityType, ExportFormat, ExportJob, ExportStatus, Stage};
 use crate::ports::JobPage;
 
 /// Timestamps as the contract writes them: `2026-03-01T08:00:00Z`.
@@ -16,15 +18,21 @@ fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportSummaryBody {
     pub export_id: String,
     pub org_id: String,
+    #[schema(value_type = ExportStatus)]
     pub status: String,
+    #[schema(value_type = ExportFormat)]
     pub format: String,
+    #[schema(format = Date)]
     pub period_from: String,
+    #[schema(format = Date)]
     pub period_to: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime, required = true)]
     pub completed_at: Option<String>,
     pub retry_count: u32,
 }
@@ -45,14 +53,14 @@ impl From<&ExportJob> for ExportSummaryBody {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaginationBody {
     pub page: u32,
     pub limit: u32,
     pub total: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportListBody {
     pub data: Vec<ExportSummaryBody>,
     pub pagination: PaginationBody,
@@ -67,16 +75,17 @@ impl ExportListBody {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProgressBody {
     pub stage: Stage,
     pub rows_done: u64,
     pub rows_total: u64,
     /// The worker's last heartbeat while running.
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileBody {
     pub filename: String,
     pub content_type: String,
@@ -84,13 +93,17 @@ pub struct FileBody {
     pub sha256: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportDetailBody {
     pub export_id: String,
     pub org_id: String,
+    #[schema(value_type = ExportStatus)]
     pub status: String,
+    #[schema(value_type = ExportFormat)]
     pub format: String,
+    #[schema(format = Date)]
     pub period_from: String,
+    #[schema(format = Date)]
     pub period_to: String,
     /// The types included; every type when the request named none.
     pub activity_types: Vec<ActivityType>,
@@ -98,20 +111,31 @@ pub struct ExportDetailBody {
     pub submit_to_bufdir_api: bool,
     pub report_profile: String,
     /// Signed on this request, valid for minutes; GET again for a fresh one.
+    #[schema(required = true)]
     pub file_url: Option<String>,
     /// When the file itself is deleted.
+    #[schema(format = DateTime, required = true)]
     pub file_expires_at: Option<String>,
+    #[schema(required = true)]
     pub file: Option<FileBody>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub queued_at: String,
+    #[schema(format = DateTime, required = true)]
     pub started_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
     pub completed_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
     pub cancelled_at: Option<String>,
+    #[schema(required = true)]
     pub cancel_reason: Option<String>,
+    #[schema(required = true)]
     pub error_message: Option<String>,
     pub retry_count: u32,
     pub estimated_duration_seconds: u64,
     pub progress: ProgressBody,
+    #[schema(required = true)]
     pub bufdir_reference: Option<String>,
 }
 
@@ -157,11 +181,13 @@ impl ExportDetailBody {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedBody {
     pub export_id: String,
+    #[schema(value_type = ExportStatus)]
     pub status: String,
     pub estimated_duration_seconds: u64,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -176,18 +202,22 @@ impl From<&ExportJob> for CreatedBody {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     #[serde(default)]
+    #[schema(max_length = 500, example = "Incorrect date range selected")]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CancelledBody {
     pub export_id: String,
+    #[schema(value_type = ExportStatus)]
     pub status: String,
+    #[schema(format = DateTime, required = true)]
     pub cancelled_at: Option<String>,
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 
@@ -202,11 +232,13 @@ impl From<&ExportJob> for CancelledBody {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetriedBody {
     pub export_id: String,
+    #[schema(value_type = ExportStatus)]
     pub status: String,
     pub retry_count: u32,
+    #[schema(format = DateTime)]
     pub queued_at: String,
 }
 
@@ -221,7 +253,7 @@ impl From<&ExportJob> for RetriedBody {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeletedBody {
     pub deleted: bool,
     pub export_id: String,

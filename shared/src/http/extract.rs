@@ -7,10 +7,12 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::problem::ApiError;
 use super::ApiState;
-use crate::domain::{Caller, ExportId};
+use super::dto::CancelRequest;
+use crate::domain::{Caller, CreateExportRequest, ExportId, FieldError};
 
 /// The verified caller.
 pub struct AuthCaller(pub Caller);
@@ -41,24 +43,37 @@ impl<S: Send + Sync> FromRequestParts<S> for ExportIdParam {
     }
 }
 
-/// A JSON body read strictly: unknown fields are refused with their name.
+/// The fields a request body may carry. Unknown ones are refused, all
+/// of them named at once (serde's `deny_unknown_fields` stops at the first).
+pub trait KnownFields {
+    const FIELDS: &'static [&'static str];
+}
+
+impl KnownFields for CreateExportRequest {
+    const FIELDS: &'static [&'static str] =
+        &["org_id", "format", "period_from", "period_to", "activity_types", "include_attachments", "submit_to_bufdir_api"];
+}
+
+impl KnownFields for CancelRequest {
+    const FIELDS: &'static [&'static str] = &["reason"];
+}
+
+/// A JSON body read strictly: unknown fields are refused with their names.
 pub struct StrictJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for StrictJson<T> {
+impl<T: DeserializeOwned + KnownFields, S: Send + Sync> FromRequest<S> for StrictJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Json::<T>::from_request(req, state)
-            .await
-            .map(|axum::Json(v)| StrictJson(v))
-            .map_err(json_problem)
+        let axum::Json(value) = axum::Json::<Value>::from_request(req, state).await.map_err(json_problem)?;
+        from_known_fields(value).map(StrictJson)
     }
 }
 
 /// A JSON body that may be absent (e.g. cancel without a reason).
 pub struct OptionalJson<T>(pub Option<T>);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+impl<T: DeserializeOwned + KnownFields, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -68,14 +83,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
-        serde_json::from_slice(&bytes).map(|v| OptionalJson(Some(v))).map_err(|e| {
-            if e.is_data() {
-                invalid_body(e.to_string())
-            } else {
-                bad_json(e.to_string())
-            }
-        })
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| bad_json(e.to_string()))?;
+        if value.is_null() {
+            // `null` is the JSON spelling of "no body"; the schema allows it.
+            return Ok(OptionalJson(None));
+        }
+        from_known_fields(value).map(|v| OptionalJson(Some(v)))
     }
+}
+
+fn from_known_fields<T: DeserializeOwned + KnownFields>(value: Value) -> Result<T, ApiError> {
+    if let Value::Object(fields) = &value {
+        let unknown: Vec<FieldError> = fields
+            .keys()
+            .filter(|k| !T::FIELDS.contains(&k.as_str()))
+            .map(|k| FieldError::new(k, format!("is not a known field; known: {}", T::FIELDS.join(", "))))
+            .collect();
+        if !unknown.is_empty() {
+            let names: Vec<&str> = unknown.iter().map(|e| e.field.as_str()).collect();
+            return Err(invalid_body(format!("unknown fields: {}", names.join(", "))).with_errors(unknown));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| invalid_body(e.to_string()))
 }
 
 fn json_problem(rejection: JsonRejection) -> ApiError {
@@ -102,4 +131,38 @@ fn bad_json(detail: String) -> ApiError {
 
 fn invalid_body(detail: String) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "Invalid request body", detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field lists and the published schemas must name the same fields.
+    #[test]
+    fn known_fields_match_the_openapi_schemas() {
+        let doc: Value = serde_json::from_str(&super::super::openapi_json()).unwrap();
+        let names = |schema: &str| -> Vec<String> {
+            doc["components"]["schemas"][schema]["properties"].as_object().unwrap().keys().cloned().collect()
+        };
+        let sorted = |fields: &[&str]| {
+            let mut v: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("CreateExportRequest"), sorted(CreateExportRequest::FIELDS));
+        assert_eq!(names("CancelRequest"), sorted(CancelRequest::FIELDS));
+    }
+
+    #[test]
+    fn every_unknown_field_is_named() {
+        let body = serde_json::json!({"period_from": "2025-01-01", "colour": "red", "size": 3});
+        let e = from_known_fields::<CreateExportRequest>(body).err().unwrap();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.code, "invalid_body");
+        let fields: Vec<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["colour", "size"]);
+        assert!(e.detail.contains("colour, size"), "{}", e.detail);
+        let ok = from_known_fields::<CancelRequest>(serde_json::json!({"reason": "x"})).unwrap();
+        assert_eq!(ok.reason.as_deref(), Some("x"));
+    }
 }

@@ -8,7 +8,7 @@ use axum::Json;
 
 use super::dto::*;
 use super::extract::{AuthCaller, ExportIdParam, OptionalJson, StrictJson};
-use super::problem::ApiError;
+use super::problem::{ApiError, ProblemBody};
 use super::ApiState;
 use crate::domain::{CreateExportRequest, ExportFormat, ExportStatus, FieldError};
 use crate::service::ListParams;
@@ -46,6 +46,23 @@ fn list_params(query: &[(String, String)]) -> Result<ListParams, ApiError> {
     if errors.is_empty() { Ok(params) } else { Err(ApiError::invalid_query(errors)) }
 }
 
+/// List the caller's exports, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bufdir-exports",
+    tag = "exports",
+    operation_id = "list_exports",
+    params(
+        ("page" = Option<u32>, Query, minimum = 1, maximum = 100_000, description = "Page number, from 1 (default 1)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Exports per page, 1 to 100 (default 20)."),
+        ("status" = Option<ExportStatus>, Query, description = "Only exports in this status."),
+        ("format" = Option<ExportFormat>, Query, description = "Only exports of this format."),
+    ),
+    responses(
+        (status = 200, description = "One page of exports and the total.", body = ExportListBody),
+        (status = 400, description = "`invalid_query`: a parameter is out of bounds or unknown; `errors` names each.", content_type = "application/problem+json", body = ProblemBody),
+    )
+)]
 pub async fn list_exports(
     State(state): State<ApiState>,
     AuthCaller(caller): AuthCaller,
@@ -57,6 +74,25 @@ pub async fn list_exports(
     Ok(Json(ExportListBody::new(&page, params.page, params.limit)))
 }
 
+/// Start an export. It runs in the background; watch it with GET.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bufdir-exports",
+    tag = "exports",
+    operation_id = "create_export",
+    request_body(content = CreateExportRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted and queued.", body = CreatedBody,
+            headers(("Location" = String, description = "The export's URL."))),
+        (status = 400, description = "`invalid_json`: the body is not JSON.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 403, description = "`organisation_forbidden`: the token does not allow this organisation.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not sent as application/json.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 422, description = "`invalid_body` (wrong types; unknown fields, each named in `errors`) or `validation_failed` (`errors` lists every bad field).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 429, description = "`too_many_exports_in_flight`: the organisation has the most exports queued or running.", content_type = "application/problem+json", body = ProblemBody,
+            headers(("Retry-After" = u64, description = "Seconds until a slot is likely free."))),
+    )
+)]
 pub async fn create_export(
     State(state): State<ApiState>,
     AuthCaller(caller): AuthCaller,
@@ -71,6 +107,20 @@ pub async fn create_export(
     Ok(response)
 }
 
+/// An export's status, progress and, once completed, a freshly signed download link.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bufdir-exports/{export_id}",
+    tag = "exports",
+    operation_id = "get_export",
+    params(("export_id" = String, Path, pattern = r"^exp-[0-9]{8}-[a-z0-9]{6}$", example = "exp-20260301-abc123",
+        description = "The export's id. A malformed id answers 404 like an unknown one, before any storage is asked.")),
+    responses(
+        (status = 200, description = "The export. `file_url` is signed on this request and valid for minutes.", body = ExportDetailBody,
+            headers(("Cache-Control" = String, description = "`no-store`: the body holds a signed link."))),
+        (status = 404, description = "`export_not_found`: no such export for your organisations (also for a malformed id).", content_type = "application/problem+json", body = ProblemBody),
+    )
+)]
 pub async fn get_export(
     State(state): State<ApiState>,
     AuthCaller(caller): AuthCaller,
@@ -83,6 +133,24 @@ pub async fn get_export(
     Ok(response)
 }
 
+/// Cancel a queued or running export.
+#[utoipa::path(
+    put,
+    path = "/api/v1/bufdir-exports/{export_id}/cancel",
+    tag = "exports",
+    operation_id = "cancel_export",
+    params(("export_id" = String, Path, pattern = r"^exp-[0-9]{8}-[a-z0-9]{6}$", example = "exp-20260301-abc123",
+        description = "The export's id. A malformed id answers 404 like an unknown one, before any storage is asked.")),
+    request_body(content = Option<CancelRequest>, content_type = "application/json", description = "Optional; the reason is kept on the export."),
+    responses(
+        (status = 200, description = "Cancelled; its files are removed.", body = CancelledBody),
+        (status = 400, description = "`invalid_json`: the body is not JSON.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 404, description = "`export_not_found`.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 409, description = "`invalid_transition`: the export is not queued or running.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 413, description = "`payload_too_large`.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 422, description = "`invalid_body` (wrong types; unknown fields, each named in `errors`) or `validation_failed` (reason over 500 characters).", content_type = "application/problem+json", body = ProblemBody),
+    )
+)]
 pub async fn cancel_export(
     State(state): State<ApiState>,
     AuthCaller(caller): AuthCaller,
@@ -103,6 +171,20 @@ pub async fn cancel_export(
     Ok(Json(CancelledBody::from(&job)))
 }
 
+/// Queue a failed or cancelled export again, at most 5 times.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bufdir-exports/{export_id}/retry",
+    tag = "exports",
+    operation_id = "retry_export",
+    params(("export_id" = String, Path, pattern = r"^exp-[0-9]{8}-[a-z0-9]{6}$", example = "exp-20260301-abc123",
+        description = "The export's id. A malformed id answers 404 like an unknown one, before any storage is asked.")),
+    responses(
+        (status = 200, description = "Queued again.", body = RetriedBody),
+        (status = 404, description = "`export_not_found`.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 409, description = "`invalid_transition` (not failed or cancelled) or `retry_limit_reached`.", content_type = "application/problem+json", body = ProblemBody),
+    )
+)]
 pub async fn retry_export(
     State(state): State<ApiState>,
     AuthCaller(caller): AuthCaller,
@@ -112,6 +194,19 @@ pub async fn retry_export(
     Ok(Json(RetriedBody::from(&job)))
 }
 
+/// Delete an export and every file; a queued or running one is cancelled first.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/bufdir-exports/{export_id}",
+    tag = "exports",
+    operation_id = "delete_export",
+    params(("export_id" = String, Path, pattern = r"^exp-[0-9]{8}-[a-z0-9]{6}$", example = "exp-20260301-abc123",
+        description = "The export's id. A malformed id answers 404 like an unknown one, before any storage is asked.")),
+    responses(
+        (status = 200, description = "Deleted.", body = DeletedBody),
+        (status = 404, description = "`export_not_found`.", content_type = "application/problem+json", body = ProblemBody),
+    )
+)]
 pub async fn delete_export(
     State(state): State<ApiState>,
     AuthCaller(caller): AuthCaller,

@@ -6,6 +6,7 @@ pub mod downloads;
 pub mod dto;
 mod extract;
 mod handlers;
+mod openapi;
 mod problem;
 mod request_context;
 
@@ -17,6 +18,7 @@ use axum::{middleware, Router};
 
 pub use auth::{bearer_token, AuthError, Authenticator, Claims, LocalJwt, LOCAL_AUDIENCE, LOCAL_ISSUER};
 pub use handlers::BASE_PATH;
+pub use openapi::{openapi_json, openapi_router, OPENAPI_PATH};
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use request_context::REQUEST_ID_HEADER;
 

@@ -12,6 +12,28 @@ use crate::service::ServiceError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Every `code` the API answers with, published as the Problem schema's
+/// enum so clients can match on them. A test keeps it complete.
+pub(super) const PROBLEM_CODES: &[&str] = &[
+    "validation_failed",
+    "invalid_json",
+    "invalid_body",
+    "unsupported_media_type",
+    "payload_too_large",
+    "invalid_query",
+    "unauthorized",
+    "organisation_forbidden",
+    "export_not_found",
+    "route_not_found",
+    "method_not_allowed",
+    "invalid_transition",
+    "retry_limit_reached",
+    "too_many_exports_in_flight",
+    "download_link_invalid",
+    "service_unavailable",
+    "internal_error",
+];
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -22,17 +44,26 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// An RFC 9457 problem. `code` is stable and meant for programs; `title`
+/// and `detail` are for people and may change.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(super) struct ProblemBody<'a> {
+    /// `urn:problem:bufdir-exports:{code}`.
     #[serde(rename = "type")]
     problem_type: String,
     title: &'a str,
     status: u16,
     detail: &'a str,
+    /// The path of the request.
     instance: String,
+    #[schema(example = "validation_failed")]
     code: &'a str,
+    /// Also in the `X-Request-Id` header.
     request_id: String,
+    /// Every bad field, for `validation_failed`, `invalid_query`.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>)]
     errors: &'a [FieldError],
 }
 
@@ -152,5 +183,34 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PROBLEM_CODES;
+
+    /// The code is the first string literal of each `ApiError::new` call.
+    #[test]
+    fn every_code_the_api_answers_with_is_published() {
+        let sources = [include_str!("problem.rs"), include_str!("extract.rs"), include_str!("handlers.rs"), include_str!("downloads.rs")];
+        let mut used = Vec::new();
+        for source in sources {
+            // The code, not its tests.
+            let code_part = source.split("#[cfg(test)]").next().unwrap();
+            for (at, _) in code_part.match_indices("ApiError::new(") {
+                let rest = &code_part[at..];
+                let start = rest.find('"').unwrap() + 1;
+                let code = &rest[start..start + rest[start..].find('"').unwrap()];
+                used.push(code.to_string());
+            }
+        }
+        assert!(used.len() >= 15, "found only {used:?}");
+        for code in &used {
+            assert!(PROBLEM_CODES.contains(&code.as_str()), "code {code:?} is answered but missing from PROBLEM_CODES");
+        }
+        for code in PROBLEM_CODES {
+            assert!(used.iter().any(|u| u == code), "PROBLEM_CODES lists {code:?}, which nothing answers with");
+        }
     }
 }
