@@ -80,9 +80,11 @@ pub fn suppress(cells: Vec<Vec<u64>>, threshold: u32) -> Suppressed {
 /// then the least value lost. Cells in an all-zero row or column are never
 /// used: their total already says they are zero.
 fn cheapest_rectangle(cells: &[Vec<u64>], hidden: &[Vec<bool>], r: usize, c: usize) -> Option<Vec<(usize, usize)>> {
+    /// (new cells, zeros among them, value hidden), compared in that order.
+    type Cost = (usize, usize, u64);
     let row_zero: Vec<bool> = cells.iter().map(|row| row.iter().all(|&n| n == 0)).collect();
     let col_zero: Vec<bool> = (0..cells[0].len()).map(|j| cells.iter().all(|row| row[j] == 0)).collect();
-    let mut best: Option<((usize, usize, u64), Vec<(usize, usize)>)> = None;
+    let mut best: Option<(Cost, Vec<(usize, usize)>)> = None;
     for i in (0..cells.len()).filter(|&i| i != r && !row_zero[i]) {
         for j in (0..cells[0].len()).filter(|&j| j != c && !col_zero[j]) {
             let new: Vec<(usize, usize)> = [(r, j), (i, c), (i, j)].into_iter().filter(|&(a, b)| !hidden[a][b]).collect();
@@ -171,11 +173,12 @@ mod tests {
         for col in 0..width {
             let Some(p) = (rank..m.len()).find(|&i| m[i][col].abs() > 1e-9) else { continue };
             m.swap(rank, p);
-            for i in 0..m.len() {
-                if i != rank && m[i][col].abs() > 1e-9 {
-                    let f = m[i][col] / m[rank][col];
-                    for j in 0..width {
-                        m[i][j] -= f * m[rank][j];
+            let pivot = m[rank].clone();
+            for (i, row) in m.iter_mut().enumerate() {
+                if i != rank && row[col].abs() > 1e-9 {
+                    let f = row[col] / pivot[col];
+                    for (x, p) in row.iter_mut().zip(&pivot) {
+                        *x -= f * p;
                     }
                 }
             }

@@ -140,17 +140,12 @@ impl<'a> XlsxSink<'a> {
         ws.set_name(labels::SHEET_ATTACHMENTS)?;
         header_row(ws, &self.f.header, &labels::ATTACHMENT_HEADERS, &ATTACHMENT_WIDTHS)?;
         print_setup(ws, Some(0))?;
-        let mut r = 1;
-        for row in done.attachments.rows()? {
+        // Past Excel's limit the rest are counted on Kontroll, not listed.
+        for (r, row) in (1..=MAX_DATA_ROWS).zip(done.attachments.rows()?) {
             let row = row?;
-            // Past Excel's limit the rest are counted on Kontroll, not listed.
-            if r > MAX_DATA_ROWS {
-                break;
-            }
             ws.write_string(r, 0, cell_text(&row.activity_id))?;
             ws.write_string(r, 1, cell_text(&row.name))?;
             ws.write_string(r, 2, cell_text(&row.content_type))?;
-            r += 1;
         }
         Ok(())
     }
