@@ -178,6 +178,9 @@ impl Run<'_> {
         let mut summary = SummaryBuilder::new(self.meta.period_from, self.meta.period_to, self.profile.suppression_threshold);
         let mut attachments = AttachmentLog::create(self.dir)?;
         let mut hasher = Sha256::new();
+        // Serialised into one reused buffer: serde_json's many small writes
+        // straight into the hasher cost more than the hashing itself.
+        let mut line = Vec::with_capacity(1024);
         let mut rows = 0u64;
         for item in activities {
             let a = item.map_err(ReportError::Source)?;
@@ -185,8 +188,10 @@ impl Run<'_> {
             sink.row(&a, outcome)?;
             summary.add(&a, outcome);
             attachments.add(&a)?;
-            serde_json::to_writer(&mut hasher, &a)?;
-            hasher.update(b"\n");
+            line.clear();
+            serde_json::to_writer(&mut line, &a)?;
+            line.push(b'\n');
+            hasher.update(&line);
             rows += 1;
             if !on_row(rows) {
                 return Err(ReportError::Cancelled);
