@@ -274,7 +274,7 @@ fn geography(s: &Summary) -> Geography {
             .iter()
             .map(|(k, row)| Kommune {
                 kommunenummer: k.clone(),
-                fylke: fylke_name(&k[..2]),
+                fylke: fylke_name(k.get(..2).unwrap_or_default()),
                 by_type: row.to_vec(),
                 total: row.iter().sum(),
             })

@@ -236,7 +236,7 @@ fn geography(s: &Summary) -> SheetModel {
     headers.push(labels::TOTAL.to_string());
     m.headers(headers);
     for (k, row) in &s.kommuner {
-        let mut cells = vec![text(k), text(fylke_name(&k[..2]))];
+        let mut cells = vec![text(k), text(fylke_name(k.get(..2).unwrap_or_default()))];
         cells.extend(row.iter().map(|&n| Cell::Int(n)));
         cells.push(Cell::Int(row.iter().sum()));
         m.push(Style::Body, cells);
