@@ -494,3 +494,29 @@ async fn submit_to_bufdir_runs_the_submission_step() {
     assert_eq!(submitted["sha256"], job["file"]["sha256"]);
     assert_eq!(submitted["org_id"], "org-a");
 }
+
+#[tokio::test]
+async fn the_report_profile_is_chosen_checked_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), "org-a", 60, 2025, 3);
+    let server = Server::start(dir.path());
+    let token = token(dir.path(), &["org-a"]);
+
+    let mut body = export_body("org-a", "2025-01-01", "2025-12-31", "json");
+    body["report_profile"] = json!("knitting");
+    let (status, _, problem) = server.call(Method::POST, API, Some(&token), Some(body.clone())).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "report_profile");
+    assert_eq!(problem["errors"][0]["message"], "unknown report profile \"knitting\"; known: likeperson, standard");
+
+    body["report_profile"] = json!("likeperson");
+    let id = server.create(&token, body).await;
+    let job = server.wait_status(&token, &id, "completed").await;
+    assert_eq!(job["report_profile"], "likeperson");
+    let report: Value = reqwest::get(job["file_url"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+    assert_eq!(report["report"]["report_profile"], "likeperson");
+
+    let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "json")).await;
+    assert_eq!(server.get(&token, &id).await["report_profile"], "standard");
+}

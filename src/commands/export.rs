@@ -24,6 +24,9 @@ pub struct ExportArgs {
     /// Activity types, comma separated; all when left out.
     #[arg(long, value_delimiter = ',')]
     types: Vec<String>,
+    /// Report profile (counting rules); default "standard".
+    #[arg(long)]
+    profile: Option<String>,
     /// Where to write the file (default: its own name in the current folder).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -42,6 +45,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         activity_types: (!args.types.is_empty()).then(|| args.types.clone()),
         include_attachments: Some(false),
         submit_to_bufdir_api: Some(false),
+        report_profile: args.profile.clone(),
     };
     let started = Instant::now();
     let job = match app.service.create(&caller, &request).await {

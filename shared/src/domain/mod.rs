@@ -4,6 +4,7 @@ mod activity;
 mod caller;
 mod export_id;
 mod job;
+mod profile;
 mod request;
 pub mod status;
 
@@ -11,6 +12,7 @@ pub use activity::*;
 pub use caller::{Caller, OrgScope};
 pub use export_id::ExportId;
 pub use job::*;
+pub use profile::{find_profile, known_profiles, load_builtin, MissingAttachments, NotCountedReason, Profile, ProfileError, TypeRule};
 pub use request::*;
 pub use status::{ExportStatus, Transition};
 

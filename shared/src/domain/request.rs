@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{ActivityType, ExportFormat};
+use super::{known_profiles, ActivityType, ExportFormat};
 
 /// Longest period one export may cover.
 pub const MAX_PERIOD_MONTHS: u32 = 60;
@@ -39,6 +39,8 @@ pub struct CreateExportRequest {
     #[serde(default)]
     #[schema(value_type = Option<bool>, default = false)]
     pub submit_to_bufdir_api: Option<bool>,
+    #[serde(default)]
+    pub report_profile: Option<String>,
 }
 
 /// A request that met every rule. The organisation is settled later,
@@ -53,6 +55,8 @@ pub struct ValidRequest {
     pub activity_types: Vec<ActivityType>,
     pub include_attachments: bool,
     pub submit_to_bufdir_api: bool,
+    /// A shipped profile's name.
+    pub report_profile: String,
 }
 
 /// One bad input: the field (or query parameter) and what is wrong with it.
@@ -137,6 +141,14 @@ impl CreateExportRequest {
         types.sort();
         types.dedup();
 
+        let profile = self.report_profile.as_deref().unwrap_or(DEFAULT_PROFILE);
+        if !known_profiles().contains(&profile) {
+            errors.push(FieldError::new(
+                "report_profile",
+                format!("unknown report profile {profile:?}; known: {}", known_profiles().join(", ")),
+            ));
+        }
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -148,6 +160,7 @@ impl CreateExportRequest {
             activity_types: types,
             include_attachments: self.include_attachments.unwrap_or(false),
             submit_to_bufdir_api: self.submit_to_bufdir_api.unwrap_or(false),
+            report_profile: profile.to_string(),
         })
     }
 }
@@ -237,6 +250,19 @@ mod tests {
         assert_eq!(fields(&r), ["org_id"]);
         r.org_id = None;
         assert!(r.validate().is_ok());
+    }
+
+    #[test]
+    fn report_profile_defaults_to_standard_and_must_be_known() {
+        let mut r = req("2025-01-01", "2025-12-31");
+        assert_eq!(r.validate().unwrap().report_profile, "standard");
+        r.report_profile = Some("likeperson".into());
+        assert_eq!(r.validate().unwrap().report_profile, "likeperson");
+        r.report_profile = Some("knitting".into());
+        let errors = r.validate().unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "report_profile");
+        assert_eq!(errors[0].message, "unknown report profile \"knitting\"; known: likeperson, standard");
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! The CSV report: a ZIP holding `Aktiviteter.csv`, `Sammendrag.csv` and
-//! `Forside.csv`, the same columns and labels as the Excel sheets. Written
+//! The CSV report: a ZIP holding one CSV per Excel sheet (`Forside.csv`,
+//! `Sammendrag.csv`, `Aktiviteter.csv`, `Deltakere.csv`, `Geografi.csv`,
+//! `Frivillige.csv`, `Vedlegg.csv`, `Kontroll.csv`), the same rows, labels
+//! and hidden cells (`:`) as the workbook. Written
 //! for Norwegian Excel: UTF-8 with BOM (else it guesses Windows-1252), `;`
 //! between fields and a decimal comma (`,` is the decimal mark there),
 //! CRLF line ends, ISO dates (YYYY-MM-DD, unambiguous in every locale).
 //!
-//! Aktiviteter.csv is streamed into its ZIP entry as rows arrive; the two
-//! small files follow once the figures are known.
+//! Aktiviteter.csv is streamed into its ZIP entry as rows arrive, all of
+//! it in one file (CSV has no row limit); the rest follow once the figures
+//! are known. A month is written YYYY-MM.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -14,8 +17,9 @@ use std::path::Path;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::labels::{self, CoverValue};
-use super::{Activity, ReportError, ReportMeta, Sink, Summary, TypeFigures};
+use super::labels;
+use super::sheets::{self, Cell, SheetModel, HIDDEN};
+use super::{Activity, Finished, NotCountedReason, ReportError, ReportMeta, Sink};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Rows are gathered here and handed to the compressor in large pieces:
@@ -44,11 +48,7 @@ impl<'a> CsvSink<'a> {
         zip.start_file("Aktiviteter.csv", options)?;
         let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
         buf.extend_from_slice(BOM);
-        let mut line = Line::new(&mut buf);
-        for h in labels::ACTIVITY_HEADERS {
-            line.text(h);
-        }
-        line.end();
+        Line::new(&mut buf).all(&labels::ACTIVITY_HEADERS);
         Ok(CsvSink { meta, zip, options, buf })
     }
 
@@ -58,50 +58,36 @@ impl<'a> CsvSink<'a> {
         Ok(())
     }
 
-    fn summary_csv(summary: &Summary) -> Vec<u8> {
-        let mut buf = BOM.to_vec();
-        let mut line = Line::new(&mut buf);
-        for h in labels::SUMMARY_HEADERS {
-            line.text(h);
-        }
-        line.end();
-        let mut figures = |label: &str, t: &TypeFigures| {
-            let mut line = Line::new(&mut buf);
-            line.text(label);
-            line.int(t.activities);
-            line.dec(t.hours());
-            line.int(t.participations);
-            line.int(t.new_participants);
-            line.int(t.volunteers);
-            line.dec(t.volunteer_hours);
-            line.end();
-        };
-        for (t, f) in summary.rows_by_type() {
-            figures(t.label_nb(), f);
-        }
-        figures(labels::TOTAL, &summary.total);
-        buf
-    }
-
-    fn cover_csv(meta: &ReportMeta, rows: u64) -> Vec<u8> {
-        let mut buf = BOM.to_vec();
-        for (label, value) in labels::cover_rows(meta, rows) {
-            let mut line = Line::new(&mut buf);
-            line.text(label);
-            match value {
-                CoverValue::Text(s) => line.text(&s),
-                CoverValue::Date(d) => line.date(d),
-                CoverValue::DateTime(t) => line.text(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                CoverValue::Number(n) => line.int(n),
-            }
-            line.end();
-        }
-        buf
+    fn entry(&mut self, name: &str, bytes: &[u8]) -> Result<(), ReportError> {
+        self.zip.start_file(format!("{name}.csv"), self.options)?;
+        self.zip.write_all(bytes)?;
+        Ok(())
     }
 }
 
+fn sheet_csv(m: &SheetModel) -> Vec<u8> {
+    let mut buf = BOM.to_vec();
+    for row in &m.rows {
+        let mut line = Line::new(&mut buf);
+        for cell in &row.cells {
+            match cell {
+                Cell::Empty => line.text(""),
+                Cell::Text(s) => line.text(s),
+                Cell::Int(n) => line.int(*n),
+                Cell::Dec(x) => line.dec(*x),
+                Cell::Date(d) => line.date(*d),
+                Cell::Month(d) => line.text(&d.format("%Y-%m").to_string()),
+                Cell::DateTime(t) => line.text(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                Cell::Hidden => line.text(HIDDEN),
+            }
+        }
+        line.end();
+    }
+    buf
+}
+
 impl Sink for CsvSink<'_> {
-    fn row(&mut self, a: &Activity) -> Result<(), ReportError> {
+    fn row(&mut self, a: &Activity, outcome: Result<(), NotCountedReason>) -> Result<(), ReportError> {
         let mut line = Line::new(&mut self.buf);
         line.text(&a.activity_id);
         line.date(a.date);
@@ -117,6 +103,8 @@ impl Sink for CsvSink<'_> {
         line.dec(a.volunteers.hours);
         line.text(labels::yes_no(a.led_by_peer));
         line.text(labels::yes_no(a.in_norway));
+        line.text(labels::yes_no(outcome.is_ok()));
+        line.text(outcome.err().map_or("", NotCountedReason::code));
         line.end();
         if self.buf.len() >= FLUSH_AT {
             self.flush_buf()?;
@@ -124,12 +112,34 @@ impl Sink for CsvSink<'_> {
         Ok(())
     }
 
-    fn finish(mut self, summary: &Summary) -> Result<(), ReportError> {
+    fn finish(mut self, done: Finished) -> Result<(), ReportError> {
         self.flush_buf()?;
-        self.zip.start_file("Sammendrag.csv", self.options)?;
-        self.zip.write_all(&Self::summary_csv(summary))?;
-        self.zip.start_file("Forside.csv", self.options)?;
-        self.zip.write_all(&Self::cover_csv(self.meta, summary.rows))?;
+        let s = &done.summary;
+        for m in sheets::leading(self.meta, done.profile, s, &done.data_sha256) {
+            self.entry(m.name, &sheet_csv(&m))?;
+        }
+        for m in sheets::trailing(s) {
+            self.entry(m.name, &sheet_csv(&m))?;
+        }
+        let control = sheet_csv(&sheets::control(self.meta, done.profile, s));
+        self.zip.start_file(format!("{}.csv", labels::SHEET_ATTACHMENTS), self.options)?;
+        self.buf.extend_from_slice(BOM);
+        Line::new(&mut self.buf).all(&labels::ATTACHMENT_HEADERS);
+        for row in done.attachments.rows()? {
+            let row = row?;
+            let mut line = Line::new(&mut self.buf);
+            line.text(&row.activity_id);
+            line.text(&row.name);
+            line.text(&row.content_type);
+            line.text("");
+            line.text("");
+            line.end();
+            if self.buf.len() >= FLUSH_AT {
+                self.flush_buf()?;
+            }
+        }
+        self.flush_buf()?;
+        self.entry(labels::SHEET_CONTROL, &control)?;
         // into_inner surfaces the last flush's error instead of losing it in drop.
         self.zip.finish()?.into_inner().map_err(|e| e.into_error())?;
         Ok(())
@@ -208,6 +218,14 @@ impl<'b> Line<'b> {
     fn end(self) {
         self.buf.extend_from_slice(b"\r\n");
     }
+
+    /// A whole record of text fields.
+    fn all(mut self, fields: &[&str]) {
+        for f in fields {
+            self.text(f);
+        }
+        self.end();
+    }
 }
 
 #[cfg(test)]
@@ -256,7 +274,7 @@ mod zip_tests {
     use crate::domain::ExportFormat;
 
     #[test]
-    fn csv_zip_holds_three_bom_semicolon_files_with_hand_counted_summary() {
+    fn csv_zip_holds_one_bom_semicolon_file_per_sheet_with_hand_counted_summary() {
         let dir = tempfile::tempdir().unwrap();
         let out = write_report(&meta(ExportFormat::Csv), dir.path(), ok_items(tiny()), |_| true).unwrap();
         assert_eq!(out.filename, "bufdir-org-demo-2025-01-01-2025-12-31.zip");
@@ -265,15 +283,24 @@ mod zip_tests {
 
         let archive = zip::ZipArchive::new(std::fs::File::open(&out.path).unwrap()).unwrap();
         let names: Vec<&str> = archive.file_names().collect();
-        assert_eq!(names.len(), 3);
-        for n in ["Aktiviteter.csv", "Sammendrag.csv", "Forside.csv"] {
+        assert_eq!(names.len(), 8);
+        for n in [
+            "Forside.csv",
+            "Sammendrag.csv",
+            "Aktiviteter.csv",
+            "Deltakere.csv",
+            "Geografi.csv",
+            "Frivillige.csv",
+            "Vedlegg.csv",
+            "Kontroll.csv",
+        ] {
             assert!(names.contains(&n), "{n} in {names:?}");
             assert!(zip_entry(&out.path, n).starts_with(b"\xEF\xBB\xBF"), "{n} starts with a BOM");
         }
 
         let raw = String::from_utf8(zip_entry(&out.path, "Aktiviteter.csv")).unwrap();
-        assert!(raw.contains("\r\nact-1;2025-01-15;Samtalegruppe;\"Samtalegruppe; pårørende\";Fysisk;90;0301;03;8;2;2;4;ja;ja\r\n"), "{raw}");
-        assert!(raw.contains(";1103;11;12;3;3;4,5;nei;ja\r\n"), "decimal comma: {raw}");
+        assert!(raw.contains("\r\nact-1;2025-01-15;Samtalegruppe;\"Samtalegruppe; pårørende\";Fysisk;90;0301;03;8;2;2;4;ja;ja;ja;\r\n"), "{raw}");
+        assert!(raw.contains(";1103;11;12;3;3;4,5;nei;ja;ja;\r\n"), "decimal comma: {raw}");
         let rows = parse_csv(raw.as_bytes());
         assert_eq!(rows[0], labels::ACTIVITY_HEADERS);
         assert_eq!(rows.len(), 5);
@@ -281,7 +308,7 @@ mod zip_tests {
         assert_eq!(rows[3][6], "0301");
 
         let summary = String::from_utf8(zip_entry(&out.path, "Sammendrag.csv")).unwrap();
-        assert!(summary.contains("\r\nTotalt;4;5,25;26;6;6;10\r\n"), "{summary}");
+        assert!(summary.contains("\r\nTotalt;4;3;3;5,25;26;6;6;10\r\n"), "{summary}");
         let rows = parse_csv(summary.as_bytes());
         assert_eq!(rows[0], labels::SUMMARY_HEADERS);
         assert_eq!(rows[1][0], "Samtalegruppe");

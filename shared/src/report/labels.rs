@@ -1,13 +1,14 @@
-//! Sheet names, column headers and cover rows, shared by every format so an
-//! Excel sheet and its CSV twin can never drift apart.
-
-use chrono::{DateTime, NaiveDate, Utc};
-
-use super::ReportMeta;
+//! Sheet names and column headers, shared by every format so an Excel
+//! sheet and its CSV twin can never drift apart.
 
 pub const SHEET_COVER: &str = "Forside";
 pub const SHEET_SUMMARY: &str = "Sammendrag";
 pub const SHEET_ACTIVITIES: &str = "Aktiviteter";
+pub const SHEET_PARTICIPANTS: &str = "Deltakere";
+pub const SHEET_GEOGRAPHY: &str = "Geografi";
+pub const SHEET_VOLUNTEERS: &str = "Frivillige";
+pub const SHEET_ATTACHMENTS: &str = "Vedlegg";
+pub const SHEET_CONTROL: &str = "Kontroll";
 
 pub const TITLE: &str = "Rapport til Bufdir";
 pub const TOTAL: &str = "Totalt";
@@ -15,9 +16,11 @@ pub const TOTAL: &str = "Totalt";
 /// so the report names the list rather than claiming one year's edition.
 pub const CODE_LIST: &str = "SSB kommunenummer, som registrert";
 
-pub const SUMMARY_HEADERS: [&str; 7] = [
+pub const SUMMARY_HEADERS: [&str; 9] = [
     "Aktivitetstype",
     "Aktiviteter",
+    "Tellende aktiviteter",
+    "Aktivitetsdager",
     "Timer",
     "Deltakelser",
     "Nye deltakere",
@@ -25,7 +28,14 @@ pub const SUMMARY_HEADERS: [&str; 7] = [
     "Frivilligtimer",
 ];
 
-pub const ACTIVITY_HEADERS: [&str; 14] = [
+pub const GENDERS: [&str; 4] = ["Kvinner", "Menn", "Annet", "Ukjent"];
+pub const AGE_BANDS: [&str; 7] = ["0-5 år", "6-12 år", "13-17 år", "18-24 år", "25-66 år", "67 år og eldre", "Ukjent alder"];
+
+pub const VOLUNTEER_HEADERS: [&str; 5] = ["Måned", "Aktivitetstype", "Aktiviteter", "Frivillige", "Frivilligtimer"];
+
+pub const ATTACHMENT_HEADERS: [&str; 5] = ["Aktivitets-ID", "Filnavn", "Innholdstype", "Størrelse (byte)", "SHA-256"];
+
+pub const ACTIVITY_HEADERS: [&str; 16] = [
     "Aktivitets-ID",
     "Dato",
     "Type",
@@ -40,6 +50,8 @@ pub const ACTIVITY_HEADERS: [&str; 14] = [
     "Frivilligtimer",
     "Ledet av likeperson",
     "I Norge",
+    "Tellende",
+    "Årsak",
 ];
 
 /// Column positions in [`ACTIVITY_HEADERS`], so writers index by name.
@@ -58,38 +70,11 @@ pub mod col {
     pub const VOLUNTEER_HOURS: u16 = 11;
     pub const LED_BY_PEER: u16 = 12;
     pub const IN_NORWAY: u16 = 13;
+    pub const COUNTED: u16 = 14;
+    pub const REASON: u16 = 15;
 }
 
 pub fn yes_no(b: bool) -> &'static str {
     if b { "ja" } else { "nei" }
 }
 
-/// A cover value keeps its kind so Excel gets a real date or number while
-/// CSV renders the same thing as text.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CoverValue {
-    Text(String),
-    Date(NaiveDate),
-    DateTime(DateTime<Utc>),
-    Number(u64),
-}
-
-/// The Forside label/value rows, in order (the title is not one of them).
-pub fn cover_rows(meta: &ReportMeta, rows: u64) -> Vec<(&'static str, CoverValue)> {
-    let types = if meta.activity_types.is_empty() {
-        "Alle".to_string()
-    } else {
-        meta.activity_types.iter().map(|t| t.label_nb()).collect::<Vec<_>>().join(", ")
-    };
-    vec![
-        ("Organisasjon", CoverValue::Text(meta.org_id.clone())),
-        ("Rapportprofil", CoverValue::Text(meta.report_profile.clone())),
-        ("Periode fra", CoverValue::Date(meta.period_from)),
-        ("Periode til", CoverValue::Date(meta.period_to)),
-        ("Aktivitetstyper", CoverValue::Text(types)),
-        ("Generert", CoverValue::DateTime(meta.generated_at)),
-        ("Eksport-ID", CoverValue::Text(meta.export_id.clone())),
-        ("Antall aktiviteter", CoverValue::Number(rows)),
-        ("Kodeliste", CoverValue::Text(CODE_LIST.to_string())),
-    ]
-}

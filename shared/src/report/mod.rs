@@ -4,12 +4,17 @@
 //!
 //! Owned by the report work; see `write_report` for the contract the
 //! workflow relies on. One file per format (`xlsx`, `csv`, `json`); the
-//! labels they share live in `labels`, the figures in `summary`.
+//! labels they share live in `labels`, the figures in `summary`, the
+//! figure sheets as rows both Excel and CSV render in `sheets`, hidden
+//! small counts in `suppression`.
 
+mod attachments;
 mod csv;
 mod json;
 mod labels;
+mod sheets;
 mod summary;
+pub mod suppression;
 mod xlsx;
 
 #[cfg(test)]
@@ -19,10 +24,13 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{Activity, ActivityType, ExportFormat};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{find_profile, Activity, ActivityType, ExportFormat, NotCountedReason, Profile};
 use crate::ports::PortError;
 
-pub use summary::{Summary, SummaryBuilder, TypeFigures};
+use attachments::AttachmentLog;
+pub use summary::{Summary, SummaryBuilder, TypeFigures, VolunteerFigures};
 
 /// What the report says about itself (cover sheet, file name).
 #[derive(Clone, Debug)]
@@ -60,6 +68,9 @@ pub enum ReportError {
     /// Writing the file failed.
     #[error("writing the report: {0}")]
     Write(String),
+    /// The job names a profile this build does not ship.
+    #[error("unknown report profile {0:?}")]
+    UnknownProfile(String),
 }
 
 // Every writer error ends up as text: the caller can only report it, and a
@@ -88,10 +99,21 @@ impl From<serde_json::Error> for ReportError {
     }
 }
 
-/// One output format: takes rows in order, then the summary once at the end.
+/// Everything known once the last row is in.
+struct Finished<'a> {
+    profile: &'a Profile,
+    summary: Summary,
+    /// SHA-256 over the activities as JSON Lines in report order: a
+    /// reader can tell whether two reports were made from the same data.
+    data_sha256: String,
+    attachments: AttachmentLog,
+}
+
+/// One output format: takes rows in order, each with whether it counted,
+/// then everything else once at the end.
 trait Sink {
-    fn row(&mut self, a: &Activity) -> Result<(), ReportError>;
-    fn finish(self, summary: &Summary) -> Result<(), ReportError>;
+    fn row(&mut self, a: &Activity, outcome: Result<(), NotCountedReason>) -> Result<(), ReportError>;
+    fn finish(self, done: Finished) -> Result<(), ReportError>;
 }
 
 /// Streams activities into a report file in `dir`. `on_row(rows_done)` is called after each
@@ -123,38 +145,67 @@ where
         ExportFormat::Csv => ("zip", "application/zip"),
         ExportFormat::Json => ("json", "application/json"),
     };
+    let profile = find_profile(&meta.report_profile).ok_or_else(|| ReportError::UnknownProfile(meta.report_profile.clone()))?;
     let filename = file_name(meta, ext);
     let path = dir.join(&filename);
     // Armed before anything is created, so every early return below cleans up.
     let guard = PartialFile(Some(path.clone()));
+    let run = Run { meta, profile, dir };
     let rows = match meta.format {
-        ExportFormat::Excel => stream(xlsx::XlsxSink::create(meta, dir, &path, rows_per_sheet)?, activities, on_row)?,
-        ExportFormat::Csv => stream(csv::CsvSink::create(meta, &path)?, activities, on_row)?,
-        ExportFormat::Json => stream(json::JsonSink::create(meta, &path)?, activities, on_row)?,
+        ExportFormat::Excel => run.stream(xlsx::XlsxSink::create(meta, dir, &path, rows_per_sheet)?, activities, on_row)?,
+        ExportFormat::Csv => run.stream(csv::CsvSink::create(meta, &path)?, activities, on_row)?,
+        ExportFormat::Json => run.stream(json::JsonSink::create(meta, profile, &path)?, activities, on_row)?,
     };
     guard.keep();
     Ok(ReportOutput { path, filename, content_type: content_type.to_string(), rows })
 }
 
-fn stream<S, I, F>(mut sink: S, activities: I, mut on_row: F) -> Result<u64, ReportError>
-where
-    S: Sink,
-    I: Iterator<Item = Result<Activity, PortError>>,
-    F: FnMut(u64) -> bool,
-{
-    let mut summary = SummaryBuilder::new();
-    let mut rows = 0u64;
-    for item in activities {
-        let a = item.map_err(ReportError::Source)?;
-        sink.row(&a)?;
-        summary.add(&a);
-        rows += 1;
-        if !on_row(rows) {
-            return Err(ReportError::Cancelled);
+struct Run<'a> {
+    meta: &'a ReportMeta,
+    profile: &'a Profile,
+    dir: &'a Path,
+}
+
+impl Run<'_> {
+    /// The one pass: each activity is judged once, written, and folded
+    /// into the figures; nothing per activity is kept.
+    fn stream<S, I, F>(&self, mut sink: S, activities: I, mut on_row: F) -> Result<u64, ReportError>
+    where
+        S: Sink,
+        I: Iterator<Item = Result<Activity, PortError>>,
+        F: FnMut(u64) -> bool,
+    {
+        let mut summary = SummaryBuilder::new(self.meta.period_from, self.meta.period_to, self.profile.suppression_threshold);
+        let mut attachments = AttachmentLog::create(self.dir)?;
+        let mut hasher = Sha256::new();
+        // Serialised into one reused buffer: serde_json's many small writes
+        // straight into the hasher cost more than the hashing itself.
+        let mut line = Vec::with_capacity(1024);
+        let mut rows = 0u64;
+        for item in activities {
+            let a = item.map_err(ReportError::Source)?;
+            let outcome = self.profile.counts(&a);
+            sink.row(&a, outcome)?;
+            summary.add(&a, outcome);
+            attachments.add(&a)?;
+            line.clear();
+            serde_json::to_writer(&mut line, &a)?;
+            line.push(b'\n');
+            hasher.update(&line);
+            rows += 1;
+            if !on_row(rows) {
+                return Err(ReportError::Cancelled);
+            }
         }
+        let done = Finished {
+            profile: self.profile,
+            summary: summary.finish(),
+            data_sha256: hex::encode(hasher.finalize()),
+            attachments,
+        };
+        sink.finish(done)?;
+        Ok(rows)
     }
-    sink.finish(&summary.finish())?;
-    Ok(rows)
 }
 
 /// `bufdir-{org_id}-{from}-{to}.{ext}`. The org id comes from a token or a
@@ -200,10 +251,11 @@ mod tests {
     fn every_format_carries_the_same_figures() {
         let acts = fifty();
         let want = expected_figures(&acts);
-        let mut built = SummaryBuilder::new();
-        acts.iter().for_each(|a| built.add(a));
+        let mut built = SummaryBuilder::new(date(2025, 1, 1), date(2025, 12, 31), 5);
+        let standard = find_profile("standard").unwrap();
+        acts.iter().for_each(|a| built.add(a, standard.counts(a)));
         let s = built.finish();
-        let mut from_summary: Vec<[f64; 6]> = s.by_type.iter().map(figures).collect();
+        let mut from_summary: Vec<[f64; 8]> = s.by_type.iter().map(figures).collect();
         from_summary.push(figures(&s.total));
         assert_eq!(from_summary, want);
 
@@ -218,6 +270,16 @@ mod tests {
         assert_eq!(json_figures(&j.path), want, "json");
         assert_eq!(parse_csv(&zip_entry(&c.path, "Aktiviteter.csv")).len(), 51);
         assert_eq!(json(&j.path)["activities"].as_array().unwrap().len(), 50);
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused_before_any_file_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = meta(ExportFormat::Excel);
+        m.report_profile = "knitting".into();
+        let err = write_report(&m, dir.path(), ok_items(tiny()), |_| true).unwrap_err();
+        assert!(matches!(err, ReportError::UnknownProfile(ref p) if p == "knitting"), "{err}");
+        assert!(files_in(dir.path()).is_empty());
     }
 
     #[test]

@@ -75,18 +75,18 @@ pub fn tiny() -> Vec<Activity> {
     vec![a1, a2, a3, a4]
 }
 
-/// Sammendrag for [`tiny`], worked out by hand, in `ActivityType::ALL`
-/// order then Totalt: activities, hours, participations, new, volunteers,
-/// volunteer hours.
-pub fn tiny_expected() -> Vec<[f64; 6]> {
+/// Sammendrag for [`tiny`] under the standard profile, worked out by hand,
+/// in `ActivityType::ALL` order then Totalt: activities, countable,
+/// activity days, hours, participations, new, volunteers, volunteer hours.
+pub fn tiny_expected() -> Vec<[f64; 8]> {
     vec![
-        [2.0, 2.5, 13.0, 2.0, 3.0, 5.5],  // group_session: 90+60 min
-        [1.0, 0.75, 1.0, 1.0, 0.0, 0.0], // individual_counseling: 45 min
-        [0.0; 6],
-        [0.0; 6],
-        [0.0; 6],
-        [1.0, 2.0, 12.0, 3.0, 3.0, 4.5], // volunteer_training: 120 min
-        [4.0, 5.25, 26.0, 6.0, 6.0, 10.0], // Totalt: 315 min
+        [2.0, 2.0, 2.0, 2.5, 13.0, 2.0, 3.0, 5.5],  // group_session: 90+60 min, two dates
+        [1.0, 0.0, 0.0, 0.75, 1.0, 1.0, 0.0, 0.0], // individual_counseling: abroad, not counted
+        [0.0; 8],
+        [0.0; 8],
+        [0.0; 8],
+        [1.0, 1.0, 1.0, 2.0, 12.0, 3.0, 3.0, 4.5], // volunteer_training: 120 min
+        [4.0, 3.0, 3.0, 5.25, 26.0, 6.0, 6.0, 10.0], // Totalt: 315 min
     ]
 }
 
@@ -113,35 +113,45 @@ pub fn fifty() -> Vec<Activity> {
         .collect()
 }
 
-/// The Sammendrag a reader should find, summed the plain way.
-pub fn expected_figures(acts: &[Activity]) -> Vec<[f64; 6]> {
-    let mut rows = vec![[0.0; 6]; 7];
+/// The Sammendrag a reader should find under the standard profile (held
+/// in Norway counts), summed the plain way.
+pub fn expected_figures(acts: &[Activity]) -> Vec<[f64; 8]> {
+    let mut rows = vec![[0.0; 8]; 7];
     let mut minutes = [0u64; 7];
+    let mut days = vec![std::collections::BTreeSet::new(); 6];
     for a in acts {
+        if a.in_norway {
+            days[a.activity_type.index()].insert(a.date);
+        }
         for r in [a.activity_type.index(), 6] {
             rows[r][0] += 1.0;
+            rows[r][1] += f64::from(u8::from(a.in_norway));
             minutes[r] += u64::from(a.duration_minutes);
-            rows[r][2] += f64::from(a.participants.total);
-            rows[r][3] += f64::from(a.participants.new);
-            rows[r][4] += f64::from(a.volunteers.count);
+            rows[r][4] += f64::from(a.participants.total);
+            rows[r][5] += f64::from(a.participants.new);
+            rows[r][6] += f64::from(a.volunteers.count);
         }
     }
     // Volunteer hours: per type in row order, the total as the sum of the rows,
     // the same order the writer adds them in, so equality can be exact.
     for t in ActivityType::ALL {
         let h: f64 = acts.iter().filter(|a| a.activity_type == t).map(|a| a.volunteers.hours).sum();
-        rows[t.index()][5] = h;
+        rows[t.index()][7] = h;
+        rows[t.index()][2] = days[t.index()].len() as f64;
     }
-    rows[6][5] = (0..6).map(|r| rows[r][5]).sum();
+    rows[6][7] = (0..6).map(|r| rows[r][7]).sum();
+    rows[6][2] = (0..6).map(|r| rows[r][2]).sum();
     for r in 0..7 {
-        rows[r][1] = minutes[r] as f64 / 60.0;
+        rows[r][3] = minutes[r] as f64 / 60.0;
     }
     rows
 }
 
-pub fn figures(t: &TypeFigures) -> [f64; 6] {
+pub fn figures(t: &TypeFigures) -> [f64; 8] {
     [
         t.activities as f64,
+        t.countable as f64,
+        t.activity_days as f64,
         t.hours(),
         t.participations as f64,
         t.new_participants as f64,
@@ -186,10 +196,9 @@ pub fn text(d: &Data) -> &str {
 }
 
 /// Sammendrag figures as a table of numbers, checking the labels on the way.
-pub fn xlsx_figures(path: &Path) -> Vec<[f64; 6]> {
+pub fn xlsx_figures(path: &Path) -> Vec<[f64; 8]> {
     let rows = sheet(path, "Sammendrag");
-    assert_eq!(rows.len(), 8, "header, six types, Totalt");
-    rows[1..]
+    rows[1..8]
         .iter()
         .enumerate()
         .map(|(i, r)| {
@@ -243,10 +252,10 @@ pub fn csv_num(s: &str) -> f64 {
     s.replace(',', ".").parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
 }
 
-pub fn csv_figures(path: &Path) -> Vec<[f64; 6]> {
+pub fn csv_figures(path: &Path) -> Vec<[f64; 8]> {
     let rows = parse_csv(&zip_entry(path, "Sammendrag.csv"));
-    assert_eq!(rows.len(), 8);
-    rows[1..].iter().map(|r| std::array::from_fn(|c| csv_num(&r[c + 1]))).collect()
+    assert_eq!(rows[7][0], "Totalt");
+    rows[1..8].iter().map(|r| std::array::from_fn(|c| csv_num(&r[c + 1]))).collect()
 }
 
 // ---- JSON ----
@@ -255,12 +264,21 @@ pub fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-pub fn json_figures(path: &Path) -> Vec<[f64; 6]> {
+pub fn json_figures(path: &Path) -> Vec<[f64; 8]> {
     let v = json(path);
     let s = &v["summary"];
-    let keys = ["activities", "hours", "participations", "new_participants", "volunteers", "volunteer_hours"];
+    let keys = [
+        "activities",
+        "countable_activities",
+        "activity_days",
+        "hours",
+        "participations",
+        "new_participants",
+        "volunteers",
+        "volunteer_hours",
+    ];
     let row = |o: &serde_json::Value| std::array::from_fn(|c| o[keys[c]].as_f64().unwrap());
-    let mut out: Vec<[f64; 6]> = s["by_type"].as_array().unwrap().iter().map(row).collect();
+    let mut out: Vec<[f64; 8]> = s["by_type"].as_array().unwrap().iter().map(row).collect();
     out.push(row(&s["total"]));
     out
 }

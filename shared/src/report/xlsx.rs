@@ -1,14 +1,19 @@
 //! The Excel report. Forside and Sammendrag are ordinary sheets added first
 //! (so they come first in the tab order) and filled at the end, when the
 //! figures are known; Aktiviteter is a constant-memory sheet whose rows go
-//! straight to a temp file in the working directory as they arrive.
+//! straight to a temp file in the working directory as they arrive, and
+//! spills onto "Aktiviteter (2)"... The sheets after it are added once the
+//! last row is in, so the spill sheets stay next to the first.
 
 use std::path::{Path, PathBuf};
 
-use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet};
+use rust_xlsxwriter::{
+    Chart, ChartType, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
+};
 
-use super::labels::{self, col, CoverValue};
-use super::{Activity, ReportError, ReportMeta, Sink, Summary, TypeFigures};
+use super::labels::{self, col};
+use super::sheets::{self, Cell, SheetModel, Style, HIDDEN};
+use super::{Activity, Finished, NotCountedReason, ReportError, ReportMeta, Sink};
 
 /// Excel's 1,048,576 rows per sheet, less the header row.
 pub(super) const MAX_DATA_ROWS: u32 = 1_048_575;
@@ -20,39 +25,56 @@ const LAST_COL: u16 = labels::ACTIVITY_HEADERS.len() as u16 - 1;
 /// Excel refuses longer cell text; a title that long is cut, not fatal.
 const MAX_CELL_CHARS: usize = 32_767;
 
-const ACTIVITY_WIDTHS: [f64; 14] = [16.0, 11.0, 22.0, 40.0, 10.0, 9.0, 11.0, 9.0, 10.0, 13.0, 10.0, 13.0, 18.0, 8.0];
+const ACTIVITY_WIDTHS: [f64; 16] =
+    [16.0, 11.0, 22.0, 40.0, 10.0, 9.0, 11.0, 9.0, 10.0, 13.0, 10.0, 13.0, 18.0, 8.0, 9.0, 20.0];
+const ATTACHMENT_WIDTHS: [f64; 5] = [16.0, 40.0, 24.0, 14.0, 66.0];
 
 /// Made once: `rust_xlsxwriter` hashes the format on every write, and a
 /// fresh one per row would also allocate.
 struct Formats {
-    bold: Format,
+    header: Format,
     title: Format,
+    note: Format,
     date: Format,
-    cover_date: Format,
-    cover_datetime: Format,
-    cover_int: Format,
-    int: Format,
-    int_bold: Format,
-    hours: Format,
-    hours_bold: Format,
+    /// Indexed by bold (total rows) or not.
+    text: [Format; 2],
+    int: [Format; 2],
+    dec: [Format; 2],
+    day: [Format; 2],
+    month: [Format; 2],
+    datetime: [Format; 2],
+    hidden: [Format; 2],
 }
 
 impl Formats {
     fn new() -> Self {
+        let pair = |f: Format| [f.clone(), f.set_bold()];
         let left = |f: Format| f.set_align(FormatAlign::Left);
         Formats {
-            bold: Format::new().set_bold(),
+            header: Format::new().set_bold().set_text_wrap().set_border_bottom(FormatBorder::Thin),
             title: Format::new().set_bold().set_font_size(14),
+            note: Format::new().set_italic(),
             date: Format::new().set_num_format("dd.mm.yyyy"),
-            cover_date: left(Format::new().set_num_format("dd.mm.yyyy")),
-            cover_datetime: left(Format::new().set_num_format("dd.mm.yyyy hh:mm \"UTC\"")),
-            cover_int: left(Format::new().set_num_format("0")),
-            int: Format::new().set_num_format("0"),
-            int_bold: Format::new().set_num_format("0").set_bold(),
-            hours: Format::new().set_num_format("0.0"),
-            hours_bold: Format::new().set_num_format("0.0").set_bold(),
+            text: pair(Format::new()),
+            int: pair(Format::new().set_num_format("#,##0")),
+            dec: pair(Format::new().set_num_format("#,##0.00")),
+            day: pair(left(Format::new().set_num_format("dd.mm.yyyy"))),
+            month: pair(left(Format::new().set_num_format("yyyy-mm"))),
+            datetime: pair(left(Format::new().set_num_format("dd.mm.yyyy hh:mm \"UTC\""))),
+            hidden: pair(Format::new().set_align(FormatAlign::Right)),
         }
     }
+}
+
+/// Landscape, one page wide, the header row on every printed page.
+fn print_setup(ws: &mut Worksheet, header_row: Option<u32>) -> Result<(), ReportError> {
+    ws.set_landscape();
+    ws.set_paper_size(9); // A4
+    ws.set_print_fit_to_pages(1, 0);
+    if let Some(r) = header_row {
+        ws.set_repeat_rows(r, r)?;
+    }
+    Ok(())
 }
 
 pub(super) struct XlsxSink<'a> {
@@ -98,11 +120,9 @@ impl<'a> XlsxSink<'a> {
         };
         let ws = self.wb.add_worksheet_with_constant_memory()?;
         ws.set_name(name)?;
-        for (c, (h, w)) in labels::ACTIVITY_HEADERS.iter().zip(ACTIVITY_WIDTHS).enumerate() {
-            ws.write_string_with_format(0, c as u16, *h, &self.f.bold)?;
-            ws.set_column_width(c as u16, w)?;
-        }
+        header_row(ws, &self.f.header, &labels::ACTIVITY_HEADERS, &ACTIVITY_WIDTHS)?;
         ws.set_freeze_panes(1, 0)?;
+        print_setup(ws, Some(0))?;
         self.sheet = FIRST_ACTIVITY_SHEET + n;
         self.row = 1;
         Ok(())
@@ -115,57 +135,91 @@ impl<'a> XlsxSink<'a> {
         Ok(())
     }
 
-    fn write_cover(ws: &mut Worksheet, f: &Formats, meta: &ReportMeta, rows: u64) -> Result<(), ReportError> {
-        ws.write_string_with_format(0, 0, labels::TITLE, &f.title)?;
-        for (i, (label, value)) in labels::cover_rows(meta, rows).into_iter().enumerate() {
-            let r = i as u32 + 2;
-            ws.write_string_with_format(r, 0, label, &f.bold)?;
-            match value {
-                CoverValue::Text(s) => ws.write_string(r, 1, s)?,
-                CoverValue::Date(d) => ws.write_datetime_with_format(r, 1, excel_date(d)?, &f.cover_date)?,
-                CoverValue::DateTime(t) => {
-                    ws.write_datetime_with_format(r, 1, ExcelDateTime::from_timestamp(t.timestamp())?, &f.cover_datetime)?
-                }
-                CoverValue::Number(n) => ws.write_number_with_format(r, 1, n as f64, &f.cover_int)?,
-            };
+    fn attachments(&mut self, done: Finished) -> Result<(), ReportError> {
+        let ws = self.wb.add_worksheet_with_constant_memory()?;
+        ws.set_name(labels::SHEET_ATTACHMENTS)?;
+        header_row(ws, &self.f.header, &labels::ATTACHMENT_HEADERS, &ATTACHMENT_WIDTHS)?;
+        print_setup(ws, Some(0))?;
+        // Past Excel's limit the rest are counted on Kontroll, not listed.
+        for (r, row) in (1..=MAX_DATA_ROWS).zip(done.attachments.rows()?) {
+            let row = row?;
+            ws.write_string(r, 0, cell_text(&row.activity_id))?;
+            ws.write_string(r, 1, cell_text(&row.name))?;
+            ws.write_string(r, 2, cell_text(&row.content_type))?;
         }
-        ws.set_column_width(0, 22)?;
-        ws.set_column_width(1, 44)?;
-        Ok(())
-    }
-
-    fn write_summary(ws: &mut Worksheet, f: &Formats, summary: &Summary) -> Result<(), ReportError> {
-        for (c, h) in labels::SUMMARY_HEADERS.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, *h, &f.bold)?;
-        }
-        let mut r = 1;
-        for (t, figures) in summary.rows_by_type() {
-            ws.write_string(r, 0, t.label_nb())?;
-            Self::write_figures(ws, r, figures, &f.int, &f.hours)?;
-            r += 1;
-        }
-        ws.write_string_with_format(r, 0, labels::TOTAL, &f.bold)?;
-        Self::write_figures(ws, r, &summary.total, &f.int_bold, &f.hours_bold)?;
-        ws.set_column_width(0, 24)?;
-        for c in 1..labels::SUMMARY_HEADERS.len() as u16 {
-            ws.set_column_width(c, 14)?;
-        }
-        Ok(())
-    }
-
-    fn write_figures(ws: &mut Worksheet, r: u32, t: &TypeFigures, int: &Format, hours: &Format) -> Result<(), ReportError> {
-        ws.write_number_with_format(r, 1, t.activities as f64, int)?;
-        ws.write_number_with_format(r, 2, t.hours(), hours)?;
-        ws.write_number_with_format(r, 3, t.participations as f64, int)?;
-        ws.write_number_with_format(r, 4, t.new_participants as f64, int)?;
-        ws.write_number_with_format(r, 5, t.volunteers as f64, int)?;
-        ws.write_number_with_format(r, 6, t.volunteer_hours, hours)?;
         Ok(())
     }
 }
 
+fn header_row(ws: &mut Worksheet, f: &Format, headers: &[&str], widths: &[f64]) -> Result<(), ReportError> {
+    for (c, (h, w)) in headers.iter().zip(widths).enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, f)?;
+        ws.set_column_width(c as u16, *w)?;
+    }
+    Ok(())
+}
+
+/// Writes a figure sheet; numbers stay numbers and dates dates.
+fn render(ws: &mut Worksheet, f: &Formats, m: &SheetModel) -> Result<(), ReportError> {
+    for (c, w) in m.widths.iter().enumerate() {
+        ws.set_column_width(c as u16, *w)?;
+    }
+    for (r, row) in m.rows.iter().enumerate() {
+        let r = r as u32;
+        let b = usize::from(row.style == Style::Total);
+        for (c, cell) in row.cells.iter().enumerate() {
+            let c = c as u16;
+            let text_format = match row.style {
+                Style::Title => &f.title,
+                Style::Header => &f.header,
+                Style::Note => &f.note,
+                Style::Body | Style::Total => &f.text[b],
+            };
+            match cell {
+                Cell::Empty => {}
+                Cell::Text(s) => {
+                    ws.write_string_with_format(r, c, cell_text(s), text_format)?;
+                }
+                Cell::Int(n) => {
+                    ws.write_number_with_format(r, c, *n as f64, &f.int[b])?;
+                }
+                Cell::Dec(x) => {
+                    ws.write_number_with_format(r, c, *x, &f.dec[b])?;
+                }
+                Cell::Date(d) => {
+                    ws.write_datetime_with_format(r, c, excel_date(*d)?, &f.day[b])?;
+                }
+                Cell::Month(d) => {
+                    ws.write_datetime_with_format(r, c, excel_date(*d)?, &f.month[b])?;
+                }
+                Cell::DateTime(t) => {
+                    ws.write_datetime_with_format(r, c, ExcelDateTime::from_timestamp(t.timestamp())?, &f.datetime[b])?;
+                }
+                Cell::Hidden => {
+                    ws.write_string_with_format(r, c, HIDDEN, &f.hidden[b])?;
+                }
+            }
+        }
+    }
+    print_setup(ws, m.header_row)?;
+    if let Some(spec) = m.chart {
+        let mut chart = Chart::new(ChartType::ColumnStacked);
+        chart.title().set_name("Tellende aktiviteter per måned");
+        for c in 1..=crate::domain::ActivityType::ALL.len() as u16 {
+            chart
+                .add_series()
+                .set_name((m.name, spec.header_row, c))
+                .set_categories((m.name, spec.first_row, 0, spec.last_row, 0))
+                .set_values((m.name, spec.first_row, c, spec.last_row, c));
+        }
+        chart.set_width(760).set_height(380);
+        ws.insert_chart(spec.header_row, 9, &chart)?;
+    }
+    Ok(())
+}
+
 impl Sink for XlsxSink<'_> {
-    fn row(&mut self, a: &Activity) -> Result<(), ReportError> {
+    fn row(&mut self, a: &Activity, outcome: Result<(), NotCountedReason>) -> Result<(), ReportError> {
         if self.row > self.rows_per_sheet {
             self.close_activity_sheet()?;
             self.add_activity_sheet()?;
@@ -190,14 +244,31 @@ impl Sink for XlsxSink<'_> {
         ws.write_number(r, col::VOLUNTEER_HOURS, a.volunteers.hours)?;
         ws.write_string(r, col::LED_BY_PEER, labels::yes_no(a.led_by_peer))?;
         ws.write_string(r, col::IN_NORWAY, labels::yes_no(a.in_norway))?;
+        ws.write_string(r, col::COUNTED, labels::yes_no(outcome.is_ok()))?;
+        if let Err(reason) = outcome {
+            ws.write_string(r, col::REASON, reason.code())?;
+        }
         self.row += 1;
         Ok(())
     }
 
-    fn finish(mut self, summary: &Summary) -> Result<(), ReportError> {
+    fn finish(mut self, done: Finished) -> Result<(), ReportError> {
         self.close_activity_sheet()?;
-        Self::write_cover(self.wb.worksheet_from_index(COVER)?, &self.f, self.meta, summary.rows)?;
-        Self::write_summary(self.wb.worksheet_from_index(SUMMARY)?, &self.f, summary)?;
+        let s = &done.summary;
+        let leading = sheets::leading(self.meta, done.profile, s, &done.data_sha256);
+        for (i, m) in [COVER, SUMMARY].into_iter().zip(&leading) {
+            render(self.wb.worksheet_from_index(i)?, &self.f, m)?;
+        }
+        for m in sheets::trailing(s) {
+            let ws = self.wb.add_worksheet();
+            ws.set_name(m.name)?;
+            render(ws, &self.f, &m)?;
+        }
+        let control = sheets::control(self.meta, done.profile, s);
+        self.attachments(done)?;
+        let ws = self.wb.add_worksheet();
+        ws.set_name(control.name)?;
+        render(ws, &self.f, &control)?;
         self.wb.save(&self.path)?;
         Ok(())
     }
@@ -244,7 +315,10 @@ mod tests {
         assert_eq!(out.rows, 4);
         assert_eq!(super::super::test_data::files_in(dir.path()), vec![out.filename.clone()], "no scratch files left");
 
-        assert_eq!(open_xlsx(&out.path).sheet_names(), ["Forside", "Sammendrag", "Aktiviteter"]);
+        assert_eq!(
+            open_xlsx(&out.path).sheet_names(),
+            ["Forside", "Sammendrag", "Aktiviteter", "Deltakere", "Geografi", "Frivillige", "Vedlegg", "Kontroll"]
+        );
 
         let summary = sheet(&out.path, "Sammendrag");
         let header: Vec<&str> = summary[0].iter().map(text).collect();
@@ -266,10 +340,12 @@ mod tests {
         assert_eq!(text(&r1[6]), "0301", "leading zero kept");
         assert_eq!(text(&r1[7]), "03");
         assert_eq!([num(&r1[8]), num(&r1[9]), num(&r1[10]), num(&r1[11])], [8.0, 2.0, 2.0, 4.0]);
-        assert_eq!([text(&r1[12]), text(&r1[13])], ["ja", "ja"]);
+        assert_eq!([text(&r1[12]), text(&r1[13]), text(&r1[14])], ["ja", "ja", "ja"]);
+        assert_eq!(r1[15], Data::Empty, "no reason when it counted");
         let r3 = &rows[3];
         assert_eq!(text(&r3[3]), "Samtale \"A\"\nlinje 2");
         assert_eq!([text(&r3[4]), text(&r3[12]), text(&r3[13])], ["Telefon", "nei", "nei"]);
+        assert_eq!([text(&r3[14]), text(&r3[15])], ["nei", "utlandet"]);
 
         let cover = sheet(&out.path, "Forside");
         assert_eq!(text(&cover[0][0]), "Rapport til Bufdir");
@@ -298,7 +374,7 @@ mod tests {
         let row = cover.iter().find(|r| r[0] == Data::String("Aktivitetstyper".into())).unwrap();
         assert_eq!(text(&row[1]), "Samtalegruppe, Åpent møte");
         assert_eq!(sheet(&out.path, "Aktiviteter").len(), 1, "header only");
-        assert_eq!(xlsx_figures(&out.path)[6], [0.0; 6]);
+        assert_eq!(xlsx_figures(&out.path)[6], [0.0; 8]);
     }
 
     #[test]
@@ -322,7 +398,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = write_report(&meta(ExportFormat::Excel), dir.path(), ok_items(fifty()), |_| true).unwrap();
         let xml = String::from_utf8(zip_entry(&out.path, "xl/worksheets/sheet3.xml")).unwrap();
-        assert!(xml.contains(r#"<autoFilter ref="A1:N51"/>"#), "{}", &xml[..600]);
+        assert!(xml.contains(r#"<autoFilter ref="A1:P51"/>"#), "{}", &xml[..600]);
         assert!(xml.contains(r#"ySplit="1""#) && xml.contains(r#"state="frozen""#));
         assert!(xml.contains("<cols>"), "column widths set");
     }
@@ -335,7 +411,18 @@ mod tests {
         assert_eq!(out.rows, 50);
         assert_eq!(
             open_xlsx(&out.path).sheet_names(),
-            ["Forside", "Sammendrag", "Aktiviteter", "Aktiviteter (2)", "Aktiviteter (3)"]
+            [
+                "Forside",
+                "Sammendrag",
+                "Aktiviteter",
+                "Aktiviteter (2)",
+                "Aktiviteter (3)",
+                "Deltakere",
+                "Geografi",
+                "Frivillige",
+                "Vedlegg",
+                "Kontroll"
+            ]
         );
         let mut ids = Vec::new();
         for (name, n) in [("Aktiviteter", 20), ("Aktiviteter (2)", 20), ("Aktiviteter (3)", 10)] {
@@ -347,7 +434,7 @@ mod tests {
         let want: Vec<String> = acts.iter().map(|a| a.activity_id.clone()).collect();
         assert_eq!(ids, want, "every row once, in order");
         let xml = String::from_utf8(zip_entry(&out.path, "xl/worksheets/sheet5.xml")).unwrap();
-        assert!(xml.contains(r#"<autoFilter ref="A1:N11"/>"#));
+        assert!(xml.contains(r#"<autoFilter ref="A1:P11"/>"#));
         assert_eq!(xlsx_figures(&out.path), expected_figures(&acts), "summary covers every sheet");
     }
 }

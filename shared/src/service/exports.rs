@@ -14,7 +14,7 @@ use super::estimate::{estimate_rows, estimate_seconds};
 use super::ServiceError;
 use crate::domain::{
     Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope,
-    Progress, Transition, DEFAULT_PROFILE,
+    Progress, Transition,
 };
 use crate::ports::{
     ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage,
@@ -127,7 +127,7 @@ impl ExportService {
             activity_types: valid.activity_types,
             include_attachments: valid.include_attachments,
             submit_to_bufdir_api: valid.submit_to_bufdir_api,
-            report_profile: DEFAULT_PROFILE.to_string(),
+            report_profile: valid.report_profile,
             requested_by: caller.subject.clone(),
             created_at: now,
             updated_at: now,

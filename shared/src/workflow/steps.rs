@@ -123,7 +123,7 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
             StepError::Retryable(m) => StepError::Retryable(format!("reading activities failed: {m}")),
             other => StepError::NonRetryable(format!("reading activities failed: {other}")),
         }),
-        Err(e @ ReportError::Write(_)) => return Err(StepError::NonRetryable(e.to_string())),
+        Err(e @ (ReportError::Write(_) | ReportError::UnknownProfile(_))) => return Err(StepError::NonRetryable(e.to_string())),
     };
     // A halt while waiting for the source ends the rows early, not in error.
     if halt.is_cancelled() {

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Opens the golden workbook with LibreOffice (headless) and checks that
+# every sheet converts to CSV with the rows the report has, so a workbook
+# that only our own reader (calamine) accepts cannot pass.
+#
+# Usage: scripts/libreoffice-readback.sh [workbook.xlsx]
+#   Without an argument the golden workbook is generated first with
+#   `cargo test -p shared --test golden_report` (GOLDEN_OUT_DIR).
+# Needs: soffice (Debian: apt-get install -y --no-install-recommends libreoffice-calc-nogui).
+# LibreOffice exits 0 even on a file it cannot read, so only the files and
+# their line counts are trusted.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+if ! command -v soffice >/dev/null; then
+    echo "libreoffice-readback: soffice not found (install libreoffice-calc-nogui)" >&2
+    exit 2
+fi
+
+if [[ $# -ge 1 ]]; then
+    xlsx="$1"
+else
+    (cd "$root" && GOLDEN_OUT_DIR="$work/golden" cargo test -q -p shared --test golden_report \
+        the_workbook_read_back_with_calamine_has_the_hand_counted_figures >/dev/null)
+    xlsx="$(ls "$work"/golden/*.xlsx)"
+fi
+[[ -s "$xlsx" ]] || { echo "libreoffice-readback: no workbook at $xlsx" >&2; exit 1; }
+
+# Field separator ',', quote '"', UTF-8, all sheets (-1): one CSV per sheet,
+# named <workbook>-<sheet>.csv.
+filter='csv:Text - txt - csv (StarCalc):44,34,UTF8,1,,0,false,true,false,false,false,-1'
+timeout 180 soffice -env:UserInstallation="file://$work/lo-profile" --headless \
+    --convert-to "$filter" --outdir "$work/out" "$xlsx" >"$work/soffice.log" 2>&1 || true
+
+base="$(basename "$xlsx" .xlsx)"
+# Rows per sheet of the golden report (see shared/tests/golden_report.rs):
+# Aktiviteter 254 activities + header; Vedlegg 32 + header; Frivillige
+# 5 types x 12 months + 10 + header + total; the rest is layout.
+declare -A want=(
+    [Forside]=15
+    [Sammendrag]=23
+    [Aktiviteter]=255
+    [Deltakere]=21
+    [Geografi]=16
+    [Frivillige]=72
+    [Vedlegg]=33
+    [Kontroll]=30
+)
+failed=0
+for sheet in Forside Sammendrag Aktiviteter Deltakere Geografi Frivillige Vedlegg Kontroll; do
+    csv="$work/out/$base-$sheet.csv"
+    if [[ ! -s "$csv" ]]; then
+        echo "FAIL $sheet: LibreOffice wrote no CSV" >&2
+        failed=1
+        continue
+    fi
+    rows="$(wc -l <"$csv")"
+    if [[ "$rows" -ne "${want[$sheet]}" ]]; then
+        echo "FAIL $sheet: $rows rows, expected ${want[$sheet]}" >&2
+        failed=1
+    else
+        echo "ok   $sheet: $rows rows"
+    fi
+done
+# A figure and a hidden cell, as LibreOffice reads them.
+grep -q '^Totalt,254,141,121,' "$work/out/$base-Sammendrag.csv" || { echo "FAIL Sammendrag: Totalt row" >&2; failed=1; }
+grep -q '^Samtalegruppe,182,112,:,:,324,*$' "$work/out/$base-Deltakere.csv" || { echo "FAIL Deltakere: hidden cells" >&2; failed=1; }
+if [[ $failed -ne 0 ]]; then
+    cat "$work/soffice.log" >&2
+    exit 1
+fi
+echo "libreoffice-readback: all sheets read back"
