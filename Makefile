@@ -6,11 +6,19 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test tools rust-test e2e-aws infra-check run clean-tools
+.PHONY: test tools libreoffice rust-test e2e-aws report-readback fuzz infra-check run clean-tools
 
-test: tools rust-test e2e-aws infra-check
+test: tools rust-test e2e-aws report-readback fuzz infra-check
 
-tools: $(VENV)/.installed node_modules/.bin/asl-validator
+tools: $(VENV)/.installed node_modules/.bin/asl-validator libreoffice
+
+# LibreOffice opens the golden workbook (report-readback); Debian's
+# headless Calc is installed when there is none.
+libreoffice:
+	@command -v soffice >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui >/dev/null; }
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -28,6 +36,14 @@ rust-test:
 # --runner local` against moto (tests/support/backend.rs).
 e2e-aws:
 	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test restart_recovery
+
+# The golden workbook opened by LibreOffice, not only by our own reader.
+report-readback:
+	scripts/libreoffice-readback.sh
+
+# schemathesis against the local server from infra/openapi.json.
+fuzz:
+	scripts/fuzz.sh
 
 infra-check:
 	scripts/lint-infra.sh

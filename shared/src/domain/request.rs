@@ -39,7 +39,10 @@ pub struct CreateExportRequest {
     #[serde(default)]
     #[schema(value_type = Option<bool>, default = false)]
     pub submit_to_bufdir_api: Option<bool>,
+    /// The counting rules: `standard` (the default) or `likeperson`
+    /// (files under `profiles/`); another name is refused with the list.
     #[serde(default)]
+    #[schema(example = "standard")]
     pub report_profile: Option<String>,
 }
 

@@ -51,7 +51,7 @@ pub trait KnownFields {
 
 impl KnownFields for CreateExportRequest {
     const FIELDS: &'static [&'static str] =
-        &["org_id", "format", "period_from", "period_to", "activity_types", "include_attachments", "submit_to_bufdir_api"];
+        &["org_id", "format", "period_from", "period_to", "activity_types", "include_attachments", "submit_to_bufdir_api", "report_profile"];
 }
 
 impl KnownFields for CancelRequest {
