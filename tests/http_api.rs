@@ -487,6 +487,11 @@ async fn submit_to_bufdir_runs_the_submission_step() {
     assert_eq!(job["submit_to_bufdir_api"], true);
     let reference = job["bufdir_reference"].as_str().expect("a receipt reference");
     assert!(reference.starts_with(receipt_prefix()), "{reference}");
+    let submission = &job["bufdir_submission"];
+    assert_eq!(keys(submission), ["attempts", "error", "reference", "status", "submitted_at"]);
+    assert_eq!((submission["status"].as_str(), submission["attempts"].as_u64()), (Some("submitted"), Some(1)));
+    assert_eq!((submission["reference"].as_str(), &submission["error"]), (Some(reference), &Value::Null));
+    assert!(submission["submitted_at"].as_str().unwrap() <= job["completed_at"].as_str().unwrap());
 
     // The receiver got the very file the export stored.
     let (received, submitted) = server.received_submission(&id).await;

@@ -297,7 +297,7 @@ async fn the_real_steps_run_an_export_end_to_end() {
     let body = moto::presigned_get(view.file_url.clone().unwrap()).await.expect("the link downloads the workbook");
     assert_eq!(body.len() as u64, file.size_bytes);
     assert!(body.starts_with(b"PK"), "an xlsx is a zip");
-    let reference = view.job.bufdir_reference.clone().unwrap();
+    let reference = view.job.bufdir_submission.clone().unwrap().reference.unwrap();
     let record = h
         .clients
         .s3

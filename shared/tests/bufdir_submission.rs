@@ -1004,3 +1004,79 @@ fn a_pkcs1_key_works_too() {
     );
     HttpBufdirSubmitter::new(&config, pkcs1.as_bytes()).unwrap();
 }
+
+// ------------------------------------------------- through the workflow
+
+/// The export service and in-process runner submitting to the loopback
+/// receiver, with `script` as the receiver's answers.
+async fn service_submitting(script: Vec<Reply>) -> (tempfile::TempDir, shared::adapters::embedded::EmbeddedApp, Arc<Receiver>) {
+    let (token_url, tokens) = token_endpoint(TokenMode::Issue(120)).await;
+    let (receiver_url, receiver) = receiver(tokens, script).await;
+    let submitter = HttpBufdirSubmitter::new(&config(&token_url, &receiver_url), &private_key()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::adapters::embedded::EmbeddedApp::open_submitting_to(
+        dir.path(),
+        "http://127.0.0.1:1",
+        1,
+        shared::service::Settings::default(),
+        Some(Arc::new(submitter)),
+    )
+    .unwrap();
+    app.activities.insert_all(shared::demo::generate("org-demo", 40, 2025..=2025, 3)).await.unwrap();
+    (dir, app, receiver)
+}
+
+async fn export_submitting(app: &shared::adapters::embedded::EmbeddedApp) -> shared::domain::ExportJob {
+    let caller = shared::domain::Caller::operator();
+    let request = shared::domain::CreateExportRequest {
+        org_id: Some("org-demo".into()),
+        period_from: Some("2025-01-01".into()),
+        period_to: Some("2025-12-31".into()),
+        submit_to_bufdir_api: Some(true),
+        ..Default::default()
+    };
+    let job = app.service.create(&caller, &request).await.unwrap();
+    let pending = job.bufdir_submission.clone().expect("a requested submission is tracked from the start");
+    assert_eq!((pending.status, pending.attempts), (shared::domain::SubmissionStatus::Pending, 0));
+    app.runner.wait_idle().await;
+    app.service.get(&caller, &job.export_id).await.unwrap().job
+}
+
+#[tokio::test]
+async fn an_accepted_submission_completes_the_export_with_its_reference() {
+    let (_dir, app, receiver) = service_submitting(vec![]).await;
+    let job = export_submitting(&app).await;
+    assert_eq!(job.status, shared::domain::ExportStatus::Completed, "{:?}", job.error_message);
+    let s = job.bufdir_submission.unwrap();
+    assert_eq!((s.status, s.attempts, s.error), (shared::domain::SubmissionStatus::Submitted, 1, None));
+    assert_eq!(s.reference.as_deref(), Some("BUF-2025-00001"));
+    assert!(s.submitted_at.unwrap() <= job.completed_at.unwrap());
+    let got = receiver.received().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].idempotency_key.as_deref(), Some(format!("{}-a1", job.export_id).as_str()));
+}
+
+#[tokio::test]
+async fn a_refused_submission_fails_the_export_with_the_receivers_message() {
+    let (_dir, app, _receiver) = service_submitting(vec![problem(400, "org-demo has no grant for 2025")]).await;
+    let job = export_submitting(&app).await;
+    assert_eq!(job.status, shared::domain::ExportStatus::Failed);
+    assert!(job.error_message.as_deref().unwrap().contains("org-demo has no grant for 2025"), "{:?}", job.error_message);
+    let s = job.bufdir_submission.unwrap();
+    assert_eq!((s.status, s.attempts, s.reference), (shared::domain::SubmissionStatus::Failed, 1, None));
+    assert!(s.error.unwrap().contains("org-demo has no grant for 2025"));
+    assert_eq!(job.file, None, "a failed export keeps no file");
+}
+
+#[tokio::test]
+async fn a_receiver_down_for_one_step_try_is_tried_again_by_the_workflow() {
+    // The submitter makes 4 requests per step try; the fifth answer is a success.
+    let down = || Reply::Status(503, "text/plain", "maintenance".into(), None);
+    let (_dir, app, receiver) = service_submitting(vec![down(), down(), down(), down()]).await;
+    let job = export_submitting(&app).await;
+    assert_eq!(job.status, shared::domain::ExportStatus::Completed, "{:?}", job.error_message);
+    let s = job.bufdir_submission.unwrap();
+    assert_eq!((s.status, s.attempts, s.error), (shared::domain::SubmissionStatus::Submitted, 2, None));
+    let keys: HashSet<String> = receiver.received().await.into_iter().filter_map(|r| r.idempotency_key).collect();
+    assert_eq!(keys.len(), 1, "every request of the attempt carries one idempotency key: {keys:?}");
+}

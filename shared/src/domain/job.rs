@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::status::{next_status, ExportStatus, Transition};
-use super::{ActivityType, ExportId};
+use super::{ActivityType, BufdirSubmission, ExportId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -96,7 +96,9 @@ pub struct ExportJob {
     pub progress: Progress,
     pub file: Option<StoredFile>,
     pub file_expires_at: Option<DateTime<Utc>>,
-    pub bufdir_reference: Option<String>,
+    /// Only when `submit_to_bufdir_api`.
+    #[serde(default)]
+    pub bufdir_submission: Option<BufdirSubmission>,
     /// Bumped on every write; stores only accept a write made from the
     /// version they hold, so concurrent changes cannot both win.
     pub version: u64,
@@ -161,7 +163,10 @@ impl ExportJob {
                 self.error_message = None;
                 self.file = None;
                 self.file_expires_at = None;
-                self.bufdir_reference = None;
+                if let Some(submission) = &mut self.bufdir_submission {
+                    // a new attempt submits under a new idempotency key
+                    *submission = BufdirSubmission::pending();
+                }
                 self.progress = Progress::waiting();
             }
         }
@@ -201,7 +206,7 @@ pub(crate) mod tests {
             progress: Progress::waiting(),
             file: None,
             file_expires_at: None,
-            bufdir_reference: None,
+            bufdir_submission: None,
             version: 1,
         }
     }

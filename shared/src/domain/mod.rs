@@ -7,6 +7,7 @@ mod job;
 mod profile;
 mod request;
 pub mod status;
+mod submission;
 
 pub use activity::*;
 pub use caller::{Caller, OrgScope};
@@ -15,6 +16,7 @@ pub use job::*;
 pub use profile::{find_profile, known_profiles, load_builtin, MissingAttachments, NotCountedReason, Profile, ProfileError, TypeRule};
 pub use request::*;
 pub use status::{ExportStatus, Transition};
+pub use submission::{BufdirSubmission, SubmissionStatus};
 
 #[cfg(test)]
 pub(crate) mod fixtures {

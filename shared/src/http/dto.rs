@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ActivityType, ExportFormat, ExportJob, ExportStatus, Stage};
+use crate::domain::{ActivityType, ExportFormat, ExportJob, ExportStatus, Stage, SubmissionStatus};
 use crate::ports::JobPage;
 
 /// Timestamps as the contract writes them: `2026-03-01T08:00:00Z`.
@@ -135,8 +135,27 @@ pub struct ExportDetailBody {
     pub retry_count: u32,
     pub estimated_duration_seconds: u64,
     pub progress: ProgressBody,
+    /// The receiver's reference once the report was submitted (also in `bufdir_submission`).
     #[schema(required = true)]
     pub bufdir_reference: Option<String>,
+    /// Present when the export asked for submission to Bufdir.
+    #[schema(required = true)]
+    pub bufdir_submission: Option<SubmissionBody>,
+}
+
+/// Where the submission to Bufdir stands.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SubmissionBody {
+    pub status: SubmissionStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    #[schema(required = true)]
+    pub submitted_at: Option<String>,
+    /// Tries of the submit step for this attempt.
+    pub attempts: u32,
+    /// Why the last try failed; the receiver's message for a refusal.
+    #[schema(required = true)]
+    pub error: Option<String>,
 }
 
 impl ExportDetailBody {
@@ -176,7 +195,14 @@ impl ExportDetailBody {
                 rows_total: j.progress.rows_total,
                 updated_at: ts(j.updated_at),
             },
-            bufdir_reference: j.bufdir_reference.clone(),
+            bufdir_reference: j.bufdir_submission.as_ref().and_then(|b| b.reference.clone()),
+            bufdir_submission: j.bufdir_submission.as_ref().map(|b| SubmissionBody {
+                status: b.status,
+                reference: b.reference.clone(),
+                submitted_at: b.submitted_at.map(ts),
+                attempts: b.attempts,
+                error: b.error.clone(),
+            }),
         }
     }
 }

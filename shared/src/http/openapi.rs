@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 use super::problem::{ProblemBody, PROBLEM_CODES, PROBLEM_JSON};
 use super::handlers::{self, BASE_PATH};
 use super::{downloads, dto};
-use crate::domain::{ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage};
+use crate::domain::{ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage, SubmissionStatus};
 
 /// Where the local server serves the document, without authentication.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -43,6 +43,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
     components(schemas(
         dto::ExportListBody, dto::ExportSummaryBody, dto::PaginationBody, dto::ExportDetailBody, dto::ProgressBody,
         dto::FileBody, dto::CreatedBody, dto::CancelledBody, dto::RetriedBody, dto::DeletedBody, dto::CancelRequest,
+        dto::SubmissionBody, SubmissionStatus,
         CreateExportRequest, ExportStatus, ExportFormat, ActivityType, Stage, FieldError, ProblemBody,
     )),
     modifiers(&CommonAnswers),

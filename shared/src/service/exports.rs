@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use super::estimate::{estimate_rows, estimate_seconds};
 use super::ServiceError;
 use crate::domain::{
-    Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope,
+    BufdirSubmission, Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope,
     Progress, Transition,
 };
 use crate::ports::{
@@ -147,7 +147,7 @@ impl ExportService {
             progress: Progress::waiting(),
             file: None,
             file_expires_at: None,
-            bufdir_reference: None,
+            bufdir_submission: valid.submit_to_bufdir_api.then(BufdirSubmission::pending),
             version: 1,
         };
         // A clash of random ids is rare but possible within one day.

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::ownership::{change_if_ours, claim};
 use super::WorkflowContext;
-use crate::domain::{ExportId, ExportJob, Progress, Stage, StoredFile, Transition};
+use crate::domain::{BufdirSubmission, ExportId, ExportJob, Progress, Stage, StoredFile, Transition};
 use crate::ports::{ActivityQuery, ExportEventType, PortError, Submission};
 use crate::report::{self, ReportError, ReportMeta};
 use crate::service::publish;
@@ -160,7 +160,7 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
 /// Hands the stored report to Bufdir's receiver, when the caller asked for it.
 pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Result<(), StepError> {
     let job = claim(ctx, id, attempt).await?;
-    if !job.submit_to_bufdir_api || job.bufdir_reference.is_some() {
+    if !job.submit_to_bufdir_api || job.bufdir_submission.as_ref().is_some_and(BufdirSubmission::is_submitted) {
         return Ok(());
     }
     let file = job.file.clone().ok_or_else(|| StepError::NonRetryable("no report to submit".into()))?;
@@ -185,12 +185,33 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
         sha256: file.sha256.clone(),
         idempotency_key: format!("{id}-a{attempt}"),
     };
-    let receipt = ctx.submitter.submit(&submission, &local).await.map_err(|e| match StepError::from(e) {
-        StepError::Retryable(m) => StepError::Retryable(format!("submission to Bufdir failed: {m}")),
-        other => StepError::NonRetryable(format!("submission to Bufdir failed: {other}")),
-    })?;
     change_if_ours(ctx, id, attempt, |j| {
-        j.bufdir_reference = Some(receipt.reference.clone());
+        j.bufdir_submission.get_or_insert_with(BufdirSubmission::pending).started();
+        Ok(())
+    })
+    .await?;
+    let receipt = match ctx.submitter.submit(&submission, &local).await {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            let error = match StepError::from(e) {
+                StepError::Retryable(m) => StepError::Retryable(format!("submission to Bufdir failed: {m}")),
+                other => StepError::NonRetryable(format!("submission to Bufdir failed: {other}")),
+            };
+            let (message, final_try) = match &error {
+                StepError::Retryable(m) => (m.clone(), false),
+                StepError::NonRetryable(m) => (m.clone(), true),
+                StepError::Stopped => return Err(StepError::Stopped),
+            };
+            change_if_ours(ctx, id, attempt, |j| {
+                j.bufdir_submission.get_or_insert_with(BufdirSubmission::pending).failed(message.clone(), final_try);
+                Ok(())
+            })
+            .await?;
+            return Err(error);
+        }
+    };
+    change_if_ours(ctx, id, attempt, |j| {
+        j.bufdir_submission.get_or_insert_with(BufdirSubmission::pending).succeeded(receipt.reference.clone(), Utc::now());
         Ok(())
     })
     .await?;
@@ -228,6 +249,9 @@ pub async fn mark_failed(ctx: &WorkflowContext, id: &ExportId, attempt: u32, mes
     next.apply(Transition::Fail, Utc::now()).map_err(|e| StepError::NonRetryable(e.to_string()))?;
     next.error_message = Some(message.to_string());
     next.file = None;
+    if let Some(submission) = &mut next.bufdir_submission {
+        submission.abandoned(message);
+    }
     next.version = job.version + 1;
     match ctx.jobs.update(&next, job.version).await {
         Ok(()) => {}

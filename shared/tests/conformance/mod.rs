@@ -59,7 +59,7 @@ pub fn job(org: &str, created_at: DateTime<Utc>) -> ExportJob {
         progress: Progress::waiting(),
         file: None,
         file_expires_at: None,
-        bufdir_reference: None,
+        bufdir_submission: None,
         version: 1,
     }
 }

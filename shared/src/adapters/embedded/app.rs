@@ -42,6 +42,18 @@ impl EmbeddedApp {
     }
 
     pub fn open_with(data_dir: &Path, base_url: &str, concurrency: usize, settings: Settings) -> anyhow::Result<EmbeddedApp> {
+        Self::open_submitting_to(data_dir, base_url, concurrency, settings, None)
+    }
+
+    /// As `open_with`, handing reports to `submitter` instead of the one
+    /// the environment configures.
+    pub fn open_submitting_to(
+        data_dir: &Path,
+        base_url: &str,
+        concurrency: usize,
+        settings: Settings,
+        submitter: Option<Arc<dyn BufdirSubmitter>>,
+    ) -> anyhow::Result<EmbeddedApp> {
         let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
         // Whatever was being written when the last process stopped is unusable.
         data.clear_tmp()?;
@@ -52,9 +64,12 @@ impl EmbeddedApp {
         // A configured receiver (BUFDIR_RECEIVER_URL and the MASKINPORTEN_*
         // settings) gets the reports; otherwise the local receiver keeps them
         // in the data directory, since Bufdir publishes no API of its own.
-        let submitter: Arc<dyn BufdirSubmitter> = match BufdirApiConfig::from_env().map_err(|e| anyhow::anyhow!("{e}"))? {
-            Some(config) => Arc::new(HttpBufdirSubmitter::from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?),
-            None => Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?),
+        let submitter: Arc<dyn BufdirSubmitter> = match submitter {
+            Some(given) => given,
+            None => match BufdirApiConfig::from_env().map_err(|e| anyhow::anyhow!("{e}"))? {
+                Some(config) => Arc::new(HttpBufdirSubmitter::from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?),
+                None => Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?),
+            },
         };
         let runner = LocalRunner::new(
             WorkflowContext {
