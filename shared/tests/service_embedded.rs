@@ -36,3 +36,50 @@ async fn expired_files_are_deleted_and_the_link_goes_with_them() {
     assert_eq!(after.job.file, None);
     assert_eq!(app.service.purge_expired_files(expires + chrono::Duration::days(1)).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn the_watchdog_fails_an_export_whose_heartbeat_stopped_and_it_can_be_retried() {
+    use shared::ports::JobStore;
+    let tmp = tempfile::tempdir().unwrap();
+    let app = EmbeddedApp::open(tmp.path(), "http://127.0.0.1:1", 1).unwrap();
+    app.activities.insert_all(shared::demo::generate("org-a", 50, 2025..=2025, 1)).await.unwrap();
+    let caller = Caller::operator();
+    let request = CreateExportRequest {
+        org_id: Some("org-a".into()),
+        period_from: Some("2025-01-01".into()),
+        period_to: Some("2025-12-31".into()),
+        ..Default::default()
+    };
+    let stalled = app.service.create(&caller, &request).await.unwrap();
+    let alive = app.service.create(&caller, &request).await.unwrap();
+    app.runner.wait_idle().await;
+
+    // Both as a worker that died mid-way would leave them: running, with
+    // a half-stored file; one last beat 11 minutes ago, one just now.
+    let now = chrono::Utc::now();
+    for (id, last_beat) in [(&stalled.export_id, now - chrono::Duration::minutes(11)), (&alive.export_id, now)] {
+        let mut job = app.jobs.get(id).await.unwrap().unwrap();
+        let expected = job.version;
+        (job.status, job.completed_at, job.file_expires_at, job.updated_at) = (ExportStatus::Running, None, None, last_beat);
+        job.version += 1;
+        app.jobs.update(&job, expected).await.unwrap();
+    }
+    let stalled_files = app.service.get(&caller, &stalled.export_id).await.unwrap().job.attempt_prefix();
+    assert_eq!(app.files.list(&stalled_files).await.unwrap().len(), 1);
+
+    assert_eq!(app.service.fail_stalled(now).await.unwrap(), 1);
+    let failed = app.service.get(&caller, &stalled.export_id).await.unwrap().job;
+    assert_eq!(failed.status, ExportStatus::Failed);
+    assert!(failed.error_message.as_deref().unwrap().contains("no heartbeat for over 10 min"), "{:?}", failed.error_message);
+    assert_eq!((failed.file, failed.failed_at.is_some()), (None, true));
+    assert!(app.files.list(&stalled_files).await.unwrap().is_empty(), "what the dead attempt stored is gone");
+    assert_eq!(app.service.get(&caller, &alive.export_id).await.unwrap().job.status, ExportStatus::Running, "a beating export is left alone");
+    assert_eq!(app.service.fail_stalled(now).await.unwrap(), 0, "once is enough");
+    let events = std::fs::read_to_string(tmp.path().join("events.jsonl")).unwrap();
+    assert!(events.lines().any(|l| l.contains("export.failed") && l.contains(stalled.export_id.as_str())), "{events}");
+
+    app.service.retry(&caller, &stalled.export_id).await.unwrap();
+    app.runner.wait_idle().await;
+    let retried = app.service.get(&caller, &stalled.export_id).await.unwrap().job;
+    assert_eq!((retried.status, retried.retry_count), (ExportStatus::Completed, 1));
+}

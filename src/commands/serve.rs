@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Exports one organisation may have queued or running at once.
     #[arg(long, default_value_t = 3, env = "BUFDIR_MAX_IN_FLIGHT")]
     max_in_flight: u32,
+    /// Seconds without a heartbeat after which a running export is failed
+    /// by the watchdog (and can be retried).
+    #[arg(long, default_value_t = 600, env = "BUFDIR_STALL_LIMIT_SECS", value_parser = clap::value_parser!(u64).range(5..))]
+    stall_limit_secs: u64,
     /// Base URL clients reach the server at, if not the listen address
     /// (download links are made from it).
     #[arg(long, env = "BUFDIR_PUBLIC_URL")]
@@ -45,7 +49,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
     let local = listener.local_addr()?;
     let base_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
-    let settings = Settings { max_in_flight: args.max_in_flight.max(1), ..Settings::default() };
+    let settings = Settings {
+        max_in_flight: args.max_in_flight.max(1),
+        stall_limit: Duration::from_secs(args.stall_limit_secs),
+        ..Settings::default()
+    };
     let wired =
         backend::wire(&args.backend, args.runner, &args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency, settings).await?;
 
@@ -60,6 +68,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     spawn_file_expiry(wired.service.clone());
+    spawn_watchdog(wired.service.clone());
 
     let state = ApiState { service: wired.service.clone(), auth: wired.jwt.clone() };
     let mut router = api_router(state).merge(openapi_router());
@@ -90,6 +99,19 @@ fn spawn_file_expiry(service: std::sync::Arc<shared::service::ExportService>) {
                 Ok(0) => {}
                 Ok(n) => info!(files = n, "expired export files deleted"),
                 Err(e) => tracing::warn!(error = %e, "expired files not purged; trying again in an hour"),
+            }
+        }
+    });
+}
+
+/// Fails running exports whose heartbeat stopped, every half minute.
+fn spawn_watchdog(service: std::sync::Arc<shared::service::ExportService>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            every.tick().await;
+            if let Err(e) = service.fail_stalled(chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "watchdog pass failed; trying again shortly");
             }
         }
     });

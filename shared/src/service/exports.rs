@@ -40,6 +40,9 @@ pub struct Settings {
     pub max_retries: u32,
     /// Exports one organisation may have queued or running at once.
     pub max_in_flight: u32,
+    /// A running export whose heartbeat is older than this is failed by
+    /// the watchdog (its worker died or hangs), so it can be retried.
+    pub stall_limit: Duration,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             download_url_ttl: Duration::from_secs(15 * 60),
             max_retries: 5,
             max_in_flight: 3,
+            stall_limit: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -72,8 +76,8 @@ pub struct ExportView {
 }
 
 pub struct ExportService {
-    ports: Ports,
-    settings: Settings,
+    pub(super) ports: Ports,
+    pub(super) settings: Settings,
 }
 
 impl ExportService {
@@ -333,7 +337,7 @@ impl ExportService {
 
     /// Applies `f` to the freshest copy of the job and writes it back
     /// conditionally, re-reading after a lost race.
-    async fn change<F>(&self, id: &ExportId, mut f: F) -> Result<ExportJob, ServiceError>
+    pub(super) async fn change<F>(&self, id: &ExportId, mut f: F) -> Result<ExportJob, ServiceError>
     where
         F: FnMut(&mut ExportJob) -> Result<(), ServiceError>,
     {
@@ -377,42 +381,5 @@ pub async fn publish(events: &dyn EventPublisher, job: &ExportJob, event_type: E
     };
     if let Err(e) = events.publish(&event).await {
         warn!(export_id = %job.export_id, error = %e, "export event not published");
-    }
-}
-
-impl ExportService {
-    /// Deletes files whose `file_expires_at` has passed and forgets them on
-    /// the job (the record stays, without a link). On AWS the bucket's
-    /// lifecycle rule does the same; locally the server calls this
-    /// periodically. Returns how many files went.
-    pub async fn purge_expired_files(&self, now: chrono::DateTime<Utc>) -> Result<u64, ServiceError> {
-        let mut purged = 0;
-        let mut page = 1;
-        loop {
-            let query = JobQuery { scope: OrgScope::All, status: Some(ExportStatus::Completed), format: None, page, limit: 100 };
-            let batch = self.ports.jobs.list(&query).await?;
-            for job in &batch.jobs {
-                let expired = job.file.is_some() && job.file_expires_at.is_some_and(|at| at <= now);
-                if !expired {
-                    continue;
-                }
-                self.ports.files.delete_prefix(&job.file_prefix()).await?;
-                let forgotten = self
-                    .change(&job.export_id, |j| {
-                        j.file = None;
-                        Ok(())
-                    })
-                    .await;
-                match forgotten {
-                    Ok(_) | Err(ServiceError::NotFound) => purged += 1,
-                    Err(e) => return Err(e),
-                }
-                info!(export_id = %job.export_id, "expired file deleted");
-            }
-            if batch.jobs.len() < 100 {
-                return Ok(purged);
-            }
-            page += 1;
-        }
     }
 }

@@ -4,6 +4,7 @@
 mod error;
 mod estimate;
 mod exports;
+mod housekeeping;
 
 pub use error::ServiceError;
 pub use estimate::{estimate_seconds, DEFAULT_ROWS_PER_SECOND};

@@ -23,6 +23,7 @@ pub const DOWNLOAD_URL_TTL_SECONDS: &str = "DOWNLOAD_URL_TTL_SECONDS";
 pub const MAX_RETRIES: &str = "MAX_RETRIES";
 pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
 pub const WORK_DIR: &str = "WORK_DIR";
+pub const STALL_LIMIT_SECONDS: &str = "STALL_LIMIT_SECONDS";
 
 pub const DEFAULT_FILES_PREFIX: &str = "exports/";
 pub const DEFAULT_OUTBOX_PREFIX: &str = "bufdir-outbox/";
@@ -103,6 +104,7 @@ pub fn settings_from_env() -> Result<Settings, ConfigError> {
         download_url_ttl: Duration::from_secs(number(DOWNLOAD_URL_TTL_SECONDS, d.download_url_ttl.as_secs())?),
         max_retries: number(MAX_RETRIES, d.max_retries as u64)? as u32,
         max_in_flight: number(MAX_IN_FLIGHT, d.max_in_flight as u64)? as u32,
+        stall_limit: Duration::from_secs(number(STALL_LIMIT_SECONDS, d.stall_limit.as_secs())?),
         ..d
     })
 }

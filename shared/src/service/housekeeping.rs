@@ -1,0 +1,104 @@
+//! Upkeep nobody asks for by request: files past their retention, and
+//! exports whose worker stopped without saying so. Locally the server runs
+//! these periodically; on AWS the bucket's lifecycle rule and the
+//! scheduled watchdog function do.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::{info, warn};
+
+use super::exports::publish;
+use super::{ExportService, ServiceError};
+use crate::domain::{ExportStatus, OrgScope, Transition};
+use crate::ports::{ExportEventType, JobQuery};
+
+impl ExportService {
+    /// Deletes files whose `file_expires_at` has passed and forgets them on
+    /// the job (the record stays, without a link). On AWS the bucket's
+    /// lifecycle rule does the same; locally the server calls this
+    /// periodically. Returns how many files went.
+    pub async fn purge_expired_files(&self, now: chrono::DateTime<Utc>) -> Result<u64, ServiceError> {
+        let mut purged = 0;
+        let mut page = 1;
+        loop {
+            let query = JobQuery { scope: OrgScope::All, status: Some(ExportStatus::Completed), format: None, page, limit: 100 };
+            let batch = self.ports.jobs.list(&query).await?;
+            for job in &batch.jobs {
+                let expired = job.file.is_some() && job.file_expires_at.is_some_and(|at| at <= now);
+                if !expired {
+                    continue;
+                }
+                self.ports.files.delete_prefix(&job.file_prefix()).await?;
+                let forgotten = self
+                    .change(&job.export_id, |j| {
+                        j.file = None;
+                        Ok(())
+                    })
+                    .await;
+                match forgotten {
+                    Ok(_) | Err(ServiceError::NotFound) => purged += 1,
+                    Err(e) => return Err(e),
+                }
+                info!(export_id = %job.export_id, "expired file deleted");
+            }
+            if batch.jobs.len() < 100 {
+                return Ok(purged);
+            }
+            page += 1;
+        }
+    }
+
+    /// Fails every running export whose last heartbeat is older than the
+    /// stall limit, stops its workflow and removes what its attempt
+    /// stored. The message says what happened and that a retry runs it
+    /// again. Returns how many were failed.
+    pub async fn fail_stalled(&self, now: chrono::DateTime<Utc>) -> Result<usize, ServiceError> {
+        let limit = self.settings.stall_limit;
+        let stalled = |j: &crate::domain::ExportJob| {
+            j.status == ExportStatus::Running && (now - j.updated_at).to_std().is_ok_and(|age| age > limit)
+        };
+        let mut failed = 0;
+        for job in self.ports.jobs.unfinished().await?.into_iter().filter(|j| stalled(j)) {
+            let message = format!(
+                "the export stopped making progress (no heartbeat for over {}); retry to run it again",
+                minutes(limit)
+            );
+            let outcome = self
+                .change(&job.export_id, |j| {
+                    // Only the attempt that was seen stalled: a heartbeat or
+                    // a cancel since then wins.
+                    if j.attempt() == job.attempt() && stalled(j) {
+                        j.apply(Transition::Fail, now)?;
+                        j.error_message = Some(message.clone());
+                        j.file = None;
+                        if let Some(submission) = &mut j.bufdir_submission {
+                            submission.abandoned(&message);
+                        }
+                    }
+                    Ok(())
+                })
+                .await;
+            let done = match outcome {
+                Ok(done) if done.status == ExportStatus::Failed && done.attempt() == job.attempt() => done,
+                Ok(_) | Err(ServiceError::NotFound) => continue,
+                Err(e) => return Err(e),
+            };
+            if let Err(e) = self.ports.workflow.stop(&done.export_id, done.attempt()).await {
+                warn!(export_id = %done.export_id, error = %e, "workflow of a stalled export not stopped");
+            }
+            self.ports.files.delete_prefix(&done.attempt_prefix()).await?;
+            warn!(export_id = %done.export_id, attempt = done.attempt(), "stalled export failed by the watchdog");
+            publish(&*self.ports.events, &done, ExportEventType::Failed).await;
+            failed += 1;
+        }
+        Ok(failed)
+    }
+}
+
+fn minutes(d: Duration) -> String {
+    match d.as_secs() {
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
