@@ -40,6 +40,10 @@ pub struct Settings {
     pub max_retries: u32,
     /// Exports one organisation may have queued or running at once.
     pub max_in_flight: u32,
+    /// Whether a Bufdir receiver is configured. Without one, an export asking
+    /// to be submitted is refused when created, rather than failing (or
+    /// looking submitted) after the report is written.
+    pub accepts_submissions: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +53,8 @@ impl Default for Settings {
             download_url_ttl: Duration::from_secs(15 * 60),
             max_retries: 5,
             max_in_flight: 3,
+            // The embedded server always has one: the local receiver in its data directory.
+            accepts_submissions: true,
         }
     }
 }
