@@ -93,6 +93,12 @@ impl ExportService {
 
     pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> Result<ExportJob, ServiceError> {
         let valid = request.validate().map_err(ServiceError::Validation)?;
+        if valid.submit_to_bufdir_api && !self.settings.accepts_submissions {
+            return Err(ServiceError::Validation(vec![FieldError::new(
+                "submit_to_bufdir_api",
+                "cannot be true: no Bufdir receiver is configured on this server",
+            )]));
+        }
         let org_id = match (valid.org_id, caller.sole_org()) {
             (Some(org), _) => org,
             (None, Some(org)) => org.to_string(),
