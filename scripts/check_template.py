@@ -2,7 +2,8 @@
 `sam validate --lint` do not catch (a wrong Runtime or Architectures, a
 CodeUri or DefinitionUri pointing nowhere, a misspelled key inside an
 HttpApi event, an ASL task naming a function the template lacks), plus
-the promises the issue makes about the stack.
+the promises the issue makes about the stack (among them: only the Submit
+function may read the Maskinporten key, and only when a receiver is set).
 
     .venv/bin/python scripts/check_template.py [template.yaml]
 
@@ -58,6 +59,68 @@ def ref(value):
     return None
 
 
+def policy_statements(props):
+    """Each (statement, condition) of a function's inline policies; condition
+    is the Condition name when the policy sits in an Fn::If, else None."""
+    for policy in props.get("Policies", []):
+        if not isinstance(policy, dict):
+            continue
+        if "Fn::If" in policy:
+            condition, *branches = policy["Fn::If"]
+            for branch in branches:
+                if isinstance(branch, dict):
+                    for statement in branch.get("Statement", []):
+                        yield statement, condition
+        for statement in policy.get("Statement", []):
+            yield statement, None
+
+
+def actions_of(statement):
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def check_bufdir_receiver(template, functions, env):
+    """The receiver's parameters reach the functions, and only Submit may read the key."""
+    params = template.get("Parameters", {})
+    check(params.get("BufdirReceiverUrl", {}).get("Default") == "", "BufdirReceiverUrl defaults to empty (no HTTP receiver)")
+    check(params.get("MaskinportenKeySecretArn", {}).get("Default") == "", "MaskinportenKeySecretArn defaults to empty")
+    outbox = params.get("BufdirOutbox", {})
+    check(outbox.get("Default") == "Disabled" and set(outbox.get("AllowedValues", [])) == {"Enabled", "Disabled"},
+          "BufdirOutbox is Enabled or Disabled, Disabled by default")
+    condition = template.get("Conditions", {}).get("HasBufdirReceiver")
+    check(condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "BufdirReceiverUrl"}, ""]}]},
+          "HasBufdirReceiver holds when BufdirReceiverUrl is set")
+    check(ref(env.get("BUFDIR_RECEIVER_URL")) == "BufdirReceiverUrl" and ref(env.get("BUFDIR_OUTBOX")) == "BufdirOutbox",
+          "every function knows whether a receiver exists (BUFDIR_RECEIVER_URL, BUFDIR_OUTBOX)")
+
+    check(not [k for k in env if k.startswith("MASKINPORTEN_")], "no Maskinporten setting in Globals (Submit's alone)")
+    config = (ROOT / "shared/src/adapters/maskinporten/config.rs").read_text()
+    read = set(re.findall(r'"(MASKINPORTEN_[A-Z_]+)"', config)) - {"MASKINPORTEN_KEY_FILE"}
+    check("MASKINPORTEN_KEY_SECRET_ID" in read, "the Maskinporten configuration reads MASKINPORTEN_KEY_SECRET_ID")
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        submit = Path(props.get("CodeUri", "")).name == "submit"
+        variables = props.get("Environment", {}).get("Variables", {})
+        given = {k for k in variables if k.startswith("MASKINPORTEN_")}
+        if submit:
+            check(given == read, f"{name}: gets every Maskinporten setting ({sorted(given ^ read)})")
+            check(all(variables[k].get("Fn::If", [None])[0] == "HasBufdirReceiver" for k in given),
+                  f"{name}: the Maskinporten settings only with a receiver")
+            check(variables.get("MASKINPORTEN_KEY_SECRET_ID", {}).get("Fn::If", [None, None])[1] == {"Ref": "MaskinportenKeySecretArn"},
+                  f"{name}: MASKINPORTEN_KEY_SECRET_ID is MaskinportenKeySecretArn")
+        else:
+            check(not given, f"{name}: no Maskinporten settings ({sorted(given)})")
+        grants = [(s, c) for s, c in policy_statements(props) if any(a.startswith("secretsmanager:") for a in actions_of(s))]
+        if submit:
+            check(len(grants) == 1, f"{name}: one statement grants Secrets Manager access")
+            for statement, when in grants:
+                check(actions_of(statement) == ["secretsmanager:GetSecretValue"], f"{name}: GetSecretValue and nothing else")
+                check(statement.get("Resource") == {"Ref": "MaskinportenKeySecretArn"}, f"{name}: on the key's secret alone")
+                check(when == "HasBufdirReceiver", f"{name}: only when a receiver is configured")
+        else:
+            check(not grants, f"{name}: no Secrets Manager access")
+
+
 def main(path):
     template, matches = decode(str(path))
     if matches or template is None:
@@ -94,8 +157,8 @@ def main(path):
         lg = resources.get(log_group, {})
         check(lg.get("Type") == "AWS::Logs::LogGroup" and "RetentionInDays" in lg.get("Properties", {}),
               f"{name}: logs to a log group with a retention")
-        for statement in [s for p in props.get("Policies", []) if isinstance(p, dict) for s in p.get("Statement", [])]:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for statement, _ in policy_statements(props):
+            actions = actions_of(statement)
             check(not any(a == "*" or a.endswith(":*") for a in actions), f"{name}: no wildcard action in {actions}")
             check(statement.get("Resource") != "*", f"{name}: {actions} name their resources")
 
@@ -104,6 +167,7 @@ def main(path):
 
     env = fn_globals.get("Environment", {}).get("Variables", {})
     check(REQUIRED_ENV <= set(env), f"every function gets {sorted(REQUIRED_ENV)}")
+    check_bufdir_receiver(template, functions, env)
 
     # --- the HTTP API: a JWT authorizer, one function per contract route
     apis = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::HttpApi"]

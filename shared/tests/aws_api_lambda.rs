@@ -136,3 +136,27 @@ async fn api_lambdas_answer_the_event_fixtures() {
     assert_eq!(invoke(&router, &fixture("api-get.json")).await.0, 404);
 }
 
+
+/// A stack deployed with no receiver URL and the outbox disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_receiver_api_create_refuses_a_submission_with_422_and_creates_nothing() {
+    let c = moto::clients().await;
+    let sm = moto::create_state_machine(&c, &moto::unique("api")).await;
+    let names = moto::stack(&c, Some(sm)).await;
+    let settings = Settings { accepts_submissions: false, ..Settings::default() };
+    let app = AwsApp::new(names, c.clone(), settings);
+    let router = finish(api_router(app.api_state().unwrap()));
+
+    let mut create = fixture("api-create.json");
+    let mut request: Value = serde_json::from_str(create["body"].as_str().unwrap()).unwrap();
+    request["submit_to_bufdir_api"] = json!(true);
+    create["body"] = json!(request.to_string());
+    let (status, body) = invoke(&router, &create).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "validation_failed", "{body}");
+    assert_eq!(body["errors"][0]["field"], "submit_to_bufdir_api", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("no Bufdir receiver is configured"), "{body}");
+
+    let (_, body) = invoke(&router, &fixture("api-list.json")).await;
+    assert_eq!(body["pagination"]["total"], 0, "no job was created");
+}

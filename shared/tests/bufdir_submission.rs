@@ -26,6 +26,8 @@ use shared::adapters::maskinporten::{
 use shared::ports::{BufdirSubmitter, PortError, Submission};
 use tokio::sync::Mutex;
 
+mod aws_support;
+
 const AUD: &str = "https://test.maskinporten.example/";
 const CLIENT_ID: &str = "0f5e9a2c-test-client";
 const SCOPE: &str = "bufdir:tilskuddsrapport.write";
@@ -911,7 +913,37 @@ fn config_names_what_is_missing() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("MASKINPORTEN_SCOPE, MASKINPORTEN_KEY_FILE are not set"),
+        err.contains(
+            "MASKINPORTEN_SCOPE, MASKINPORTEN_KEY_FILE or MASKINPORTEN_KEY_SECRET_ID are not set"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_takes_the_key_from_exactly_one_place() {
+    let mut vars = full_env();
+    vars.push(("MASKINPORTEN_KEY_SECRET_ID", "bufdir/maskinporten-key".to_string()));
+    let err = BufdirApiConfig::from_lookup(lookup(&vars))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MASKINPORTEN_KEY_FILE and MASKINPORTEN_KEY_SECRET_ID are both set"),
+        "{err}"
+    );
+
+    vars.retain(|(k, _)| *k != "MASKINPORTEN_KEY_FILE");
+    let config = BufdirApiConfig::from_lookup(lookup(&vars))
+        .unwrap()
+        .unwrap();
+    assert_eq!(config.key_file, None);
+    assert_eq!(config.key_secret_id.as_deref(), Some("bufdir/maskinporten-key"));
+    // The file-reading constructor cannot reach a secret store, and says so.
+    let err = HttpBufdirSubmitter::from_config(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MASKINPORTEN_KEY_SECRET_ID") && err.contains("MASKINPORTEN_KEY_FILE"),
         "{err}"
     );
 }
@@ -1079,4 +1111,83 @@ async fn a_receiver_down_for_one_step_try_is_tried_again_by_the_workflow() {
     assert_eq!((s.status, s.attempts, s.error), (shared::domain::SubmissionStatus::Submitted, 2, None));
     let keys: HashSet<String> = receiver.received().await.into_iter().filter_map(|r| r.idempotency_key).collect();
     assert_eq!(keys.len(), 1, "every request of the attempt carries one idempotency key: {keys:?}");
+}
+
+// ---------------------------------------------------------------- the key in AWS Secrets Manager
+
+/// The configuration the Submit Lambda reads, pointing at this harness's
+/// loopback servers and at a secret instead of a key file.
+fn secret_env(h: &Harness, secret_id: &str) -> Vec<(&'static str, String)> {
+    let mut vars = full_env();
+    vars.retain(|(k, _)| *k != "MASKINPORTEN_KEY_FILE");
+    vars[0].1 = h.submitter.receiver_url().to_string();
+    vars[1].1 = h.submitter.tokens().config().token_url.clone();
+    vars[2].1 = AUD.to_string();
+    vars.push(("MASKINPORTEN_KEY_SECRET_ID", secret_id.to_string()));
+    vars
+}
+
+async fn put_secret(secrets: &aws_sdk_secretsmanager::Client, value: &str) -> String {
+    secrets
+        .create_secret()
+        .name(aws_support::unique("maskinporten-key"))
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_from_secrets_manager_signs_grants_the_endpoint_accepts() {
+    let h = Harness::new(TokenMode::Issue(120), vec![]).await;
+    let clients = aws_support::clients().await;
+    let arn = put_secret(&clients.secrets, &String::from_utf8(private_key()).unwrap()).await;
+
+    let config = BufdirApiConfig::from_lookup(lookup(&secret_env(&h, &arn)))
+        .unwrap()
+        .unwrap();
+    let submitter = shared::adapters::aws::bufdir_key::http_submitter(&config, &clients.secrets)
+        .await
+        .unwrap();
+    let receipt = submitter.submit(&h.submission(1), &h.file).await.unwrap();
+
+    assert_eq!(receipt.reference, "BUF-2025-00001");
+    assert_eq!(h.tokens.requests(), 1);
+    h.assert_grants_were_valid().await;
+    let received = h.receiver.received().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].file, h.report);
+}
+
+#[tokio::test]
+async fn a_missing_or_unusable_secret_stops_the_start_without_showing_its_value() {
+    let h = Harness::new(TokenMode::Issue(120), vec![]).await;
+    let clients = aws_support::clients().await;
+
+    let missing = aws_support::unique("no-such-secret");
+    let config = BufdirApiConfig::from_lookup(lookup(&secret_env(&h, &missing)))
+        .unwrap()
+        .unwrap();
+    let err = shared::adapters::aws::bufdir_key::http_submitter(&config, &clients.secrets)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MASKINPORTEN_KEY_SECRET_ID") && err.contains(&missing) && err.contains("no such secret"),
+        "{err}"
+    );
+
+    let arn = put_secret(&clients.secrets, "password=hunter2-not-a-key").await;
+    let config = BufdirApiConfig::from_lookup(lookup(&secret_env(&h, &arn)))
+        .unwrap()
+        .unwrap();
+    let err = shared::adapters::aws::bufdir_key::http_submitter(&config, &clients.secrets)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not an RSA private key"), "{err}");
+    assert!(!err.contains("hunter2"), "the secret's value stays out of errors: {err}");
+    assert_eq!(h.tokens.requests(), 0);
 }

@@ -1,10 +1,60 @@
 //! The export service over the embedded wiring, for what the HTTP tests
-//! cannot reach in reasonable time (a file's 30-day expiry).
-
+//! cannot reach in reasonable time (a file's 30-day expiry) or cannot
+//! configure (a server without a Bufdir receiver).
 
 use shared::adapters::embedded::EmbeddedApp;
 use shared::domain::{Caller, CreateExportRequest, ExportStatus};
 use shared::ports::FileStore;
+use shared::service::{ListParams, ServiceError, Settings};
+
+fn submitting_request() -> CreateExportRequest {
+    CreateExportRequest {
+        org_id: Some("org-a".into()),
+        period_from: Some("2025-01-01".into()),
+        period_to: Some("2025-12-31".into()),
+        submit_to_bufdir_api: Some(true),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn without_a_receiver_an_export_asking_to_be_submitted_is_refused_and_not_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = Settings { accepts_submissions: false, ..Settings::default() };
+    let app = EmbeddedApp::open_with(tmp.path(), "http://127.0.0.1:1", 1, settings).unwrap();
+    app.activities.insert_all(shared::demo::generate("org-a", 10, 2025..=2025, 1)).await.unwrap();
+    let caller = Caller::operator();
+
+    match app.service.create(&caller, &submitting_request()).await {
+        Err(ServiceError::Validation(errors)) => {
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, "submit_to_bufdir_api");
+            assert!(errors[0].message.contains("no Bufdir receiver is configured"), "{}", errors[0].message);
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    let all = ListParams { page: 1, limit: 100, status: None, format: None };
+    assert_eq!(app.service.list(&caller, &all).await.unwrap().total, 0, "no job was created");
+
+    // Exports that do not ask to be submitted are unaffected.
+    let plain = CreateExportRequest { submit_to_bufdir_api: Some(false), ..submitting_request() };
+    app.service.create(&caller, &plain).await.unwrap();
+    app.runner.wait_idle().await;
+}
+
+#[tokio::test]
+async fn the_embedded_server_submits_to_its_local_receiver_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = EmbeddedApp::open(tmp.path(), "http://127.0.0.1:1", 1).unwrap();
+    app.activities.insert_all(shared::demo::generate("org-a", 10, 2025..=2025, 1)).await.unwrap();
+    let caller = Caller::operator();
+
+    let job = app.service.create(&caller, &submitting_request()).await.unwrap();
+    app.runner.wait_idle().await;
+    let view = app.service.get(&caller, &job.export_id).await.unwrap();
+    assert_eq!(view.job.status, ExportStatus::Completed, "{:?}", view.job.error_message);
+    assert!(view.job.bufdir_submission.and_then(|s| s.reference).is_some());
+}
 
 #[tokio::test]
 async fn expired_files_are_deleted_and_the_link_goes_with_them() {

@@ -56,7 +56,13 @@ pub struct BackendArgs {
 impl BackendArgs {
     /// The AWS stack from the environment, provisioned if asked.
     async fn aws(&self) -> anyhow::Result<AwsApp> {
-        let app = AwsApp::from_env().await.context("configuring the AWS backend")?;
+        // The local runner submits in this process, so it needs the receiver too.
+        let app = AwsApp::from_env()
+            .await
+            .context("configuring the AWS backend")?
+            .with_receiver_from_env()
+            .await
+            .context("configuring the Bufdir receiver")?;
         if self.provision {
             provision::create_resources(&app.clients, &app.names).await.context("creating the AWS resources")?;
         }

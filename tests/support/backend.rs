@@ -68,6 +68,9 @@ pub fn env(data: &Path) -> Vec<(String, String)> {
         ("FILES_BUCKET", s.bucket),
         ("FILES_PREFIX", FILES_PREFIX.into()),
         ("BUFDIR_OUTBOX_PREFIX", OUTBOX_PREFIX.into()),
+        // The submit tests expect the outbox's `outbox-` references; without
+        // this the server would refuse submissions (no receiver configured).
+        ("BUFDIR_OUTBOX", "enabled".into()),
         ("EVENTS_QUEUE_URL", format!("{endpoint}/123456789012/{}", s.queue)),
     ]
     .into_iter()

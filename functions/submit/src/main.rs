@@ -1,4 +1,4 @@
-//! Workflow step `Submit`: Hands the stored report to Bufdir (the outbox), when the caller asked for it.
+//! Workflow step `Submit`: Hands the stored report to Bufdir (its receiver over HTTP, or the outbox), when the caller asked for it.
 //!
 //! Input `{"export_id", "attempt"}`; output
 //! `{"export_id", "attempt", "stopped", "submit"}`; failures typed
@@ -11,7 +11,7 @@ use shared::adapters::aws::AwsApp;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let ctx = AwsApp::from_env().await?.lambda_workflow_context()?;
+    let ctx = AwsApp::from_env().await?.with_receiver_from_env().await?.lambda_workflow_context()?;
     let ctx = &ctx;
     run(service_fn(move |event: LambdaEvent<StepInput>| async move {
         run_step(ctx, Step::Submit, event.payload, Some(event.context.deadline)).await

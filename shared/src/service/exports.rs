@@ -43,6 +43,10 @@ pub struct Settings {
     /// A running export whose heartbeat is older than this is failed by
     /// the watchdog (its worker died or hangs), so it can be retried.
     pub stall_limit: Duration,
+    /// Whether a Bufdir receiver is configured. Without one, an export asking
+    /// to be submitted is refused when created, rather than failing (or
+    /// looking submitted) after the report is written.
+    pub accepts_submissions: bool,
 }
 
 impl Default for Settings {
@@ -53,6 +57,8 @@ impl Default for Settings {
             max_retries: 5,
             max_in_flight: 3,
             stall_limit: Duration::from_secs(10 * 60),
+            // The embedded server always has one: the local receiver in its data directory.
+            accepts_submissions: true,
         }
     }
 }
@@ -91,6 +97,12 @@ impl ExportService {
 
     pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> Result<ExportJob, ServiceError> {
         let valid = request.validate().map_err(ServiceError::Validation)?;
+        if valid.submit_to_bufdir_api && !self.settings.accepts_submissions {
+            return Err(ServiceError::Validation(vec![FieldError::new(
+                "submit_to_bufdir_api",
+                "cannot be true: no Bufdir receiver is configured on this server",
+            )]));
+        }
         let org_id = match (valid.org_id, caller.sole_org()) {
             (Some(org), _) => org,
             (None, Some(org)) => org.to_string(),

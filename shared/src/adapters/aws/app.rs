@@ -6,14 +6,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::config::{self, AwsNames, Clients, ConfigError, STATE_MACHINE_ARN};
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use super::config::{self, AwsNames, BufdirReceiver, Clients, ConfigError, BUFDIR_RECEIVER_URL, STATE_MACHINE_ARN};
 use super::{
-    ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
-    StepFunctionsStarter,
+    bufdir_key, ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore,
+    SqsEventPublisher, StepFunctionsStarter,
 };
-use crate::adapters::maskinporten::{BufdirApiConfig, HttpBufdirSubmitter};
+use crate::adapters::maskinporten::BufdirApiConfig;
 use crate::http::ApiState;
-use crate::ports::{BufdirSubmitter, WorkflowStarter};
+use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission, WorkflowStarter};
 use crate::service::{ExportService, Ports, Settings};
 use crate::workflow::{RetryPolicy, WorkflowContext};
 
@@ -31,7 +35,8 @@ pub struct AwsApp {
     pub events: Arc<SqsEventPublisher>,
     pub outbox: Arc<S3BufdirOutbox>,
     /// Where the Submit step hands reports: the S3 outbox, or Bufdir's
-    /// receiver over HTTP when `BUFDIR_RECEIVER_URL` is configured.
+    /// receiver over HTTP once [`with_receiver_from_env`](Self::with_receiver_from_env)
+    /// has built it.
     pub submitter: Arc<dyn BufdirSubmitter>,
 }
 
@@ -52,18 +57,35 @@ impl AwsApp {
     }
 
     /// Names and settings from the environment, clients from the SDK's chain.
+    /// Submissions go to the outbox when `BUFDIR_OUTBOX=enabled`; a process
+    /// that submits over HTTP adds [`with_receiver_from_env`](Self::with_receiver_from_env).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let names = AwsNames::from_env()?;
         let settings = config::settings_from_env()?;
         let app = AwsApp::new(names, Clients::from_env().await, settings);
-        // Bufdir's receiver over HTTP (Maskinporten) when configured, else the outbox.
-        let receiver = BufdirApiConfig::from_env().map_err(|e| ConfigError::Invalid("BUFDIR_RECEIVER_URL", e.0))?;
+        Ok(match BufdirReceiver::from_env()? {
+            BufdirReceiver::Outbox => app,
+            BufdirReceiver::Http => app.with_submitter(Arc::new(NoReceiver(
+                "this process was started without the Bufdir receiver's settings; only the Submit step submits",
+            ))),
+            BufdirReceiver::None => app.with_submitter(Arc::new(NoReceiver(
+                "no Bufdir receiver is configured (BUFDIR_RECEIVER_URL is empty and BUFDIR_OUTBOX is not enabled)",
+            ))),
+        })
+    }
+
+    /// Bufdir's receiver over HTTP when `BUFDIR_RECEIVER_URL` is set: reads
+    /// the Maskinporten settings and fetches the key (file or Secrets
+    /// Manager) now, so a wrong setting stops the cold start rather than a
+    /// submission. Without a URL the app is returned unchanged.
+    pub async fn with_receiver_from_env(self) -> Result<Self, ConfigError> {
+        let receiver = BufdirApiConfig::from_env().map_err(|e| ConfigError::Invalid(BUFDIR_RECEIVER_URL, e.0))?;
         Ok(match receiver {
             Some(config) => {
-                let http = HttpBufdirSubmitter::from_config(&config).map_err(|e| ConfigError::Invalid("MASKINPORTEN_KEY_FILE", e.0))?;
-                app.with_submitter(Arc::new(http))
+                let http = bufdir_key::http_submitter(&config, &self.clients.secrets).await?;
+                self.with_submitter(Arc::new(http))
             }
-            None => app,
+            None => self,
         })
     }
 
@@ -126,4 +148,16 @@ impl AwsApp {
 /// Everything an API Lambda needs, from the environment.
 pub async fn api_state_from_env() -> Result<ApiState, ConfigError> {
     AwsApp::from_env().await?.api_state()
+}
+
+/// The submitter of a process that has no receiver to submit to. The API
+/// refuses such exports when they are created; this catches one created
+/// before the configuration changed, and says why instead of pretending.
+struct NoReceiver(&'static str);
+
+#[async_trait]
+impl BufdirSubmitter for NoReceiver {
+    async fn submit(&self, _: &Submission, _: &Path) -> PortResult<Receipt> {
+        Err(PortError::Permanent(self.0.to_string()))
+    }
 }

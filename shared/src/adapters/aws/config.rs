@@ -24,6 +24,8 @@ pub const MAX_RETRIES: &str = "MAX_RETRIES";
 pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
 pub const WORK_DIR: &str = "WORK_DIR";
 pub const STALL_LIMIT_SECONDS: &str = "STALL_LIMIT_SECONDS";
+pub const BUFDIR_RECEIVER_URL: &str = "BUFDIR_RECEIVER_URL";
+pub const BUFDIR_OUTBOX: &str = "BUFDIR_OUTBOX";
 
 pub const DEFAULT_FILES_PREFIX: &str = "exports/";
 pub const DEFAULT_OUTBOX_PREFIX: &str = "bufdir-outbox/";
@@ -93,6 +95,44 @@ impl AwsNames {
     }
 }
 
+/// Where the Submit step hands reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufdirReceiver {
+    /// `BUFDIR_RECEIVER_URL` over HTTP with Maskinporten (wins over the outbox).
+    Http,
+    /// The S3 outbox prefix, for an integration of the organisation's own to
+    /// forward from: only with `BUFDIR_OUTBOX=enabled`, since an outbox
+    /// nobody reads would make exports look submitted when nothing reached Bufdir.
+    Outbox,
+    /// Exports asking to be submitted are refused at creation.
+    None,
+}
+
+impl BufdirReceiver {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Only whether a receiver exists: the Maskinporten settings are read
+    /// (and the key fetched) by the Submit step alone, so the other
+    /// functions need neither those variables nor access to the key.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let value = |name| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let outbox = match value(BUFDIR_OUTBOX).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("disabled") => false,
+            Some("enabled") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid(BUFDIR_OUTBOX, format!("{other:?} is neither enabled nor disabled")));
+            }
+        };
+        Ok(match (value(BUFDIR_RECEIVER_URL), outbox) {
+            (Some(_), _) => BufdirReceiver::Http,
+            (None, true) => BufdirReceiver::Outbox,
+            (None, false) => BufdirReceiver::None,
+        })
+    }
+}
+
 /// The service's settings, with the environment's overrides. The file
 /// retention must match the bucket's lifecycle rule (the template sets both
 /// from one parameter).
@@ -105,6 +145,7 @@ pub fn settings_from_env() -> Result<Settings, ConfigError> {
         max_retries: number(MAX_RETRIES, d.max_retries as u64)? as u32,
         max_in_flight: number(MAX_IN_FLIGHT, d.max_in_flight as u64)? as u32,
         stall_limit: Duration::from_secs(number(STALL_LIMIT_SECONDS, d.stall_limit.as_secs())?),
+        accepts_submissions: BufdirReceiver::from_env()? != BufdirReceiver::None,
         ..d
     })
 }
@@ -127,6 +168,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sfn: aws_sdk_sfn::Client,
+    /// Only the Submit step calls it, for the Maskinporten key.
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -138,10 +181,40 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             sqs: aws_sdk_sqs::Client::new(sdk),
             sfn: aws_sdk_sfn::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
     }
 
     pub async fn from_env() -> Self {
         Clients::new(&sdk_config().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver(vars: &[(&str, &str)]) -> Result<BufdirReceiver, ConfigError> {
+        BufdirReceiver::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn the_outbox_is_off_unless_enabled_and_a_receiver_url_wins() {
+        assert_eq!(receiver(&[]).unwrap(), BufdirReceiver::None);
+        assert_eq!(receiver(&[(BUFDIR_OUTBOX, "disabled")]).unwrap(), BufdirReceiver::None);
+        assert_eq!(receiver(&[(BUFDIR_OUTBOX, " ")]).unwrap(), BufdirReceiver::None);
+        assert_eq!(receiver(&[(BUFDIR_OUTBOX, "Enabled")]).unwrap(), BufdirReceiver::Outbox);
+        assert_eq!(receiver(&[(BUFDIR_RECEIVER_URL, "https://mottak.example.no/r")]).unwrap(), BufdirReceiver::Http);
+        assert_eq!(
+            receiver(&[(BUFDIR_RECEIVER_URL, "https://mottak.example.no/r"), (BUFDIR_OUTBOX, "enabled")]).unwrap(),
+            BufdirReceiver::Http
+        );
+        assert_eq!(receiver(&[(BUFDIR_RECEIVER_URL, ""), (BUFDIR_OUTBOX, "disabled")]).unwrap(), BufdirReceiver::None);
+    }
+
+    #[test]
+    fn a_misspelt_outbox_switch_is_an_error_not_a_silent_no() {
+        let err = receiver(&[(BUFDIR_OUTBOX, "yes")]).unwrap_err().to_string();
+        assert!(err.contains("BUFDIR_OUTBOX") && err.contains("\"yes\""), "{err}");
     }
 }

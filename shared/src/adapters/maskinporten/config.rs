@@ -76,20 +76,26 @@ pub struct BufdirApiConfig {
     /// key comes from elsewhere and is handed to
     /// [`HttpBufdirSubmitter::new`](super::HttpBufdirSubmitter::new).
     pub key_file: Option<PathBuf>,
+    /// The name or ARN of the secret holding the PEM (`MASKINPORTEN_KEY_SECRET_ID`).
+    /// Only an adapter that can reach the secret store fetches it; this
+    /// module just carries the name, so it stays free of any cloud SDK.
+    pub key_secret_id: Option<String>,
     /// Timeout of each HTTP request, token or report (`BUFDIR_REQUEST_TIMEOUT_SECS`).
     pub request_timeout: Duration,
     /// `max_tries` from `BUFDIR_MAX_TRIES`.
     pub retry: RetryPolicy,
 }
 
-const REQUIRED: [&str; 6] = [
+const REQUIRED: [&str; 5] = [
     "MASKINPORTEN_TOKEN_URL",
     "MASKINPORTEN_ISSUER",
     "MASKINPORTEN_CLIENT_ID",
     "MASKINPORTEN_SCOPE",
     "MASKINPORTEN_KEY_ID",
-    "MASKINPORTEN_KEY_FILE",
 ];
+
+pub const KEY_FILE: &str = "MASKINPORTEN_KEY_FILE";
+pub const KEY_SECRET_ID: &str = "MASKINPORTEN_KEY_SECRET_ID";
 
 impl BufdirApiConfig {
     /// A configuration with the default timeout and retry policy and no key file.
@@ -98,6 +104,7 @@ impl BufdirApiConfig {
             receiver_url: receiver_url.into(),
             maskinporten,
             key_file: None,
+            key_secret_id: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry: RetryPolicy::default(),
         }
@@ -119,11 +126,23 @@ impl BufdirApiConfig {
         let Some(receiver_url) = value("BUFDIR_RECEIVER_URL") else {
             return Ok(None);
         };
-        let missing: Vec<&str> = REQUIRED
+        let key_file = value(KEY_FILE);
+        let key_secret_id = value(KEY_SECRET_ID);
+        if key_file.is_some() && key_secret_id.is_some() {
+            // Two sources would leave it to chance which key signs the grants.
+            return Err(ConfigError(format!(
+                "{KEY_FILE} and {KEY_SECRET_ID} are both set; set only one of them \
+                 (the file locally, the secret on AWS)"
+            )));
+        }
+        let mut missing: Vec<&str> = REQUIRED
             .iter()
             .copied()
             .filter(|name| value(name).is_none())
             .collect();
+        if key_file.is_none() && key_secret_id.is_none() {
+            missing.push("MASKINPORTEN_KEY_FILE or MASKINPORTEN_KEY_SECRET_ID");
+        }
         if !missing.is_empty() {
             return Err(ConfigError(format!(
                 "BUFDIR_RECEIVER_URL is set, so submission to Bufdir needs Maskinporten settings too, \
@@ -151,7 +170,8 @@ impl BufdirApiConfig {
                 key_id: required("MASKINPORTEN_KEY_ID"),
             },
         );
-        config.key_file = Some(PathBuf::from(required("MASKINPORTEN_KEY_FILE")));
+        config.key_file = key_file.map(PathBuf::from);
+        config.key_secret_id = key_secret_id;
         config.request_timeout = Duration::from_secs(seconds("BUFDIR_REQUEST_TIMEOUT_SECS", 30)?);
         config.retry.max_tries = u32::try_from(seconds("BUFDIR_MAX_TRIES", 4)?)
             .map_err(|_| ConfigError("BUFDIR_MAX_TRIES is too large".into()))?;

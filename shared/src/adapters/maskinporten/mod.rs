@@ -71,18 +71,20 @@
 //! | `MASKINPORTEN_SCOPE` | the scope(s) to ask for, space separated |
 //! | `MASKINPORTEN_KEY_ID` | the `kid` of the client's registered key |
 //! | `MASKINPORTEN_KEY_FILE` | path to the RSA private key, PEM (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`, unencrypted) |
+//! | `MASKINPORTEN_KEY_SECRET_ID` | instead of the file, on AWS: the name or ARN of a Secrets Manager secret whose value is that PEM (fetched by the AWS adapter, `aws::bufdir_key`) |
 //! | `BUFDIR_REQUEST_TIMEOUT_SECS` | optional: timeout of each HTTP request, default 30 |
 //! | `BUFDIR_MAX_TRIES` | optional: tries per submission before giving up for now, default 4 |
 //!
 //! When `BUFDIR_RECEIVER_URL` is set, every `MASKINPORTEN_*` variable above is
-//! required. URLs must be `https`, except on loopback (`localhost`,
+//! required, and exactly one of `MASKINPORTEN_KEY_FILE` and
+//! `MASKINPORTEN_KEY_SECRET_ID`. URLs must be `https`, except on loopback (`localhost`,
 //! `127.0.0.1`, `::1`) for local testing.
 
 mod config;
 mod submitter;
 mod token;
 
-pub use config::{BufdirApiConfig, ConfigError, MaskinportenConfig, RetryPolicy};
+pub use config::{BufdirApiConfig, ConfigError, KEY_FILE, KEY_SECRET_ID, MaskinportenConfig, RetryPolicy};
 pub use submitter::HttpBufdirSubmitter;
 pub use token::{AccessToken, GRANT_TYPE, MAX_GRANT_LIFETIME, MaskinportenClient};
 

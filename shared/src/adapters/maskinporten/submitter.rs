@@ -78,9 +78,14 @@ impl HttpBufdirSubmitter {
     /// (`MASKINPORTEN_KEY_FILE`).
     pub fn from_config(config: &BufdirApiConfig) -> Result<Self, ConfigError> {
         let path = config.key_file.as_deref().ok_or_else(|| {
-            ConfigError(
-                "MASKINPORTEN_KEY_FILE is not set: no private key to sign grants with".into(),
-            )
+            ConfigError(match &config.key_secret_id {
+                Some(_) => "MASKINPORTEN_KEY_SECRET_ID names a secret in AWS Secrets Manager, \
+                    which only the AWS backend reads; set MASKINPORTEN_KEY_FILE to a PEM file instead"
+                    .into(),
+                None => {
+                    "MASKINPORTEN_KEY_FILE is not set: no private key to sign grants with".into()
+                }
+            })
         })?;
         let pem = std::fs::read(path).map_err(|e| {
             ConfigError(format!(

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `make bench`: seeds BENCH_ROWS (1 000 000) activities and times an excel
+# export end to end with the release binary, beside (a) the floor, a bare
+# rust_xlsxwriter program writing the same Aktiviteter cells from memory
+# (shared/examples/xlsx_floor.rs), and (b) Python XlsxWriter in
+# constant_memory mode writing the same cells from memory
+# (scripts/bench_xlsxwriter.py). Prints wall time and peak RSS of each and
+# the ratios, and writes them to BENCHMARKS.md. Not a test: the figures
+# depend on the machine, so nothing here fails on a slow one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROWS=${BENCH_ROWS:-1000000}
+CARGO=${CARGO:-cargo}
+PY=${PY:-.venv/bin/python}
+target="${CARGO_TARGET_DIR:-target}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$PY" -c "import xlsxwriter" 2>/dev/null || "$PY" -m pip install --quiet --disable-pip-version-check "XlsxWriter==3.3.1"
+"$CARGO" build --release --locked --bin bufdir-exports
+"$CARGO" build --release --locked -p shared --example xlsx_floor
+bin="$target/release/bufdir-exports"
+floor="$target/release/examples/xlsx_floor"
+
+echo "bench: seeding $ROWS activities (not timed)"
+"$bin" activities seed --org org-bench --count "$ROWS" --year 2025 --seed 1 --data-dir "$work/data" >/dev/null
+"$floor" "$ROWS" --dump "$work/rows.tsv"
+
+# measure NAME CMD...: wall seconds and peak RSS (MB) of the whole process.
+measure() {
+    local name=$1; shift
+    /usr/bin/time -f "%e %M" -o "$work/$name.time" "$@" >"$work/$name.out"
+    read -r wall kb <"$work/$name.time"
+    printf -v "${name}_wall" '%s' "$wall"
+    printf -v "${name}_rss" '%s' "$((kb / 1024))"
+}
+
+echo "bench: bufdir-exports export (excel, end to end)"
+measure export "$bin" export --org org-bench --from 2025-01-01 --to 2025-12-31 --format excel \
+    --out "$work/export.xlsx" --data-dir "$work/data"
+echo "bench: bare rust_xlsxwriter (the floor)"
+measure floor "$floor" "$ROWS" "$work/floor.xlsx"
+floor_write=$(cat "$work/floor.out")
+echo "bench: Python XlsxWriter constant_memory"
+measure python "$PY" scripts/bench_xlsxwriter.py "$work/rows.tsv" "$work/python.xlsx"
+python_write=$(cat "$work/python.out")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+vs_floor=$(ratio "$export_wall" "$floor_write")
+python_vs=$(ratio "$python_write" "$export_wall")
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? v <= t : v >= t; print ok ? "met" : "NOT met" }'; }
+
+report=$(cat <<MD
+# Benchmarks
+
+\`make bench\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //' || echo unknown CPU)),
+$ROWS activities, release build. One run each; the machine may be shared, so
+read the ratios rather than the seconds.
+
+| what | time | peak RSS |
+|---|---|---|
+| \`bufdir-exports export --format excel\`, end to end (read SQLite, count per profile, all sheets) | ${export_wall} s | ${export_rss} MB |
+| bare rust_xlsxwriter, Aktiviteter cells from memory (write only) | ${floor_write} s | ${floor_rss} MB (rows held in memory) |
+| Python XlsxWriter 3.3.1 constant_memory, same cells from memory (write only) | ${python_write} s | ${python_rss} MB (rows held in memory) |
+
+| target | value | |
+|---|---|---|
+| export within 1.3x of the bare writer | ${vs_floor}x | $(verdict "$vs_floor" "<=" 1.3) |
+| at least 5x faster than Python XlsxWriter | ${python_vs}x | $(verdict "$python_vs" ">=" 5) |
+| export peak RSS under 64 MB | ${export_rss} MB | $(verdict "$export_rss" "<=" 64) |
+MD
+)
+echo "$report"
+echo "$report" >BENCHMARKS.md
+echo "bench: written to BENCHMARKS.md"

@@ -1,0 +1,86 @@
+//! The floor for `make bench`: rust_xlsxwriter in constant-memory mode
+//! writing the cells of the report's Aktiviteter sheet from activities
+//! already in memory. No reading, no aggregation, no other sheets: the
+//! export cannot be much faster than this.
+//!
+//! `xlsx_floor ROWS OUT.xlsx` writes and prints the write time;
+//! `xlsx_floor ROWS --dump ROWS.tsv` writes the same cells as text for
+//! the Python comparison. The activities are those `activities seed`
+//! makes (org-bench, 2025, seed 1).
+
+use std::io::Write;
+use std::time::Instant;
+
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+use shared::domain::Activity;
+
+const HEADERS: [&str; 16] = [
+    "ID", "Dato", "Aktivitetstype", "Tittel", "Form", "Minutter", "Kommune", "Fylke", "Deltakere", "Nye deltakere",
+    "Frivillige", "Frivilligtimer", "Ledet av likeperson", "I Norge", "Tellende", "Årsak",
+];
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "ja" } else { "nei" }
+}
+
+fn write(rows: &[Activity], out: &str) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let mut wb = Workbook::new();
+    let date = Format::new().set_num_format("dd.mm.yyyy");
+    let ws = wb.add_worksheet_with_constant_memory();
+    ws.set_name("Aktiviteter")?;
+    for (c, h) in HEADERS.iter().enumerate() {
+        ws.write_string(0, c as u16, *h)?;
+    }
+    for (i, a) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, a.activity_id.as_str())?;
+        let d = ExcelDateTime::parse_from_str(&a.date.to_string())?;
+        ws.write_datetime_with_format(r, 1, d, &date)?;
+        ws.write_string(r, 2, a.activity_type.label_nb())?;
+        ws.write_string(r, 3, &a.title)?;
+        ws.write_string(r, 4, a.mode.label_nb())?;
+        ws.write_number(r, 5, a.duration_minutes)?;
+        ws.write_string(r, 6, a.kommunenummer.as_str())?;
+        ws.write_string(r, 7, a.fylkesnummer())?;
+        ws.write_number(r, 8, a.participants.total)?;
+        ws.write_number(r, 9, a.participants.new)?;
+        ws.write_number(r, 10, a.volunteers.count)?;
+        ws.write_number(r, 11, a.volunteers.hours)?;
+        ws.write_string(r, 12, yes_no(a.led_by_peer))?;
+        ws.write_string(r, 13, yes_no(a.in_norway))?;
+        ws.write_string(r, 14, "ja")?;
+    }
+    wb.save(out)
+}
+
+fn dump(rows: &[Activity], out: &str) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for a in rows {
+        let title = a.title.replace(['\t', '\n'], " ");
+        writeln!(
+            w,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            a.activity_id, a.date, a.activity_type.label_nb(), title, a.mode.label_nb(), a.duration_minutes,
+            a.kommunenummer.as_str(), a.fylkesnummer(), a.participants.total, a.participants.new, a.volunteers.count,
+            a.volunteers.hours, yes_no(a.led_by_peer), yes_no(a.in_norway)
+        )?;
+    }
+    w.flush()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: xlsx_floor ROWS OUT.xlsx | xlsx_floor ROWS --dump ROWS.tsv";
+    let rows: u64 = args.get(1).ok_or(usage)?.parse()?;
+    let activities: Vec<Activity> = shared::demo::generate("org-bench", rows, 2025..=2025, 1).collect();
+    match (args.get(2).map(String::as_str), args.get(3)) {
+        (Some("--dump"), Some(out)) => dump(&activities, out)?,
+        (Some(out), None) => {
+            let started = Instant::now();
+            write(&activities, out)?;
+            println!("{:.3}", started.elapsed().as_secs_f64());
+        }
+        _ => return Err(usage.into()),
+    }
+    Ok(())
+}
