@@ -103,6 +103,27 @@ pub fn record_for(job: &ExportJob, key: &IdempotencyKey, fingerprint: &str) -> K
 mod tests {
     use super::*;
 
+    fn print(org: &str, body: serde_json::Value) -> String {
+        let request: crate::domain::CreateExportRequest = serde_json::from_value(body).unwrap();
+        fingerprint(org, &request.validate().unwrap())
+    }
+
+    #[test]
+    fn requests_that_mean_the_same_export_share_a_fingerprint() {
+        let base = serde_json::json!({"period_from": "2025-01-01", "period_to": "2025-12-31",
+            "activity_types": ["open_meeting", "group_session"]});
+        let spelt_out = serde_json::json!({"period_from": "2025-01-01", "period_to": "2025-12-31", "format": "excel",
+            "activity_types": ["group_session", "open_meeting"], "include_attachments": false});
+        assert_eq!(print("org-a", base.clone()), print("org-a", spelt_out));
+        assert_ne!(print("org-a", base.clone()), print("org-b", base.clone()));
+        let mut later = base.clone();
+        later["period_to"] = serde_json::json!("2025-12-30");
+        assert_ne!(print("org-a", base.clone()), print("org-a", later));
+        let mut csv = base.clone();
+        csv["format"] = serde_json::json!("csv");
+        assert_ne!(print("org-a", base), print("org-a", csv));
+    }
+
     #[test]
     fn keys_are_one_to_255_visible_ascii_characters() {
         assert!(IdempotencyKey::parse(b"a").is_some());
