@@ -18,7 +18,10 @@ const RACERS: usize = 50;
 async fn concurrent_posts_with_one_key_create_one_export() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), "org-a", 20, 2025, 1);
-    let server = Server::start(dir.path());
+    // At a limit of one export in flight, the winner's export is what
+    // fills it: a loser that checks the limit after the winner stored it
+    // must still replay the winner's answer, not refuse with a 429.
+    let server = Server::start_with(dir.path(), &["--max-in-flight", "1"]);
     let token = token(dir.path(), &["org-a"]);
     let body = export_body("org-a", "2025-01-01", "2025-12-31", "json");
 
