@@ -79,7 +79,19 @@ impl KeyedJobs for DynamoJobStore {
         )?;
         let mut items = vec![TransactWriteItem::builder().put(key_put).build(), TransactWriteItem::builder().put(job_put).build()];
         items.extend(self.counter_updates(&[(Cell::of(job), 1)])?);
-        match self.transact("store export with its idempotency key", items).await? {
+        let outcome = match self.transact("store export with its idempotency key", items).await {
+            // DynamoDB refuses a transaction that meets another one on the
+            // same item (here: the key) without evaluating its conditions;
+            // after a burst of those the winner may long have committed.
+            Err(PortError::Transient(reason)) => {
+                return match self.key_record(&record.scope, &record.key, record.created_at).await? {
+                    Some(existing) => Ok(KeyedInsert::KeyTaken(existing)),
+                    None => Err(PortError::Transient(reason)),
+                };
+            }
+            other => other?,
+        };
+        match outcome {
             Ok(()) => Ok(KeyedInsert::Inserted),
             // Which condition failed: the key's (someone holds it) or the
             // job id's (a clash the caller handles by drawing a new id).
