@@ -6,7 +6,7 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test tools libreoffice rust-test e2e-aws report-readback fuzz infra-check run clean-tools
+.PHONY: test tools libreoffice rust-test e2e-aws report-readback fuzz infra-check bench run clean-tools
 
 test: tools rust-test e2e-aws report-readback fuzz infra-check
 
@@ -35,7 +35,7 @@ rust-test:
 # The HTTP end-to-end suites once more, unchanged, on `serve --backend aws
 # --runner local` against moto (tests/support/backend.rs).
 e2e-aws:
-	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test restart_recovery
+	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test restart_recovery --test idempotency --test races
 
 # The golden workbook opened by LibreOffice, not only by our own reader.
 report-readback:
@@ -47,6 +47,11 @@ fuzz:
 
 infra-check:
 	scripts/lint-infra.sh
+
+# Speed and memory of an excel export of 1 000 000 activities against a
+# bare writer and Python XlsxWriter; writes BENCHMARKS.md. Not part of test.
+bench: $(VENV)/.installed
+	scripts/bench.sh
 
 run:
 	$(CARGO) run --release -- serve --demo

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use shared::adapters::embedded::EmbeddedApp;
 use shared::domain::{ExportId, ExportJob};
 use shared::http::{api_router, finish, ApiState};
-use shared::ports::{EventPublisher, ExportEvent, JobPage, JobQuery, JobStore, PortResult, WorkflowStarter};
+use chrono::{DateTime, Utc};
+use shared::ports::{EventPublisher, ExportEvent, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortResult, WorkflowStarter};
 use shared::service::{ExportService, Ports, Settings};
 use tower::ServiceExt;
 
@@ -50,6 +51,18 @@ impl JobStore for Counting {
     async fn unfinished(&self) -> PortResult<Vec<ExportJob>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.unfinished().await
+    }
+}
+
+#[async_trait]
+impl KeyedJobs for Counting {
+    async fn insert_keyed(&self, job: &ExportJob, record: &KeyRecord) -> PortResult<KeyedInsert> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.insert_keyed(job, record).await
+    }
+    async fn key_record(&self, scope: &str, key: &str, now: DateTime<Utc>) -> PortResult<Option<KeyRecord>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.key_record(scope, key, now).await
     }
 }
 

@@ -111,6 +111,22 @@ impl Server {
         (status, headers, json)
     }
 
+    /// POST create with an `Idempotency-Key` header.
+    pub async fn create_keyed(&self, token: &str, key: &str, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+        let resp = self.http.post(self.url(API)).bearer_auth(token).header("Idempotency-Key", key).json(&body).send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let json = resp.json().await.unwrap_or(Value::Null);
+        (status, headers, json)
+    }
+
+    /// Every export the token sees: (total, ids of the first page of 100).
+    pub async fn list_all(&self, token: &str) -> (u64, Vec<Value>) {
+        let (status, _, json) = self.call(reqwest::Method::GET, &format!("{API}?limit=100"), Some(token), None).await;
+        assert_eq!(status, 200, "{json}");
+        (json["pagination"]["total"].as_u64().unwrap(), json["data"].as_array().unwrap().clone())
+    }
+
     pub async fn create(&self, token: &str, body: Value) -> String {
         let (status, _, json) = self.call(reqwest::Method::POST, API, Some(token), Some(body)).await;
         assert_eq!(status, 202, "{json}");

@@ -2,7 +2,7 @@
 //! the answer; the rules live in the service and the domain.
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -11,13 +11,16 @@ use super::extract::{AuthCaller, ExportIdParam, OptionalJson, StrictJson};
 use super::problem::{ApiError, ProblemBody};
 use super::ApiState;
 use crate::domain::{CreateExportRequest, ExportFormat, ExportStatus, FieldError};
-use crate::service::ListParams;
+use crate::service::{Created, IdempotencyKey, ListParams, MAX_KEY_LEN};
 
 pub const BASE_PATH: &str = "/api/v1/bufdir-exports";
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 const MAX_PAGE: u32 = 100_000;
 const MAX_REASON_CHARS: usize = 500;
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on an answer that repeats an earlier one, as Stripe does.
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 fn list_params(query: &[(String, String)]) -> Result<ListParams, ApiError> {
     let mut params = ListParams { page: 1, limit: DEFAULT_LIMIT, status: None, format: None };
@@ -80,15 +83,24 @@ pub async fn list_exports(
     path = "/api/v1/bufdir-exports",
     tag = "exports",
     operation_id = "create_export",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$",
+            example = "8e03978e-40d5-43e8-bc93-6894a57f9324",
+            description = "Makes the request safe to repeat. Keys belong to the organisation the export is for and are \
+                remembered for 24 hours: the same key with the same request answers the first 202 again (same export), \
+                never creating a second export, also when the requests arrive at once; with a different request 422 \
+                `idempotency_key_reused`."),
+    ),
     request_body(content = CreateExportRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Accepted and queued.", body = CreatedBody,
-            headers(("Location" = String, description = "The export's URL."))),
-        (status = 400, description = "`invalid_json`: the body is not JSON.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 202, description = "Accepted and queued, or the first answer to this Idempotency-Key again.", body = CreatedBody,
+            headers(("Location" = String, description = "The export's URL."),
+                ("Idempotent-Replayed" = String, description = "`true` when this answer repeats the first one for the Idempotency-Key."))),
+        (status = 400, description = "`invalid_json`: the body is not JSON; `invalid_idempotency_key`: the Idempotency-Key header is not 1 to 255 visible ASCII characters.", content_type = "application/problem+json", body = ProblemBody),
         (status = 403, description = "`organisation_forbidden`: the token does not allow this organisation.", content_type = "application/problem+json", body = ProblemBody),
         (status = 413, description = "`payload_too_large`: the body is over 16 KiB.", content_type = "application/problem+json", body = ProblemBody),
         (status = 415, description = "`unsupported_media_type`: the body is not sent as application/json.", content_type = "application/problem+json", body = ProblemBody),
-        (status = 422, description = "`invalid_body` (wrong types; unknown fields, each named in `errors`) or `validation_failed` (`errors` lists every bad field).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 422, description = "`invalid_body` (wrong types; unknown fields, each named in `errors`), `validation_failed` (`errors` lists every bad field) or `idempotency_key_reused` (the Idempotency-Key came with a different request before).", content_type = "application/problem+json", body = ProblemBody),
         (status = 429, description = "`too_many_exports_in_flight`: the organisation has the most exports queued or running.", content_type = "application/problem+json", body = ProblemBody,
             headers(("Retry-After" = u64, description = "Seconds until a slot is likely free."))),
     )
@@ -96,13 +108,36 @@ pub async fn list_exports(
 pub async fn create_export(
     State(state): State<ApiState>,
     AuthCaller(caller): AuthCaller,
+    headers: HeaderMap,
     StrictJson(request): StrictJson<CreateExportRequest>,
 ) -> Result<Response, ApiError> {
-    let job = state.service.create(&caller, &request).await?;
-    let location = format!("{BASE_PATH}/{}", job.export_id);
-    let mut response = (StatusCode::ACCEPTED, Json(CreatedBody::from(&job))).into_response();
+    let created = match headers.get(IDEMPOTENCY_KEY) {
+        None => Created::first(&state.service.create(&caller, &request).await?),
+        Some(raw) => {
+            let key = IdempotencyKey::parse(raw.as_bytes()).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_idempotency_key",
+                    "Invalid Idempotency-Key",
+                    format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters."),
+                )
+            })?;
+            state.service.create_keyed(&caller, &request, &key).await?
+        }
+    };
+    let location = format!("{BASE_PATH}/{}", created.export_id);
+    let body = CreatedBody {
+        export_id: created.export_id.to_string(),
+        status: created.status.to_string(),
+        estimated_duration_seconds: created.estimated_duration_seconds,
+        created_at: created.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
+    }
+    if created.replayed {
+        response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
 }

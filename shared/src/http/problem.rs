@@ -29,6 +29,8 @@ pub(super) const PROBLEM_CODES: &[&str] = &[
     "invalid_transition",
     "retry_limit_reached",
     "too_many_exports_in_flight",
+    "idempotency_key_reused",
+    "invalid_idempotency_key",
     "download_link_invalid",
     "service_unavailable",
     "internal_error",
@@ -140,6 +142,12 @@ impl From<ServiceError> for ApiError {
                 e.retry_after = Some(retry_after);
                 e
             }
+            ServiceError::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "This Idempotency-Key was used with a different request; use a new key for a new export.",
+            ),
             ServiceError::Unavailable(reason) => {
                 tracing::warn!(reason = %reason, "service unavailable");
                 let mut e = ApiError::new(

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::PortResult;
 use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope};
@@ -25,7 +26,7 @@ pub struct JobPage {
 /// Where export jobs live. Every write after the first is conditional on
 /// the version the writer read, so two concurrent changes cannot both win.
 #[async_trait]
-pub trait JobStore: Send + Sync {
+pub trait JobStore: KeyedJobs + Send + Sync {
     /// Stores a new job; `Conflict` if the id is taken.
     async fn insert(&self, job: &ExportJob) -> PortResult<()>;
 
@@ -43,4 +44,46 @@ pub trait JobStore: Send + Sync {
 
     /// Queued and running jobs, oldest first: what a restarted runner resumes.
     async fn unfinished(&self) -> PortResult<Vec<ExportJob>>;
+}
+
+/// What an `Idempotency-Key` is remembered as: the request it came with
+/// and the answer it got, so a repeat can be recognised and replayed even
+/// after the export itself has changed or been deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Whose key it is (the organisation the export was created for).
+    pub scope: String,
+    pub key: String,
+    /// A digest of the normalised request; a different one means the key
+    /// is being reused for another request.
+    pub fingerprint: String,
+    pub export_id: ExportId,
+    pub status: ExportStatus,
+    pub estimated_duration_seconds: u64,
+    pub created_at: DateTime<Utc>,
+    /// After this the key is free again (and the store may drop it).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How [`KeyedJobs::insert_keyed`] went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyedInsert {
+    /// The job and its key are stored.
+    Inserted,
+    /// Nothing was stored: a live record of the key exists (returned).
+    KeyTaken(KeyRecord),
+}
+
+/// Jobs created under an idempotency key. Part of every job store because
+/// the key and its job must be written in one atomic step: a key without
+/// its job, or two jobs for one key, are what this exists to prevent.
+#[async_trait]
+pub trait KeyedJobs: Send + Sync {
+    /// Stores `job` and `record` together, unless a record of the same
+    /// scope and key that expires after `record.created_at` exists.
+    /// `Conflict` if the job's id is taken (and so nothing was stored).
+    async fn insert_keyed(&self, job: &ExportJob, record: &KeyRecord) -> PortResult<KeyedInsert>;
+
+    /// The record of a key that has not expired at `now`.
+    async fn key_record(&self, scope: &str, key: &str, now: DateTime<Utc>) -> PortResult<Option<KeyRecord>>;
 }

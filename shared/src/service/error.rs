@@ -21,6 +21,9 @@ pub enum ServiceError {
     /// The organisation already has `limit` exports queued or running.
     #[error("{limit} exports are already queued or running")]
     TooManyInFlight { limit: u32, retry_after: u64 },
+    /// The idempotency key was first used with a different request.
+    #[error("the idempotency key was used with a different request")]
+    IdempotencyKeyReused,
     /// Storage or workflow is briefly unavailable; the caller may try again.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

@@ -11,14 +11,15 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use super::estimate::{estimate_rows, estimate_seconds};
+use super::idempotency::{fingerprint, record_for, Created, IdempotencyKey};
 use super::ServiceError;
 use crate::domain::{
     BufdirSubmission, Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope,
-    Progress, Transition,
+    Progress, Transition, ValidRequest,
 };
 use crate::ports::{
     ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage,
-    JobQuery, JobStore, PortError, WorkflowStarter,
+    JobQuery, JobStore, KeyRecord, KeyedInsert, PortError, WorkflowStarter,
 };
 
 /// The ports the service talks to.
@@ -95,30 +96,82 @@ impl ExportService {
         &self.settings
     }
 
-    pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> Result<ExportJob, ServiceError> {
-        let valid = request.validate().map_err(ServiceError::Validation)?;
+    /// The request checked for this caller and this server: a submission
+    /// needs a Bufdir receiver, refused before anything is stored.
+    fn admit(&self, caller: &Caller, request: &CreateExportRequest) -> Result<(String, ValidRequest), ServiceError> {
+        let (org_id, valid) = admit(caller, request)?;
         if valid.submit_to_bufdir_api && !self.settings.accepts_submissions {
             return Err(ServiceError::Validation(vec![FieldError::new(
                 "submit_to_bufdir_api",
                 "cannot be true: no Bufdir receiver is configured on this server",
             )]));
         }
-        let org_id = match (valid.org_id, caller.sole_org()) {
-            (Some(org), _) => org,
-            (None, Some(org)) => org.to_string(),
-            (None, None) => {
-                return Err(ServiceError::Validation(vec![FieldError::new(
-                    "org_id",
-                    "is required when the token does not name exactly one organisation",
-                )]));
-            }
-        };
-        if !caller.may_act_for(&org_id) {
-            return Err(ServiceError::Forbidden(org_id));
-        }
+        Ok((org_id, valid))
+    }
 
+    pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> Result<ExportJob, ServiceError> {
+        let (org_id, valid) = self.admit(caller, request)?;
         self.check_in_flight(&org_id).await?;
+        let mut job = self.new_job(caller, org_id, valid).await?;
+        // A clash of random ids is rare but possible within one day.
+        let mut tries = 0;
+        loop {
+            match self.ports.jobs.insert(&job).await {
+                Ok(()) => break,
+                Err(PortError::Conflict) if tries < 3 => {
+                    tries += 1;
+                    job.export_id = ExportId::generate(job.created_at.date_naive());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(export_id = %job.export_id, org_id = %job.org_id, "export created");
+        self.start_workflow(job).await
+    }
 
+    /// Create under an idempotency key: the first request with the key
+    /// creates the export, every later one with the same request gets the
+    /// first answer again, one with another request is refused. The key
+    /// and the job are stored in one atomic write, so concurrent requests
+    /// with one key create one export and the rest replay it.
+    pub async fn create_keyed(
+        &self,
+        caller: &Caller,
+        request: &CreateExportRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Created, ServiceError> {
+        let (org_id, valid) = self.admit(caller, request)?;
+        let fingerprint = fingerprint(&org_id, &valid);
+        if let Some(existing) = self.ports.jobs.key_record(&org_id, key.as_str(), Utc::now()).await? {
+            return replay(&existing, &fingerprint);
+        }
+        if let Err(refused) = self.check_in_flight(&org_id).await {
+            // The export a concurrent request with this key just created
+            // may be what fills the last slot; its answer is ours too.
+            return match self.ports.jobs.key_record(&org_id, key.as_str(), Utc::now()).await? {
+                Some(existing) => replay(&existing, &fingerprint),
+                None => Err(refused),
+            };
+        }
+        let mut job = self.new_job(caller, org_id, valid).await?;
+        let mut tries = 0;
+        loop {
+            match self.ports.jobs.insert_keyed(&job, &record_for(&job, key, &fingerprint)).await {
+                Ok(KeyedInsert::Inserted) => break,
+                Ok(KeyedInsert::KeyTaken(existing)) => return replay(&existing, &fingerprint),
+                Err(PortError::Conflict) if tries < 3 => {
+                    tries += 1;
+                    job.export_id = ExportId::generate(job.created_at.date_naive());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(export_id = %job.export_id, org_id = %job.org_id, "export created under an idempotency key");
+        let job = self.start_workflow(job).await?;
+        Ok(Created::first(&job))
+    }
+
+    async fn new_job(&self, caller: &Caller, org_id: String, valid: ValidRequest) -> Result<ExportJob, ServiceError> {
         let recent = self
             .ports
             .jobs
@@ -133,7 +186,7 @@ impl ExportService {
             .jobs;
 
         let now = Utc::now();
-        let mut job = ExportJob {
+        Ok(ExportJob {
             export_id: ExportId::generate(now.date_naive()),
             org_id,
             status: ExportStatus::Queued,
@@ -165,21 +218,7 @@ impl ExportService {
             file_expires_at: None,
             bufdir_submission: valid.submit_to_bufdir_api.then(BufdirSubmission::pending),
             version: 1,
-        };
-        // A clash of random ids is rare but possible within one day.
-        let mut tries = 0;
-        loop {
-            match self.ports.jobs.insert(&job).await {
-                Ok(()) => break,
-                Err(PortError::Conflict) if tries < 3 => {
-                    tries += 1;
-                    job.export_id = ExportId::generate(now.date_naive());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        info!(export_id = %job.export_id, org_id = %job.org_id, "export created");
-        self.start_workflow(job).await
+        })
     }
 
     /// Hands the job to the workflow; if that cannot happen the job is
@@ -370,6 +409,33 @@ impl ExportService {
             }
         }
         Err(ServiceError::Unavailable("the export is changing too often; try again".into()))
+    }
+}
+
+/// Validates the request and settles which organisation it is for.
+fn admit(caller: &Caller, request: &CreateExportRequest) -> Result<(String, ValidRequest), ServiceError> {
+    let valid = request.validate().map_err(ServiceError::Validation)?;
+    let org_id = match (valid.org_id.clone(), caller.sole_org()) {
+        (Some(org), _) => org,
+        (None, Some(org)) => org.to_string(),
+        (None, None) => {
+            return Err(ServiceError::Validation(vec![FieldError::new(
+                "org_id",
+                "is required when the token does not name exactly one organisation",
+            )]));
+        }
+    };
+    if !caller.may_act_for(&org_id) {
+        return Err(ServiceError::Forbidden(org_id));
+    }
+    Ok((org_id, valid))
+}
+
+fn replay(existing: &KeyRecord, fingerprint: &str) -> Result<Created, ServiceError> {
+    if existing.fingerprint == fingerprint {
+        Ok(Created::replay(existing))
+    } else {
+        Err(ServiceError::IdempotencyKeyReused)
     }
 }
 

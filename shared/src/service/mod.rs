@@ -5,7 +5,9 @@ mod error;
 mod estimate;
 mod exports;
 mod housekeeping;
+mod idempotency;
 
 pub use error::ServiceError;
 pub use estimate::{estimate_seconds, DEFAULT_ROWS_PER_SECOND};
 pub use exports::*;
+pub use idempotency::{Created, IdempotencyKey, KEY_TTL_HOURS, MAX_KEY_LEN};

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+mod keys;
+
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::Path;
@@ -85,6 +87,7 @@ pub async fn job_store_suite(store: Arc<dyn JobStore>) {
     job_updates_are_conditional(store.clone()).await;
     job_listing(&*store).await;
     job_unfinished_and_delete(&*store).await;
+    keys::keyed_inserts(store).await;
 }
 
 async fn job_insert_get_and_conflicts(store: &dyn JobStore) {

@@ -19,7 +19,9 @@
 //!   that inserts a job, changes its status or deletes it, so `total` is a
 //!   handful of reads whatever the number of jobs. Jobs that DynamoDB's TTL
 //!   removes are taken off the counters by the `jobs-expired` function
-//!   (a DynamoDB stream consumer, see [`DynamoJobStore::forget_expired`]).
+//!   (a DynamoDB stream consumer, see [`DynamoJobStore::forget_expired`]);
+//! - idempotency key items `idem#{scope}#{key}`, written in the transaction
+//!   that inserts their job and removed by the TTL (see `keys.rs`).
 //!
 //! Every write is conditional on the version the writer read
 //! (`ConditionalCheckFailed` -> [`PortError::Conflict`]).
@@ -46,6 +48,8 @@ use super::attr::{self, get_n, get_s, n, s, Item};
 use super::errors::port_error;
 use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope};
 use crate::ports::{JobPage, JobQuery, JobStore, PortError, PortResult};
+
+mod keys;
 
 /// Partitions of the administrator's and the unfinished jobs' indexes.
 pub const SHARDS: u32 = 4;

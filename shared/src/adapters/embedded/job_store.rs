@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
 use super::sqlite::{self, blocking, lock, map_err};
 use crate::domain::{ExportId, ExportJob, ExportStatus, OrgScope};
-use crate::ports::{JobPage, JobQuery, JobStore, PortError, PortResult};
+use crate::ports::{JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult};
 
 #[derive(Clone)]
 pub struct SqliteJobStore {
@@ -196,5 +197,97 @@ impl JobStore for SqliteJobStore {
                 .collect()
         })
         .await
+    }
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn read_key(c: &Connection, scope: &str, key: &str, now: i64) -> PortResult<Option<KeyRecord>> {
+    c.query_row(
+        "SELECT fingerprint, export_id, status, estimated_duration_seconds, created_at, expires_at
+         FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND expires_at > ?3",
+        params![scope, key, now],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        },
+    )
+    .optional()
+    .map_err(map_err)?
+    .map(|(fingerprint, export_id, status, estimate, created, expires)| {
+        let unreadable = || PortError::Permanent("stored idempotency key is unreadable".into());
+        Ok(KeyRecord {
+            scope: scope.to_string(),
+            key: key.to_string(),
+            fingerprint,
+            export_id: ExportId::parse(&export_id).ok_or_else(unreadable)?,
+            status: ExportStatus::parse(&status).ok_or_else(unreadable)?,
+            estimated_duration_seconds: u64::try_from(estimate).map_err(|_| unreadable())?,
+            created_at: DateTime::from_timestamp_micros(created).ok_or_else(unreadable)?,
+            expires_at: DateTime::from_timestamp_micros(expires).ok_or_else(unreadable)?,
+        })
+    })
+    .transpose()
+}
+
+#[async_trait]
+impl KeyedJobs for SqliteJobStore {
+    async fn insert_keyed(&self, job: &ExportJob, record: &KeyRecord) -> PortResult<KeyedInsert> {
+        let row = Row::of(job)?;
+        let record = record.clone();
+        self.with_conn(move |c| {
+            // IMMEDIATE takes the write lock up front, so another process on
+            // the same file cannot read "no key" between our read and write.
+            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
+            let now = micros(record.created_at);
+            // Expired keys are free again; dropping them here keeps the table small.
+            tx.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?1", [now]).map_err(map_err)?;
+            if let Some(existing) = read_key(&tx, &record.scope, &record.key, now)? {
+                return Ok(KeyedInsert::KeyTaken(existing));
+            }
+            tx.execute(
+                "INSERT INTO idempotency_keys
+                 (scope, key, fingerprint, export_id, status, estimated_duration_seconds, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    record.scope,
+                    record.key,
+                    record.fingerprint,
+                    record.export_id.to_string(),
+                    record.status.as_str(),
+                    i64::try_from(record.estimated_duration_seconds).unwrap_or(i64::MAX),
+                    now,
+                    micros(record.expires_at)
+                ],
+            )
+            .map_err(map_err)?;
+            let n = tx
+                .execute(
+                    "INSERT INTO jobs (export_id, org_id, status, format, created_at, version, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (export_id) DO NOTHING",
+                    params![row.export_id, row.org_id, row.status, row.format, row.created_at, row.version, row.body],
+                )
+                .map_err(map_err)?;
+            if n == 0 {
+                // dropping the transaction rolls the key back too
+                return Err(PortError::Conflict);
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(KeyedInsert::Inserted)
+        })
+        .await
+    }
+
+    async fn key_record(&self, scope: &str, key: &str, now: DateTime<Utc>) -> PortResult<Option<KeyRecord>> {
+        let (scope, key) = (scope.to_string(), key.to_string());
+        self.with_conn(move |c| read_key(c, &scope, &key, micros(now))).await
     }
 }

@@ -39,6 +39,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (org_id, activity_id)
     );
     CREATE INDEX activities_by_date ON activities (org_id, date, activity_id);",
+    // 3: idempotency keys with the answer they got; the primary key is what
+    // makes one key create one export.
+    "CREATE TABLE idempotency_keys (
+        scope       TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        export_id   TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        estimated_duration_seconds INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);",
 ];
 
 /// A read-write connection with the schema brought up to date.
