@@ -11,6 +11,7 @@
 use std::io::Write;
 use std::time::Instant;
 
+use chrono::Datelike;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use shared::domain::Activity;
 
@@ -26,7 +27,7 @@ fn yes_no(b: bool) -> &'static str {
 fn write(rows: &[Activity], out: &str) -> Result<(), rust_xlsxwriter::XlsxError> {
     let mut wb = Workbook::new();
     let date = Format::new().set_num_format("dd.mm.yyyy");
-    let ws = wb.add_worksheet_with_constant_memory();
+    let ws = wb.add_worksheet_with_constant_memory()?;
     ws.set_name("Aktiviteter")?;
     for (c, h) in HEADERS.iter().enumerate() {
         ws.write_string(0, c as u16, *h)?;
@@ -34,7 +35,7 @@ fn write(rows: &[Activity], out: &str) -> Result<(), rust_xlsxwriter::XlsxError>
     for (i, a) in rows.iter().enumerate() {
         let r = i as u32 + 1;
         ws.write_string(r, 0, a.activity_id.as_str())?;
-        let d = ExcelDateTime::parse_from_str(&a.date.to_string())?;
+        let d = ExcelDateTime::from_ymd(a.date.year() as u16, a.date.month() as u8, a.date.day() as u8)?;
         ws.write_datetime_with_format(r, 1, d, &date)?;
         ws.write_string(r, 2, a.activity_type.label_nb())?;
         ws.write_string(r, 3, &a.title)?;
