@@ -212,7 +212,7 @@ async fn cancel_stops_a_running_export_and_leaves_no_file() {
     let token = token(dir.path(), &["org-a"]);
     let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "excel")).await;
     let running = server
-        .wait_for(&token, &id, Duration::from_secs(60), |j| j["status"] == "running" && j["progress"]["rows_done"].as_u64() > Some(0))
+        .wait_for(&token, &id, Duration::from_secs(240), |j| j["status"] == "running" && j["progress"]["rows_done"].as_u64() > Some(0))
         .await;
     assert!(running["progress"]["rows_done"].as_u64() < running["progress"]["rows_total"].as_u64(), "{running}");
 
@@ -326,7 +326,7 @@ async fn delete_removes_the_record_and_its_files() {
 
     // A running export is cancelled first; nothing is written after the delete.
     let id = server.create(&token, export_body("org-big", "2025-01-01", "2025-12-31", "excel")).await;
-    server.wait_for(&token, &id, Duration::from_secs(60), |j| j["progress"]["rows_done"].as_u64() > Some(0)).await;
+    server.wait_for(&token, &id, Duration::from_secs(240), |j| j["progress"]["rows_done"].as_u64() > Some(0)).await;
     let (status, _, _) = server.call(Method::DELETE, &format!("{API}/{id}"), Some(&token), None).await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -153,7 +153,7 @@ impl Server {
     }
 
     pub async fn wait_status(&self, token: &str, id: &str, status: &str) -> Value {
-        self.wait_for(token, id, Duration::from_secs(120), |j| j["status"] == status).await
+        self.wait_for(token, id, Duration::from_secs(600), |j| j["status"] == status).await
     }
 
     /// Every stored file of an export, looked up in storage itself.
