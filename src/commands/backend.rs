@@ -20,9 +20,10 @@ use shared::ports::{ActivityQuery, ActivitySource, PortResult};
 use shared::service::{ExportService, Settings};
 use shared::workflow::{LocalRunner, RunnerHandle};
 
-/// How often the in-process runner records progress in DynamoDB: each
+/// How often the in-process runner records progress in DynamoDB, as the
+/// step Lambdas do: each
 /// beat is a write, and one that a cancel may have to retry around.
-const AWS_LOCAL_HEARTBEAT: Duration = Duration::from_secs(1);
+const AWS_LOCAL_HEARTBEAT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
