@@ -200,6 +200,17 @@ impl DynamoJobStore {
         Ok(item)
     }
 
+    /// The Put of a job that must not exist yet (plain and keyed inserts).
+    pub(super) fn new_job_put(&self, job: &ExportJob) -> PortResult<Put> {
+        built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(self.item(job)?))
+                .condition_expression("attribute_not_exists(export_id)")
+                .build(),
+        )
+    }
+
     fn decode(item: &Item) -> PortResult<ExportJob> {
         attr::from_item(item, BOOKKEEPING)
     }
@@ -459,13 +470,7 @@ impl Cursor {
 #[async_trait]
 impl JobStore for DynamoJobStore {
     async fn insert(&self, job: &ExportJob) -> PortResult<()> {
-        let put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(self.item(job)?))
-                .condition_expression("attribute_not_exists(export_id)")
-                .build(),
-        )?;
+        let put = self.new_job_put(job)?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         items.extend(self.counter_updates(&[(Cell::of(job), 1)])?);
         match self.transact("store export", items).await? {

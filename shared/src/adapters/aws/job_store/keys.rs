@@ -70,13 +70,7 @@ impl KeyedJobs for DynamoJobStore {
                 .expression_attribute_values(":now", n(record.created_at.timestamp()))
                 .build(),
         )?;
-        let job_put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(self.item(job)?))
-                .condition_expression("attribute_not_exists(export_id)")
-                .build(),
-        )?;
+        let job_put = self.new_job_put(job)?;
         let mut items = vec![TransactWriteItem::builder().put(key_put).build(), TransactWriteItem::builder().put(job_put).build()];
         items.extend(self.counter_updates(&[(Cell::of(job), 1)])?);
         let outcome = match self.transact("store export with its idempotency key", items).await {
