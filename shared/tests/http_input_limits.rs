@@ -13,7 +13,7 @@ use axum::http::{Method, Request};
 use axum::Router;
 use serde_json::{json, Value};
 use shared::adapters::embedded::EmbeddedApp;
-use shared::domain::{ExportId, ExportJob};
+use shared::domain::{ExportId, ExportJob, Progress};
 use shared::http::{api_router, finish, ApiState};
 use chrono::{DateTime, Utc};
 use shared::ports::{EventPublisher, ExportEvent, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortResult, WorkflowStarter};
@@ -43,6 +43,10 @@ impl JobStore for Counting {
     async fn update(&self, job: &ExportJob, expected_version: u64) -> PortResult<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.update(job, expected_version).await
+    }
+    async fn record_progress(&self, id: &ExportId, attempt: u32, progress: &Progress, at: DateTime<Utc>) -> PortResult<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.record_progress(id, attempt, progress, at).await
     }
     async fn delete(&self, id: &ExportId) -> PortResult<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);

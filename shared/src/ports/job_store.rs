@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::PortResult;
-use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope};
+use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope, Progress};
 
 /// One page of the list endpoint, filtered to the caller's organisations.
 #[derive(Clone, Debug)]
@@ -38,6 +38,13 @@ pub trait JobStore: KeyedJobs + Send + Sync {
     /// `Conflict` otherwise (including when the job is gone).
     /// The caller sets `job.version` to `expected_version + 1`.
     async fn update(&self, job: &ExportJob, expected_version: u64) -> PortResult<()>;
+
+    /// Records a running attempt's progress and heartbeat (`updated_at`)
+    /// without taking a new version: a heartbeat lands every few seconds,
+    /// and a user's cancel or retry (versioned writes) must never lose a
+    /// race to it. `Conflict` when the job is gone, no longer running, or
+    /// running another attempt: the caller's attempt should stop.
+    async fn record_progress(&self, id: &ExportId, attempt: u32, progress: &Progress, at: DateTime<Utc>) -> PortResult<()>;
 
     /// Removes the job; removing a missing job is not an error.
     async fn delete(&self, id: &ExportId) -> PortResult<()>;

@@ -401,9 +401,9 @@ impl ExportService {
             job.version = expected + 1;
             match self.ports.jobs.update(&job, expected).await {
                 Ok(()) => return Ok(job),
-                // A running export's heartbeat writes the same record every
-                // few hundred milliseconds; a random pause lets the next
-                // try land between two beats instead of in step with them.
+                // Another writer (a step of the workflow, another request)
+                // got there first; a random pause keeps racing writers
+                // from colliding again in step.
                 Err(PortError::Conflict) => tokio::time::sleep(conflict_pause(attempt)).await,
                 Err(e) => return Err(e.into()),
             }

@@ -67,7 +67,10 @@ impl ExportService {
             let outcome = self
                 .change(&job.export_id, |j| {
                     // Only the attempt that was seen stalled: a heartbeat or
-                    // a cancel since then wins.
+                    // a cancel since then wins. (Heartbeats take no version,
+                    // so one landing between this read and the write is
+                    // missed; the attempt then stops at its next beat and
+                    // the export is failed-and-retryable, never stuck.)
                     if j.attempt() == job.attempt() && stalled(j) {
                         j.apply(Transition::Fail, now)?;
                         j.error_message = Some(message.clone());

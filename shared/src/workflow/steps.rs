@@ -301,14 +301,15 @@ where
     }
 }
 
-/// Records progress; `Stopped` when the job is no longer ours.
+/// Records progress; `Stopped` when the job is no longer ours. Not a
+/// versioned write, so it never makes a user's cancel or retry conflict.
 async fn beat(ctx: &WorkflowContext, id: &ExportId, attempt: u32, stage: Stage, done: u64, total: u64) -> Result<(), StepError> {
-    change_if_ours(ctx, id, attempt, |j| {
-        j.progress = Progress { stage, rows_done: done, rows_total: total };
-        Ok(())
-    })
-    .await
-    .map(|_| ())
+    let progress = Progress { stage, rows_done: done, rows_total: total };
+    match ctx.jobs.record_progress(id, attempt, &progress, Utc::now()).await {
+        Ok(()) => Ok(()),
+        Err(PortError::Conflict) => Err(StepError::Stopped),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn remove_attempt_files(ctx: &WorkflowContext, job: &ExportJob) {

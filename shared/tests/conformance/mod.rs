@@ -85,6 +85,7 @@ fn ids(jobs: &[ExportJob]) -> Vec<String> {
 pub async fn job_store_suite(store: Arc<dyn JobStore>) {
     job_insert_get_and_conflicts(&*store).await;
     job_updates_are_conditional(store.clone()).await;
+    job_progress_keeps_the_version(&*store).await;
     job_listing(&*store).await;
     job_unfinished_and_delete(&*store).await;
     keys::keyed_inserts(store).await;
@@ -148,6 +149,47 @@ async fn job_updates_are_conditional(store: Arc<dyn JobStore>) {
     let stored = store.get(&j.export_id).await.unwrap().unwrap();
     assert_eq!(stored.version, 3);
     assert_eq!(stored.progress.rows_done, winners[0]);
+}
+
+/// A heartbeat records progress only for the running attempt, and never
+/// makes a versioned writer (a user's cancel) lose.
+async fn job_progress_keeps_the_version(store: &dyn JobStore) {
+    let org = unique_org("progress");
+    let mut j = job(&org, at(0));
+    j.retry_count = 1;
+    store.insert(&j).await.unwrap();
+    let beat = Progress { stage: shared::domain::Stage::Generating, rows_done: 40, rows_total: 100 };
+
+    // not running yet: refused
+    assert!(matches!(store.record_progress(&j.export_id, 2, &beat, at(1)).await, Err(PortError::Conflict)));
+
+    let mut running = j.clone();
+    running.status = ExportStatus::Running;
+    running.version = 2;
+    store.update(&running, 1).await.unwrap();
+
+    store.record_progress(&j.export_id, 2, &beat, at(2)).await.unwrap();
+    let stored = store.get(&j.export_id).await.unwrap().unwrap();
+    assert_eq!((stored.progress.clone(), stored.updated_at, stored.version), (beat.clone(), at(2), 2));
+    assert_eq!(stored.status, ExportStatus::Running, "nothing else changes");
+
+    // another attempt's heartbeat is refused and changes nothing
+    let other = Progress { rows_done: 99, ..beat.clone() };
+    assert!(matches!(store.record_progress(&j.export_id, 1, &other, at(3)).await, Err(PortError::Conflict)));
+    assert_eq!(store.get(&j.export_id).await.unwrap().unwrap().progress, beat);
+
+    // a cancel made from the version read before the heartbeat still wins
+    let mut cancelled = running.clone();
+    cancelled.status = ExportStatus::Cancelled;
+    cancelled.version = 3;
+    store.update(&cancelled, 2).await.unwrap();
+    assert!(matches!(store.record_progress(&j.export_id, 2, &beat, at(4)).await, Err(PortError::Conflict)));
+    assert_eq!(store.get(&j.export_id).await.unwrap().unwrap().status, ExportStatus::Cancelled);
+
+    // a job that is gone has no heartbeat
+    let ghost = job(&org, at(5));
+    assert!(matches!(store.record_progress(&ghost.export_id, 1, &beat, at(5)).await, Err(PortError::Conflict)));
+    assert!(store.get(&ghost.export_id).await.unwrap().is_none());
 }
 
 async fn job_listing(store: &dyn JobStore) {

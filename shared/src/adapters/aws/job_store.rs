@@ -24,7 +24,8 @@
 //!   that inserts their job and removed by the TTL (see `keys.rs`).
 //!
 //! Every write is conditional on the version the writer read
-//! (`ConditionalCheckFailed` -> [`PortError::Conflict`]).
+//! (`ConditionalCheckFailed` -> [`PortError::Conflict`]), except a running
+//! attempt's progress, which is conditional on the status and attempt.
 //!
 //! Paging: DynamoDB pages by key, the API by page number. A page beyond the
 //! first walks past the earlier pages' keys (reading `page * limit` items of
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -46,7 +48,7 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{self, get_n, get_s, n, s, Item};
 use super::errors::port_error;
-use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope};
+use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope, Progress};
 use crate::ports::{JobPage, JobQuery, JobStore, PortError, PortResult};
 
 mod keys;
@@ -564,6 +566,36 @@ impl JobStore for DynamoJobStore {
         match self.transact("update export", items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(PortError::Conflict),
+        }
+    }
+
+    async fn record_progress(&self, id: &ExportId, attempt: u32, progress: &Progress, at: DateTime<Utc>) -> PortResult<()> {
+        let encode = |v: serde_json::Result<serde_json::Value>| {
+            v.map(|v| attr::to_attr(&v)).map_err(|e| PortError::Permanent(format!("encode progress: {e}")))
+        };
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(id.as_str()))
+            .update_expression("SET #p = :p, #u = :u")
+            .condition_expression("#st = :running AND #rc = :rc")
+            .expression_attribute_names("#p", "progress")
+            .expression_attribute_names("#u", "updated_at")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#rc", "retry_count")
+            .expression_attribute_values(":p", encode(serde_json::to_value(progress))?)
+            .expression_attribute_values(":u", encode(serde_json::to_value(at))?)
+            .expression_attribute_values(":running", s(ExportStatus::Running.as_str()))
+            .expression_attribute_values(":rc", n(attempt.saturating_sub(1)))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Err(PortError::Conflict),
+                _ => Err(port_error("record progress", e)),
+            },
         }
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
 use super::sqlite::{self, blocking, lock, map_err};
-use crate::domain::{ExportId, ExportJob, ExportStatus, OrgScope};
+use crate::domain::{ExportId, ExportJob, ExportStatus, OrgScope, Progress};
 use crate::ports::{JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult};
 
 #[derive(Clone)]
@@ -167,6 +167,26 @@ impl JobStore for SqliteJobStore {
                         row.body,
                         expected
                     ],
+                )
+                .map_err(map_err)?;
+            if n == 0 { Err(PortError::Conflict) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn record_progress(&self, id: &ExportId, attempt: u32, progress: &Progress, at: DateTime<Utc>) -> PortResult<()> {
+        let encode = |v: serde_json::Result<serde_json::Value>| {
+            v.map(|v| v.to_string()).map_err(|e| PortError::Permanent(format!("encode progress: {e}")))
+        };
+        let (id, progress, at) = (id.to_string(), encode(serde_json::to_value(progress))?, encode(serde_json::to_value(at))?);
+        let retry_count = i64::from(attempt) - 1;
+        self.with_conn(move |c| {
+            // Edits the two fields in place, leaving `version` alone.
+            let n = c
+                .execute(
+                    "UPDATE jobs SET body = json_set(body, '$.progress', json(?2), '$.updated_at', json(?3))
+                     WHERE export_id = ?1 AND status = ?4 AND json_extract(body, '$.retry_count') = ?5",
+                    params![id, progress, at, ExportStatus::Running.as_str(), retry_count],
                 )
                 .map_err(map_err)?;
             if n == 0 { Err(PortError::Conflict) } else { Ok(()) }
