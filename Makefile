@@ -33,12 +33,9 @@ rust-test:
 	$(CARGO) test --workspace --locked
 
 # The end-to-end suites once more, unchanged, on `serve --backend aws
-# --runner local` against moto (tests/support/backend.rs). http_api is
-# left out until progress writes stop competing with a user's cancel:
-# on a busy moto its cancel test can get 503 (see the open AWS issue);
-# run it with `BUFDIR_E2E_BACKEND=aws cargo test --test http_api`.
+# --runner local` against moto (tests/support/backend.rs).
 e2e-aws:
-	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test restart_recovery --test idempotency --test races
+	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test restart_recovery --test idempotency --test races
 
 # The golden workbook opened by LibreOffice, not only by our own reader.
 report-readback:

@@ -21,8 +21,7 @@ use shared::service::{ExportService, Settings};
 use shared::workflow::{LocalRunner, RunnerHandle};
 
 /// How often the in-process runner records progress in DynamoDB, as the
-/// step Lambdas do: each
-/// beat is a write, and one that a cancel may have to retry around.
+/// step Lambdas do: each beat is a paid write.
 const AWS_LOCAL_HEARTBEAT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

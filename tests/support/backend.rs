@@ -72,6 +72,10 @@ pub fn env(data: &Path) -> Vec<(String, String)> {
         // this the server would refuse submissions (no receiver configured).
         ("BUFDIR_OUTBOX", "enabled".into()),
         ("EVENTS_QUEUE_URL", format!("{endpoint}/123456789012/{}", s.queue)),
+        // Short pages keep a long export running (and cancellable between
+        // pages) for the whole of a test's calls, as 150 000 rows do on
+        // the embedded store.
+        ("ACTIVITIES_PAGE_SIZE", ACTIVITIES_PAGE_SIZE.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -133,6 +137,9 @@ pub async fn received_submission(data: &Path, key: &str) -> (Vec<String>, Value)
 /// Moto stores about 500 a second and reads them back slower than SQLite,
 /// and counts them in time that grows with the square of the partition,
 /// so it needs fewer.
+/// Items per DynamoDB activities page on the AWS backend.
+const ACTIVITIES_PAGE_SIZE: u32 = 250;
+
 pub fn long_export_rows() -> u64 {
     match backend() {
         Backend::Embedded => 150_000,
