@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
-use shared::adapters::embedded::{DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore};
+use shared::adapters::embedded::{DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore};
 use shared::domain::{Activity, Caller, CreateExportRequest, ExportJob, ExportStatus};
 use shared::ports::{ActivityQuery, ActivitySource, FileStore, PortError, PortResult};
 use shared::service::{ExportService, Ports, Settings};
@@ -112,6 +112,7 @@ fn world() -> World {
     let ctx = WorkflowContext {
         jobs: jobs.clone(),
         activities: source.clone(),
+        attachments: Arc::new(DiskAttachments::new(data.attachments_dir())),
         files: files.clone(),
         events: events.clone(),
         submitter: Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir()).unwrap()),

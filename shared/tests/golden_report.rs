@@ -15,7 +15,8 @@ use calamine::{Data, Reader};
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::Value;
 use shared::domain::{Activity, ExportFormat};
-use shared::report::{write_report, ReportMeta};
+use sha2::{Digest, Sha256};
+use shared::report::{write_bundle, write_report, ReportError, ReportMeta};
 
 const FIXTURE: &str = include_str!("fixtures/golden/activities.jsonl");
 const SCHEMA: &str = include_str!("../../docs/report.schema.json");
@@ -548,4 +549,96 @@ fn the_standard_profile_counts_everything_held_in_norway() {
     assert_eq!(v["report"]["report_profile"], "standard");
     // Standard keeps the figures that do not depend on counting.
     assert_eq!(v["summary"]["total"]["participations"], 812);
+}
+
+// ---- include_attachments: the bundle ----
+
+/// The golden activities' attachment files in a folder, each holding its
+/// own key as content, except `MISSING_KEY`'s.
+const MISSING_KEY: &str = "vedlegg/E1/7";
+
+fn attachment_store(dir: &Path) -> PathBuf {
+    let root = dir.join("attachments");
+    for a in activities() {
+        for att in a.attachments.iter().filter(|att| att.key != MISSING_KEY) {
+            let path = root.join(&att.key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, att.key.repeat(100)).unwrap();
+        }
+    }
+    root
+}
+
+fn bundle(profile: &str, dir: &Path) -> Result<shared::report::ReportOutput, ReportError> {
+    let store = attachment_store(dir);
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut fetch = |key: &str, local: &Path| {
+        let src = store.join(key);
+        Ok(src.is_file() && std::fs::copy(&src, local).is_ok())
+    };
+    write_bundle(&meta(ExportFormat::Excel, profile), &out, activities().into_iter().map(Ok), |_| true, &mut fetch)
+}
+
+#[test]
+fn the_bundle_carries_the_report_the_files_and_a_manifest_that_checks_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    // likeperson lists a missing file instead of failing.
+    let out = bundle("likeperson", tmp.path()).unwrap();
+    assert_eq!(out.filename, "bufdir-org-golden-2025-01-01-2025-12-31-med-vedlegg.zip");
+    assert_eq!(out.content_type, "application/zip");
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("out")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from(&out.filename)], "only the bundle is left");
+
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&out.path).unwrap()).unwrap();
+    let names: Vec<String> = archive.file_names().map(String::from).collect();
+    let report = "bufdir-org-golden-2025-01-01-2025-12-31.xlsx";
+    assert!(names.contains(&report.to_string()) && names.contains(&"manifest.json".to_string()), "{names:?}");
+    let files: Vec<&String> = names.iter().filter(|n| n.starts_with("vedlegg/")).collect();
+    assert_eq!(files.len() as u64, ATTACHMENTS - 1);
+    assert!(files.contains(&&"vedlegg/g-C1-000/kursbevis.pdf".to_string()), "{files:?}");
+
+    let manifest: Value = serde_json::from_slice(&zip_entry(&out.path, "manifest.json")).unwrap();
+    let listed = manifest["attachments"].as_array().unwrap();
+    assert_eq!(listed.len() as u64, ATTACHMENTS - 1);
+    for entry in listed {
+        let body = zip_entry(&out.path, entry["file"].as_str().unwrap());
+        assert_eq!(entry["size_bytes"], body.len());
+        assert_eq!(entry["sha256"], hex::encode(Sha256::digest(&body)));
+        assert!(entry["name"] == "kursbevis.pdf" || entry["name"] == "oppmøteliste.pdf", "{entry}");
+    }
+    assert_eq!(manifest["missing"], serde_json::json!([{"activity_id": "g-E1-007", "name": "oppmøteliste.pdf"}]));
+    let inner = zip_entry(&out.path, report);
+    assert_eq!(manifest["report"]["file"], report);
+    assert_eq!(manifest["report"]["sha256"], hex::encode(Sha256::digest(&inner)));
+
+    // The workbook inside is the golden one, with the files' sizes on Vedlegg.
+    let xlsx = tmp.path().join("inner.xlsx");
+    std::fs::write(&xlsx, &inner).unwrap();
+    check_summary(&xlsx_sheet(&xlsx, "Sammendrag"));
+    let vedlegg = xlsx_sheet(&xlsx, "Vedlegg");
+    assert_eq!(vedlegg[0], ["Aktivitets-ID", "Filnavn", "Innholdstype", "Størrelse (byte)", "SHA-256", "I pakken"]);
+    assert_eq!(vedlegg[1..].iter().filter(|r| r[5] == "ja").count() as u64, ATTACHMENTS - 1);
+    let missing: Vec<&Vec<String>> = vedlegg[1..].iter().filter(|r| r[5] == "mangler").collect();
+    assert_eq!(missing.len(), 1);
+    assert_eq!((missing[0][0].as_str(), missing[0][3].as_str()), ("g-E1-007", ""));
+    let c1 = vedlegg.iter().find(|r| r[0] == "g-C1-000").unwrap();
+    assert_eq!(c1[3], "1200", "'vedlegg/C1/0' written 100 times");
+    let control = xlsx_sheet(&xlsx, "Kontroll");
+    assert_eq!(find(&control, "Vedleggsfiler med i pakken")[2], (ATTACHMENTS - 1).to_string());
+    assert_eq!(find(&control, "Vedleggsfiler som mangler")[2], "1");
+    archive.by_name("manifest.json").unwrap();
+}
+
+#[test]
+fn a_missing_attachment_fails_the_standard_profile_naming_it_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    match bundle("standard", tmp.path()) {
+        Err(e @ ReportError::MissingAttachment { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("oppmøteliste.pdf") && message.contains("g-E1-007"), "{message}");
+        }
+        other => panic!("expected the missing attachment to fail the export, got {:?}", other.map(|o| o.filename)),
+    }
+    assert_eq!(std::fs::read_dir(tmp.path().join("out")).unwrap().count(), 0, "nothing half-written is left");
 }

@@ -3,6 +3,7 @@
 //! in-process runner) and, later, an AWS one; the services never know which.
 
 mod activity_source;
+mod attachment_files;
 mod bufdir_submitter;
 mod event_publisher;
 mod file_store;
@@ -10,6 +11,7 @@ mod job_store;
 mod workflow_starter;
 
 pub use activity_source::*;
+pub use attachment_files::*;
 pub use bufdir_submitter::*;
 pub use event_publisher::*;
 pub use file_store::*;

@@ -121,7 +121,7 @@ impl Sink for CsvSink<'_> {
         for m in sheets::trailing(s) {
             self.entry(m.name, &sheet_csv(&m))?;
         }
-        let control = sheet_csv(&sheets::control(self.meta, done.profile, s));
+        let control = sheet_csv(&sheets::control(self.meta, done.profile, s, done.bundle));
         self.zip.start_file(format!("{}.csv", labels::SHEET_ATTACHMENTS), self.options)?;
         self.buf.extend_from_slice(BOM);
         Line::new(&mut self.buf).all(&labels::ATTACHMENT_HEADERS);
@@ -131,8 +131,9 @@ impl Sink for CsvSink<'_> {
             line.text(&row.activity_id);
             line.text(&row.name);
             line.text(&row.content_type);
-            line.text("");
-            line.text("");
+            line.text(&row.size_bytes.map(|n| n.to_string()).unwrap_or_default());
+            line.text(row.sha256.as_deref().unwrap_or(""));
+            line.text(labels::in_bundle_nb(row.in_bundle));
             line.end();
             if self.buf.len() >= FLUSH_AT {
                 self.flush_buf()?;
@@ -146,7 +147,7 @@ impl Sink for CsvSink<'_> {
     }
 }
 
-fn zip_time(t: chrono::DateTime<chrono::Utc>) -> Option<zip::DateTime> {
+pub(super) fn zip_time(t: chrono::DateTime<chrono::Utc>) -> Option<zip::DateTime> {
     use chrono::{Datelike, Timelike};
     let year = u16::try_from(t.year()).ok()?;
     zip::DateTime::from_date_and_time(year, t.month() as u8, t.day() as u8, t.hour() as u8, t.minute() as u8, t.second() as u8).ok()

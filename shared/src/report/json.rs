@@ -1,6 +1,6 @@
 //! The JSON report: the same figures as the workbook, for machines, hidden
 //! cells included (as `null`). The schema is checked in as
-//! `docs/report.schema.json` (format_version 2); a test validates a
+//! `docs/report.schema.json` (format_version 3); a test validates a
 //! generated report against it.
 //!
 //! Streamed: each activity is serialised and written as it arrives, so the
@@ -23,7 +23,7 @@ use super::suppression::Suppressed;
 use super::{Activity, ActivityType, Finished, NotCountedReason, ReportError, ReportMeta, Sink, TypeFigures};
 use crate::domain::Profile;
 
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Serialize)]
 struct Header<'a> {
@@ -212,6 +212,10 @@ struct Control {
     not_counted: Vec<Reason>,
     hidden_cells: usize,
     attachments: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachment_files_in_bundle: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachment_files_missing: Option<u64>,
     data_sha256: String,
     software_version: &'static str,
 }
@@ -349,6 +353,8 @@ impl Sink for JsonSink {
                 .collect(),
             hidden_cells: [&s.by_gender, &s.by_age, &s.by_area].iter().map(|t| t.hidden_count()).sum(),
             attachments: s.attachments,
+            attachment_files_in_bundle: done.bundle.map(|b| b.included),
+            attachment_files_missing: done.bundle.map(|b| b.missing),
             data_sha256: done.data_sha256.clone(),
             software_version: concat!("bufdir-exports ", env!("CARGO_PKG_VERSION")),
         };
@@ -385,7 +391,7 @@ mod tests {
         let v = json(&out.path);
 
         let r = &v["report"];
-        assert_eq!(r["format_version"], 2);
+        assert_eq!(r["format_version"], 3);
         assert_eq!(r["suppression_threshold"], 5);
         assert_eq!(r["export_id"], "exp-test-0001");
         assert_eq!(r["org_id"], "org-demo");

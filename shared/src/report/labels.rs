@@ -33,7 +33,17 @@ pub const AGE_BANDS: [&str; 7] = ["0-5 år", "6-12 år", "13-17 år", "18-24 år
 
 pub const VOLUNTEER_HEADERS: [&str; 5] = ["Måned", "Aktivitetstype", "Aktiviteter", "Frivillige", "Frivilligtimer"];
 
-pub const ATTACHMENT_HEADERS: [&str; 5] = ["Aktivitets-ID", "Filnavn", "Innholdstype", "Størrelse (byte)", "SHA-256"];
+pub const ATTACHMENT_HEADERS: [&str; 6] = ["Aktivitets-ID", "Filnavn", "Innholdstype", "Størrelse (byte)", "SHA-256", "I pakken"];
+
+/// The "I pakken" cell: whether the file went into the bundle (blank when
+/// the files were not asked for).
+pub fn in_bundle_nb(v: Option<super::InBundle>) -> &'static str {
+    match v {
+        Some(super::InBundle::Included) => "ja",
+        Some(super::InBundle::Missing) => "mangler",
+        None => "",
+    }
+}
 
 pub const ACTIVITY_HEADERS: [&str; 16] = [
     "Aktivitets-ID",

@@ -6,9 +6,11 @@
 //! workflow relies on. One file per format (`xlsx`, `csv`, `json`); the
 //! labels they share live in `labels`, the figures in `summary`, the
 //! figure sheets as rows both Excel and CSV render in `sheets`, hidden
-//! small counts in `suppression`.
+//! small counts in `suppression`; `bundle` packs the report with the
+//! attachment files when they are asked for.
 
 mod attachments;
+mod bundle;
 mod csv;
 mod json;
 mod labels;
@@ -29,7 +31,9 @@ use sha2::{Digest, Sha256};
 use crate::domain::{find_profile, Activity, ActivityType, ExportFormat, NotCountedReason, Profile};
 use crate::ports::PortError;
 
-use attachments::AttachmentLog;
+use attachments::{AttachmentLog, AttachmentRow, BundleCounts, Scratch};
+pub use attachments::{AttachmentBundler, InBundle};
+pub use bundle::{bundle_name, write_bundle, FetchAttachment, ATTACHMENT_FOLDER, MANIFEST};
 pub use summary::{Summary, SummaryBuilder, TypeFigures, VolunteerFigures};
 
 /// What the report says about itself (cover sheet, file name).
@@ -71,6 +75,13 @@ pub enum ReportError {
     /// The job names a profile this build does not ship.
     #[error("unknown report profile {0:?}")]
     UnknownProfile(String),
+    /// An included activity names an attachment whose file is not in the
+    /// attachment store, and the profile says that fails the export.
+    #[error("the attachment {name:?} of activity {activity_id} is not in the attachment store")]
+    MissingAttachment { activity_id: String, name: String },
+    /// The attachment store could not be read.
+    #[error("reading an attachment: {0}")]
+    Attachment(PortError),
 }
 
 // Every writer error ends up as text: the caller can only report it, and a
@@ -106,7 +117,9 @@ struct Finished<'a> {
     /// SHA-256 over the activities as JSON Lines in report order: a
     /// reader can tell whether two reports were made from the same data.
     data_sha256: String,
-    attachments: AttachmentLog,
+    attachments: Scratch<AttachmentRow>,
+    /// Only when the attachment files were bundled.
+    bundle: Option<BundleCounts>,
 }
 
 /// One output format: takes rows in order, each with whether it counted,
@@ -124,7 +137,7 @@ where
     I: Iterator<Item = Result<Activity, PortError>>,
     F: FnMut(u64) -> bool,
 {
-    write_report_with(meta, dir, activities, on_row, xlsx::MAX_DATA_ROWS)
+    write_report_with(meta, dir, activities, on_row, None, xlsx::MAX_DATA_ROWS)
 }
 
 /// [`write_report`] with the Excel per-sheet row limit as a parameter, so
@@ -134,6 +147,7 @@ fn write_report_with<I, F>(
     dir: &Path,
     activities: I,
     on_row: F,
+    bundler: Option<&mut dyn AttachmentBundler>,
     rows_per_sheet: u32,
 ) -> Result<ReportOutput, ReportError>
 where
@@ -152,9 +166,9 @@ where
     let guard = PartialFile(Some(path.clone()));
     let run = Run { meta, profile, dir };
     let rows = match meta.format {
-        ExportFormat::Excel => run.stream(xlsx::XlsxSink::create(meta, dir, &path, rows_per_sheet)?, activities, on_row)?,
-        ExportFormat::Csv => run.stream(csv::CsvSink::create(meta, &path)?, activities, on_row)?,
-        ExportFormat::Json => run.stream(json::JsonSink::create(meta, profile, &path)?, activities, on_row)?,
+        ExportFormat::Excel => run.stream(xlsx::XlsxSink::create(meta, dir, &path, rows_per_sheet)?, activities, on_row, bundler)?,
+        ExportFormat::Csv => run.stream(csv::CsvSink::create(meta, &path)?, activities, on_row, bundler)?,
+        ExportFormat::Json => run.stream(json::JsonSink::create(meta, profile, &path)?, activities, on_row, bundler)?,
     };
     guard.keep();
     Ok(ReportOutput { path, filename, content_type: content_type.to_string(), rows })
@@ -169,7 +183,7 @@ struct Run<'a> {
 impl Run<'_> {
     /// The one pass: each activity is judged once, written, and folded
     /// into the figures; nothing per activity is kept.
-    fn stream<S, I, F>(&self, mut sink: S, activities: I, mut on_row: F) -> Result<u64, ReportError>
+    fn stream<S, I, F>(&self, mut sink: S, activities: I, mut on_row: F, bundler: Option<&mut dyn AttachmentBundler>) -> Result<u64, ReportError>
     where
         S: Sink,
         I: Iterator<Item = Result<Activity, PortError>>,
@@ -197,11 +211,13 @@ impl Run<'_> {
                 return Err(ReportError::Cancelled);
             }
         }
+        let (attachments, bundle) = attachments.finish(self.dir, bundler, self.profile.missing_attachments)?;
         let done = Finished {
             profile: self.profile,
             summary: summary.finish(),
             data_sha256: hex::encode(hasher.finalize()),
             attachments,
+            bundle,
         };
         sink.finish(done)?;
         Ok(rows)

@@ -6,6 +6,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::labels::{self, SHEET_CONTROL, SHEET_COVER, SHEET_GEOGRAPHY, SHEET_PARTICIPANTS, SHEET_SUMMARY, SHEET_VOLUNTEERS};
+use super::attachments::BundleCounts;
 use super::suppression::Suppressed;
 use super::summary::{fylke_name, Summary, TypeFigures};
 use super::ReportMeta;
@@ -259,7 +260,7 @@ fn volunteers(s: &Summary) -> SheetModel {
 }
 
 /// Kontroll: what was left out and why, what was hidden, and what made the file.
-pub fn control(meta: &ReportMeta, profile: &Profile, s: &Summary) -> SheetModel {
+pub fn control(meta: &ReportMeta, profile: &Profile, s: &Summary, bundle: Option<BundleCounts>) -> SheetModel {
     let mut m = SheetModel::new(SHEET_CONTROL, vec![40.0, 50.0, 12.0]);
     m.text(Style::Title, "Kontroll");
     m.blank();
@@ -286,6 +287,10 @@ pub fn control(meta: &ReportMeta, profile: &Profile, s: &Summary) -> SheetModel 
     m.push(Style::Body, vec![text("Kommuner utelatt i Geografi"), Cell::Empty, Cell::Int(s.kommuner_left_out as u64)]);
     m.blank();
     m.push(Style::Body, vec![text("Vedlegg i aktivitetene"), Cell::Empty, Cell::Int(s.attachments)]);
+    if let Some(b) = bundle {
+        m.push(Style::Body, vec![text("Vedleggsfiler med i pakken"), text("vedlegg/ i ZIP-filen"), Cell::Int(b.included)]);
+        m.push(Style::Body, vec![text("Vedleggsfiler som mangler"), text("listet i Vedlegg og manifest.json"), Cell::Int(b.missing)]);
+    }
     m.blank();
     m.push(Style::Body, vec![text("Rapportprofil"), text(&profile.name)]);
     m.push(Style::Body, vec![text("Eksport-ID"), text(&meta.export_id)]);

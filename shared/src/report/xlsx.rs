@@ -27,7 +27,7 @@ const MAX_CELL_CHARS: usize = 32_767;
 
 const ACTIVITY_WIDTHS: [f64; 16] =
     [16.0, 11.0, 22.0, 40.0, 10.0, 9.0, 11.0, 9.0, 10.0, 13.0, 10.0, 13.0, 18.0, 8.0, 9.0, 20.0];
-const ATTACHMENT_WIDTHS: [f64; 5] = [16.0, 40.0, 24.0, 14.0, 66.0];
+const ATTACHMENT_WIDTHS: [f64; 6] = [16.0, 40.0, 24.0, 14.0, 66.0, 10.0];
 
 /// Made once: `rust_xlsxwriter` hashes the format on every write, and a
 /// fresh one per row would also allocate.
@@ -146,6 +146,15 @@ impl<'a> XlsxSink<'a> {
             ws.write_string(r, 0, cell_text(&row.activity_id))?;
             ws.write_string(r, 1, cell_text(&row.name))?;
             ws.write_string(r, 2, cell_text(&row.content_type))?;
+            if let Some(size) = row.size_bytes {
+                ws.write_number(r, 3, size as f64)?;
+            }
+            if let Some(sum) = &row.sha256 {
+                ws.write_string(r, 4, sum)?;
+            }
+            if row.in_bundle.is_some() {
+                ws.write_string(r, 5, labels::in_bundle_nb(row.in_bundle))?;
+            }
         }
         Ok(())
     }
@@ -264,7 +273,7 @@ impl Sink for XlsxSink<'_> {
             ws.set_name(m.name)?;
             render(ws, &self.f, &m)?;
         }
-        let control = sheets::control(self.meta, done.profile, s);
+        let control = sheets::control(self.meta, done.profile, s, done.bundle);
         self.attachments(done)?;
         let ws = self.wb.add_worksheet();
         ws.set_name(control.name)?;
@@ -407,7 +416,7 @@ mod tests {
     fn excel_spills_onto_numbered_sheets_past_the_row_limit() {
         let dir = tempfile::tempdir().unwrap();
         let acts = fifty();
-        let out = write_report_with(&meta(ExportFormat::Excel), dir.path(), ok_items(acts.clone()), |_| true, 20).unwrap();
+        let out = write_report_with(&meta(ExportFormat::Excel), dir.path(), ok_items(acts.clone()), |_| true, None, 20).unwrap();
         assert_eq!(out.rows, 50);
         assert_eq!(
             open_xlsx(&out.path).sheet_names(),

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{ActivitySource, BufdirSubmitter, EventPublisher, FileStore, JobStore};
+use crate::ports::{ActivitySource, AttachmentFiles, BufdirSubmitter, EventPublisher, FileStore, JobStore};
 
 use super::RetryPolicy;
 
@@ -12,6 +12,8 @@ use super::RetryPolicy;
 pub struct WorkflowContext {
     pub jobs: Arc<dyn JobStore>,
     pub activities: Arc<dyn ActivitySource>,
+    /// Read only when an export includes the attachment files.
+    pub attachments: Arc<dyn AttachmentFiles>,
     pub files: Arc<dyn FileStore>,
     pub events: Arc<dyn EventPublisher>,
     pub submitter: Arc<dyn BufdirSubmitter>,

@@ -83,6 +83,7 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
         let mut stream = ctx.activities.stream(query);
         let dir = work.path().to_path_buf();
         let runtime = tokio::runtime::Handle::current();
+        let attachments = job.include_attachments.then(|| ctx.attachments.clone());
         // The writer is synchronous; it pulls each activity from the async
         // stream on its own blocking thread.
         tokio::task::spawn_blocking(move || {
@@ -95,10 +96,17 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
                     }
                 })
             });
-            report::write_report(&meta, &dir, rows, |n| {
+            let on_row = |n| {
                 done.store(n, Ordering::Relaxed);
                 !halt.is_cancelled()
-            })
+            };
+            match attachments {
+                None => report::write_report(&meta, &dir, rows, on_row),
+                Some(store) => {
+                    let mut fetch = |key: &str, local: &Path| runtime.block_on(store.fetch(key, local));
+                    report::write_bundle(&meta, &dir, rows, on_row, &mut fetch)
+                }
+            }
         })
     };
 
@@ -123,7 +131,13 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
             StepError::Retryable(m) => StepError::Retryable(format!("reading activities failed: {m}")),
             other => StepError::NonRetryable(format!("reading activities failed: {other}")),
         }),
-        Err(e @ (ReportError::Write(_) | ReportError::UnknownProfile(_))) => return Err(StepError::NonRetryable(e.to_string())),
+        Err(ReportError::Attachment(e)) => return Err(match StepError::from(e) {
+            StepError::Retryable(m) => StepError::Retryable(format!("reading an attachment failed: {m}")),
+            other => StepError::NonRetryable(format!("reading an attachment failed: {other}")),
+        }),
+        Err(e @ (ReportError::Write(_) | ReportError::UnknownProfile(_) | ReportError::MissingAttachment { .. })) => {
+            return Err(StepError::NonRetryable(e.to_string()))
+        }
     };
     // A halt while waiting for the source ends the rows early, not in error.
     if halt.is_cancelled() {

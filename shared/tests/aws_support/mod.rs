@@ -177,12 +177,15 @@ pub async fn stack(c: &Clients, state_machine_arn: Option<String>) -> AwsNames {
         events_queue_url: String::new(),
         state_machine_arn,
         job_retention: chrono::Duration::days(90),
+        activities_page_size: None,
+        attachments_bucket: String::new(),
+        attachments_prefix: "attachments/".into(),
     };
     create_exports_table(c, &names.exports_table).await;
     create_activities_table(c, &names.activities_table).await;
     create_bucket(c, &names.files_bucket).await;
     let events_queue_url = create_queue(c, &unique("events")).await;
-    AwsNames { events_queue_url, ..names }
+    AwsNames { events_queue_url, attachments_bucket: names.files_bucket.clone(), ..names }
 }
 
 /// Every message on the queue, removed from it.

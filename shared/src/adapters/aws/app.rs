@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::config::{self, AwsNames, BufdirReceiver, Clients, ConfigError, BUFDIR_RECEIVER_URL, STATE_MACHINE_ARN};
 use super::{
-    bufdir_key, ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore,
+    bufdir_key, ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3Attachments, S3BufdirOutbox, S3FileStore,
     SqsEventPublisher, StepFunctionsStarter,
 };
 use crate::adapters::maskinporten::BufdirApiConfig;
@@ -43,7 +43,11 @@ pub struct AwsApp {
 impl AwsApp {
     pub fn new(names: AwsNames, clients: Clients, settings: Settings) -> Self {
         let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &names.exports_table, names.job_retention));
-        let activities = Arc::new(DynamoActivities::new(clients.dynamodb.clone(), &names.activities_table));
+        let mut activities = DynamoActivities::new(clients.dynamodb.clone(), &names.activities_table);
+        if let Some(items) = names.activities_page_size {
+            activities = activities.with_page_size(items as i32);
+        }
+        let activities = Arc::new(activities);
         let files = Arc::new(S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.files_prefix));
         let events = Arc::new(SqsEventPublisher::new(clients.sqs.clone(), &names.events_queue_url));
         let outbox = Arc::new(S3BufdirOutbox::new(clients.s3.clone(), &names.files_bucket, &names.outbox_prefix));
@@ -116,6 +120,11 @@ impl AwsApp {
         WorkflowContext {
             jobs: self.jobs.clone(),
             activities: self.activities.clone(),
+            attachments: Arc::new(S3Attachments::new(
+                self.clients.s3.clone(),
+                &self.names.attachments_bucket,
+                &self.names.attachments_prefix,
+            )),
             files: self.files.clone(),
             events: self.events.clone(),
             submitter: self.submitter.clone(),

@@ -26,9 +26,13 @@ pub const WORK_DIR: &str = "WORK_DIR";
 pub const STALL_LIMIT_SECONDS: &str = "STALL_LIMIT_SECONDS";
 pub const BUFDIR_RECEIVER_URL: &str = "BUFDIR_RECEIVER_URL";
 pub const BUFDIR_OUTBOX: &str = "BUFDIR_OUTBOX";
+pub const ACTIVITIES_PAGE_SIZE: &str = "ACTIVITIES_PAGE_SIZE";
+pub const ATTACHMENTS_BUCKET: &str = "ATTACHMENTS_BUCKET";
+pub const ATTACHMENTS_PREFIX: &str = "ATTACHMENTS_PREFIX";
 
 pub const DEFAULT_FILES_PREFIX: &str = "exports/";
 pub const DEFAULT_OUTBOX_PREFIX: &str = "bufdir-outbox/";
+pub const DEFAULT_ATTACHMENTS_PREFIX: &str = "attachments/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -52,6 +56,13 @@ pub struct AwsNames {
     pub state_machine_arn: Option<String>,
     /// How long a finished job's record is kept before DynamoDB's TTL removes it.
     pub job_retention: chrono::Duration,
+    /// Items per activities query page; unset, DynamoDB's 1 MB page. A
+    /// smaller page lowers the memory a page takes and makes each read
+    /// shorter (a cancel is noticed between pages sooner).
+    pub activities_page_size: Option<u32>,
+    /// Where the attachment files are (by default the files bucket).
+    pub attachments_bucket: String,
+    pub attachments_prefix: String,
 }
 
 fn required(name: &'static str) -> Result<String, ConfigError> {
@@ -82,15 +93,25 @@ fn prefix(name: &'static str, default: &str) -> Result<String, ConfigError> {
 
 impl AwsNames {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let files_bucket = required(FILES_BUCKET)?;
         Ok(AwsNames {
             exports_table: required(EXPORTS_TABLE)?,
             activities_table: required(ACTIVITIES_TABLE)?,
-            files_bucket: required(FILES_BUCKET)?,
+            attachments_bucket: optional(ATTACHMENTS_BUCKET).unwrap_or_else(|| files_bucket.clone()),
+            attachments_prefix: prefix(ATTACHMENTS_PREFIX, DEFAULT_ATTACHMENTS_PREFIX)?,
+            files_bucket,
             files_prefix: prefix(FILES_PREFIX, DEFAULT_FILES_PREFIX)?,
             outbox_prefix: prefix(BUFDIR_OUTBOX_PREFIX, DEFAULT_OUTBOX_PREFIX)?,
             events_queue_url: required(EVENTS_QUEUE_URL)?,
             state_machine_arn: optional(STATE_MACHINE_ARN),
             job_retention: chrono::Duration::days(number(JOB_RETENTION_DAYS, 90)? as i64),
+            activities_page_size: match optional(ACTIVITIES_PAGE_SIZE) {
+                None => None,
+                Some(_) => match number(ACTIVITIES_PAGE_SIZE, 0)? {
+                    n @ 1..=10_000 => Some(n as u32),
+                    n => return Err(ConfigError::Invalid(ACTIVITIES_PAGE_SIZE, format!("{n} is not within 1..=10000"))),
+                },
+            },
         })
     }
 }

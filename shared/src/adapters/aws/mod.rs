@@ -4,6 +4,7 @@
 
 mod activities;
 mod app;
+mod attachment_files;
 pub mod attr;
 mod auth;
 pub mod bufdir_key;
@@ -20,6 +21,7 @@ mod workflow;
 
 pub use activities::{activity_item, DynamoActivities, DynamoActivityWriter};
 pub use app::{api_state_from_env, AwsApp};
+pub use attachment_files::S3Attachments;
 pub use auth::{claims_from_map, parse_list_claim, ApiGatewayAuthenticator};
 pub use bufdir_outbox::{reference_for, S3BufdirOutbox};
 pub use config::{AwsNames, BufdirReceiver, Clients, ConfigError};

@@ -145,7 +145,9 @@ pub async fn run_step(ctx: &WorkflowContext, step: Step, input: StepInput, deadl
             }
             Err(e) => {
                 let failure = StepFailure::from_step(e);
-                warn!(error_type = failure.error_type, error = %failure.message, "step failed");
+                // The message can name an attachment file; it goes to the
+                // execution history and the export's error_message, not the logs.
+                warn!(error_type = failure.error_type, "step failed");
                 return Err(failure);
             }
         };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use super::{
-    DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
+    DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
 };
 use crate::adapters::maskinporten::{BufdirApiConfig, HttpBufdirSubmitter};
 use crate::http::LocalJwt;
@@ -75,6 +75,7 @@ impl EmbeddedApp {
             WorkflowContext {
                 jobs: jobs.clone(),
                 activities: activities.clone(),
+                attachments: Arc::new(DiskAttachments::new(data.attachments_dir())),
                 files: files.clone(),
                 events: events.clone(),
                 submitter,

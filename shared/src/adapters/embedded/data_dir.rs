@@ -55,6 +55,12 @@ impl DataDir {
         self.root.join("tmp")
     }
 
+    /// The organisations' attachment files, at the path their key names;
+    /// put there by whoever records the activities.
+    pub fn attachments_dir(&self) -> PathBuf {
+        self.root.join("attachments")
+    }
+
     pub fn events_path(&self) -> PathBuf {
         self.root.join("events.jsonl")
     }

@@ -3,6 +3,7 @@
 //! outbox for events, and a local receiver standing in for Bufdir.
 
 mod activity_store;
+mod attachment_files;
 mod app;
 mod bufdir_receiver;
 mod data_dir;
@@ -13,6 +14,7 @@ pub mod sqlite;
 
 pub use app::{jwt_for, EmbeddedApp};
 pub use activity_store::{ActivityWriter, SqliteActivities};
+pub use attachment_files::DiskAttachments;
 pub use bufdir_receiver::LocalBufdirReceiver;
 pub use data_dir::DataDir;
 pub use event_outbox::JsonlEventOutbox;
