@@ -35,7 +35,7 @@ rust-test:
 # The end-to-end suites once more, unchanged, on `serve --backend aws
 # --runner local` against moto (tests/support/backend.rs).
 e2e-aws:
-	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test restart_recovery --test idempotency --test races
+	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test attachments --test restart_recovery --test idempotency --test races
 
 # The golden workbook opened by LibreOffice, not only by our own reader.
 report-readback:

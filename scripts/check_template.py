@@ -79,6 +79,21 @@ def actions_of(statement):
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
+def check_attachments(functions, env):
+    """Only Generate reads the attachment files, only under their prefix, and only reads them."""
+    prefix = env.get("ATTACHMENTS_PREFIX")
+    check(isinstance(prefix, str) and prefix.endswith("/"), "every function knows ATTACHMENTS_PREFIX")
+    for name, fn in functions.items():
+        reads = [s for s, _ in policy_statements(fn["Properties"])
+                 if "attachments/" in json.dumps(s.get("Resource"))]
+        if name == "GenerateFunction":
+            check(len(reads) == 1 and actions_of(reads[0]) == ["s3:GetObject"]
+                  and f"/{prefix}*" in json.dumps(reads[0]["Resource"]),
+                  "GenerateFunction: s3:GetObject on the attachments prefix and nothing more")
+        else:
+            check(not reads, f"{name}: no access to the attachment files")
+
+
 def check_bufdir_receiver(template, functions, env):
     """The receiver's parameters reach the functions, and only Submit may read the key."""
     params = template.get("Parameters", {})
@@ -168,6 +183,7 @@ def main(path):
     env = fn_globals.get("Environment", {}).get("Variables", {})
     check(REQUIRED_ENV <= set(env), f"every function gets {sorted(REQUIRED_ENV)}")
     check_bufdir_receiver(template, functions, env)
+    check_attachments(functions, env)
 
     # --- the HTTP API: a JWT authorizer, one function per contract route
     apis = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::HttpApi"]

@@ -172,6 +172,29 @@ pub fn receipt_prefix() -> &'static str {
     }
 }
 
+/// Puts an attachment file where the server looks for `key` (the data
+/// directory's `attachments/`, or the stack's bucket under
+/// `attachments/`). On AWS the server must have started (it makes the bucket).
+pub async fn put_attachment(data: &Path, key: &str, body: &[u8]) {
+    match backend() {
+        Backend::Embedded => {
+            let path = data.join("attachments").join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        Backend::Aws => {
+            let c = clients().await;
+            c.s3.put_object()
+                .bucket(stack(data).bucket)
+                .key(format!("attachments/{key}"))
+                .body(body.to_vec().into())
+                .send()
+                .await
+                .expect("put attachment");
+        }
+    }
+}
+
 /// Breaks the stored record of one of `org`'s activities (the same one
 /// every time), so reading it fails; seeding again repairs it.
 pub async fn corrupt_one_activity(data: &Path, org: &str) {
