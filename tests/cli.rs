@@ -103,6 +103,24 @@ fn import_is_all_or_nothing_and_names_the_bad_lines() {
     std::fs::write(&file, format!("{good}\n")).unwrap();
     let out = cli(dir.path(), &["activities", "import", "--org", "org-a", file.to_str().unwrap()]);
     assert!(out.contains("imported 1 activities"), "{out}");
+
+    // With an attachment file in the data directory, --include-attachments bundles it.
+    let with_file = good.replace("\"led_by_peer\":true", "\"led_by_peer\":true,\"attachments\":[{\"name\":\"liste.pdf\",\"content_type\":\"application/pdf\",\"key\":\"org-a/act-1/liste.pdf\"}]");
+    std::fs::write(&file, format!("{with_file}\n")).unwrap();
+    cli(dir.path(), &["activities", "import", "--org", "org-a", file.to_str().unwrap()]);
+    std::fs::create_dir_all(dir.path().join("attachments/org-a/act-1")).unwrap();
+    std::fs::write(dir.path().join("attachments/org-a/act-1/liste.pdf"), b"%PDF-1.7").unwrap();
+    let zip_path = dir.path().join("bundle.zip");
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["export", "--org", "org-a", "--from", "2025-01-01", "--to", "2025-12-31", "--format", "json", "--include-attachments", "--out", zip_path.to_str().unwrap(), "--data-dir", d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(String::from).collect();
+    names.sort();
+    assert_eq!(names, ["bufdir-org-a-2025-01-01-2025-12-31.json", "manifest.json", "vedlegg/act-1/liste.pdf"]);
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name("vedlegg/act-1/liste.pdf").unwrap(), &mut body).unwrap();
+    assert_eq!(body, b"%PDF-1.7");
 }
 
 #[test]

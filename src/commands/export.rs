@@ -27,6 +27,10 @@ pub struct ExportArgs {
     /// Report profile (counting rules); default "standard".
     #[arg(long)]
     profile: Option<String>,
+    /// Bundle the report with the activities' attachment files (from the
+    /// data directory's attachments/ folder) and a manifest, in one ZIP.
+    #[arg(long)]
+    include_attachments: bool,
     /// Where to write the file (default: its own name in the current folder).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -43,7 +47,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         period_from: Some(args.from.clone()),
         period_to: Some(args.to.clone()),
         activity_types: (!args.types.is_empty()).then(|| args.types.clone()),
-        include_attachments: Some(false),
+        include_attachments: Some(args.include_attachments),
         submit_to_bufdir_api: Some(false),
         report_profile: args.profile.clone(),
     };
