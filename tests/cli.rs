@@ -45,7 +45,7 @@ fn export_writes_a_workbook_with_the_seeded_figures() {
     let expected = seeded_totals("org-a", 1000, 2024, 21, "2024-01-01", "2024-06-30");
     assert_eq!(sheet(&out_file, "Aktiviteter").len() as u64, expected.activities + 1);
     let summary = sheet(&out_file, "Sammendrag");
-    let total = summary.iter().find(|r| r[0].to_string() == "Totalt").unwrap();
+    let total = summary.iter().find(|r| r[0] == "Totalt").unwrap();
     assert_eq!(num(&total[1]) as u64, expected.activities);
     assert!(String::from_utf8_lossy(&out.stdout).contains("report.xlsx"));
 }

@@ -96,7 +96,7 @@ async fn export_lifecycle_create_watch_download_and_read_back() {
 
     let summary = sheet(&path, "Sammendrag");
     let header: Vec<String> = summary[0].iter().map(|c| c.to_string()).collect();
-    let total = summary.iter().find(|r| r[0].to_string() == "Totalt").expect("Totalt row");
+    let total = summary.iter().find(|r| r[0] == "Totalt").expect("Totalt row");
     let col = |name: &str| num(&total[header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"))]);
     assert_eq!(col("Aktiviteter") as u64, expected.activities);
     assert!((col("Timer") - expected.minutes as f64 / 60.0).abs() < 1e-6);

@@ -218,10 +218,10 @@ impl Activity {
         if !(self.volunteers.hours.is_finite() && self.volunteers.hours >= 0.0) {
             out.push("volunteers.hours must be a non-negative number".to_string());
         }
-        if let Some(t) = &self.start_time {
-            if chrono::NaiveTime::parse_from_str(t, "%H:%M").is_err() {
-                out.push(format!("start_time must be HH:MM, got {t:?}"));
-            }
+        if let Some(t) = &self.start_time
+            && chrono::NaiveTime::parse_from_str(t, "%H:%M").is_err()
+        {
+            out.push(format!("start_time must be HH:MM, got {t:?}"));
         }
         out
     }

@@ -18,10 +18,10 @@ pub struct ApiGatewayAuthenticator;
 /// `["a","b"]`, `[a b]`, `a,b` or `a` -> the names.
 pub fn parse_list_claim(raw: &str) -> Vec<String> {
     let raw = raw.trim();
-    if raw.starts_with('[') {
-        if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
-            return list;
-        }
+    if raw.starts_with('[')
+        && let Ok(list) = serde_json::from_str::<Vec<String>>(raw)
+    {
+        return list;
     }
     raw.trim_start_matches('[')
         .trim_end_matches(']')

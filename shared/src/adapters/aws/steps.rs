@@ -119,6 +119,17 @@ fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<tokio::time::Instant> {
     Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
+/// The whole life of a step Lambda: every invocation runs `step` with
+/// the invocation's deadline. Each step's `main` builds `ctx` and calls this.
+pub async fn serve_step(step: Step, ctx: WorkflowContext) -> Result<(), lambda_http::Error> {
+    use lambda_http::{lambda_runtime, service_fn, LambdaEvent};
+    let ctx = &ctx;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StepInput>| async move {
+        run_step(ctx, step, event.payload, Some(event.context.deadline)).await
+    }))
+    .await
+}
+
 /// Runs one step for one attempt. `deadline_ms` is the invocation's
 /// deadline (epoch milliseconds); generation that would overrun it stops
 /// and fails the export rather than be killed half-way.
