@@ -1,7 +1,7 @@
 //! The create request as the caller sends it, and the rules it must meet.
 //! Every problem is collected, so one 422 names every bad field at once.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::{known_profiles, ActivityType, ExportFormat};
@@ -75,6 +75,10 @@ impl FieldError {
     }
 }
 
+/// Years a period may fall in: activity records start in this century,
+/// and a year like 0000 or 9999 is a typing slip, not a period to report.
+const YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
+
 fn parse_date(field: &str, value: &Option<String>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
     match value.as_deref() {
         None => {
@@ -82,7 +86,11 @@ fn parse_date(field: &str, value: &Option<String>, errors: &mut Vec<FieldError>)
             None
         }
         Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) if s.len() == 10 => Some(d),
+            Ok(d) if s.len() == 10 && YEARS.contains(&d.year()) => Some(d),
+            Ok(_) if s.len() == 10 => {
+                errors.push(FieldError::new(field, format!("must be a date in the years {} to {}, got {s:?}", YEARS.start(), YEARS.end())));
+                None
+            }
             _ => {
                 errors.push(FieldError::new(field, format!("must be an ISO date YYYY-MM-DD, got {s:?}")));
                 None
@@ -217,6 +225,10 @@ mod tests {
         assert_eq!(fields(&req("01.01.2025", "2025-12-31")), ["period_from"]);
         assert_eq!(fields(&req("2025-1-1", "2025-12-31")), ["period_from"]);
         assert_eq!(fields(&req("2025-01-01", "2025-02-30")), ["period_to"]);
+        assert_eq!(fields(&req("0000-01-01", "2025-12-31")), ["period_from"]);
+        assert_eq!(fields(&req("1999-12-31", "2025-12-31")), ["period_from"]);
+        assert_eq!(fields(&req("2099-01-01", "2100-01-01")), ["period_to"]);
+        assert!(req("2000-01-01", "2000-12-31").validate().is_ok());
         let mut r = req("2025-01-01", "2025-12-31");
         r.period_from = None;
         r.period_to = None;
