@@ -25,7 +25,8 @@ pub struct CreateExportRequest {
     #[serde(default)]
     #[schema(value_type = String, format = Date, required = true, example = "2025-01-01")]
     pub period_from: Option<String>,
-    /// Not before `period_from`, and less than 5 years after it.
+    /// Not before `period_from`, and less than 5 years after it. Both
+    /// dates fall in the years 2000 to 2099.
     #[serde(default)]
     #[schema(value_type = String, format = Date, required = true, example = "2025-12-31")]
     pub period_to: Option<String>,
@@ -33,6 +34,10 @@ pub struct CreateExportRequest {
     #[serde(default)]
     #[schema(value_type = Option<Vec<ActivityType>>)]
     pub activity_types: Option<Vec<String>>,
+    /// The file is then one ZIP: the report, the included activities'
+    /// attachment files under `vedlegg/`, and `manifest.json` with each
+    /// file's size and SHA-256. A missing file fails the export naming it,
+    /// or is listed as missing, as the report profile says.
     #[serde(default)]
     #[schema(value_type = Option<bool>, default = false)]
     pub include_attachments: Option<bool>,
