@@ -6,7 +6,7 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test tools libreoffice rust-test e2e-aws report-readback fuzz infra-check bench run clean-tools
+.PHONY: test tools libreoffice rust-test e2e-aws report-readback fuzz infra-check bench lambdas run clean-tools
 
 test: tools rust-test e2e-aws report-readback fuzz infra-check
 
@@ -47,6 +47,11 @@ fuzz:
 
 infra-check:
 	scripts/lint-infra.sh
+
+# Every function built as `sam build` would (cargo-lambda, release,
+# arm64), with each bootstrap's size. Not part of test: a long build.
+lambdas: $(VENV)/.installed
+	scripts/build-lambdas.sh
 
 # Speed and memory of an excel export of 1 000 000 activities against a
 # bare writer and Python XlsxWriter; writes BENCHMARKS.md. Not part of test.

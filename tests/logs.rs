@@ -25,6 +25,9 @@ fn import_attachments(data: &Path) -> Vec<String> {
         a.title = format!("Hemmelig tittel nummer {i}");
         let name = format!("samtykke-kari-nordmann-{i}.pdf");
         a.attachments = vec![shared::domain::Attachment { name: name.clone(), content_type: "application/pdf".into(), key: format!("att/{i}") }];
+        let file = data.join("attachments/att").join(i.to_string());
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, format!("%PDF {name}")).unwrap();
         names.push(name);
         lines.push_str(&serde_json::to_string(&a).unwrap());
         lines.push('\n');
@@ -102,6 +105,25 @@ async fn exercise(log_format: &str) -> Logged {
         export_ids.push(id);
         request_ids.push(request_id);
     }
+    // A missing attachment file fails the export with its name in
+    // error_message, for the user; the logs must still not carry it.
+    std::fs::remove_file(dir.path().join("attachments/att/4")).unwrap();
+    let body = json!({"org_id": "org-demo", "format": "json", "period_from": "2025-01-01", "period_to": "2025-12-31", "include_attachments": true});
+    let id = http.post(format!("{base}{API}")).bearer_auth(&token).json(&body).send().await.unwrap().json::<Value>().await.unwrap()["export_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failed = loop {
+        let job: Value = http.get(format!("{base}{API}/{id}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        if job["status"] != "queued" && job["status"] != "running" {
+            break job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["error_message"].as_str().unwrap().contains("samtykke-kari-nordmann-4.pdf"), "{failed}");
+    export_ids.push(id);
+
     // Bad tokens: a forged one, a truncated one, garbage.
     let forged = {
         let other = tempfile::tempdir().unwrap();

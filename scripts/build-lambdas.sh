@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make lambdas`: builds every function under functions/ as `sam build`
+# would (cargo-lambda, release, arm64 for provided.al2023) and prints each
+# bootstrap's size. Needs `make tools` (cargo-lambda and zig in .venv) and
+# the aarch64-unknown-linux-gnu target (added here when rustup has it not).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+target="${CARGO_TARGET_DIR:-target}"
+
+rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+packages=()
+for dir in functions/*/; do
+    packages+=(-p "$(basename "$dir")")
+done
+cargo lambda build --release --arm64 "${packages[@]}"
+
+printf '%-14s %10s\n' function bootstrap
+for dir in functions/*/; do
+    name=$(basename "$dir")
+    boot="$target/lambda/$name/bootstrap"
+    [ -f "$boot" ] || { echo "no bootstrap for $name at $boot" >&2; exit 1; }
+    file "$boot" | grep -q 'ARM aarch64' || { echo "$name: not an arm64 binary" >&2; exit 1; }
+    printf '%-14s %7.1f MB\n' "$name" "$(awk -v b="$(stat -c %s "$boot")" 'BEGIN { print b / 1048576 }')"
+done
