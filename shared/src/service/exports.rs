@@ -248,7 +248,10 @@ impl ExportService {
     async fn check_in_flight(&self, org_id: &str) -> Result<(), ServiceError> {
         let mut active = Vec::new();
         let mut total = 0;
-        for status in [ExportStatus::Queued, ExportStatus::Running] {
+        // Running before queued: an export that starts between the two
+        // reads is then missed once (the cap overshoots by one) rather than
+        // counted twice (a wrong 429).
+        for status in [ExportStatus::Running, ExportStatus::Queued] {
             let page = self
                 .ports
                 .jobs
