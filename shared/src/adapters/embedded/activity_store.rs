@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use futures::StreamExt;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Statement, TransactionBehavior, params, params_from_iter};
 use tokio::sync::mpsc;
@@ -16,9 +17,15 @@ use super::sqlite::{self, blocking, lock, map_err};
 use crate::domain::Activity;
 use crate::ports::{ActivityQuery, ActivitySource, PortError, PortResult};
 
-/// Rows buffered between the reading thread and the export: enough to keep
-/// both busy, small enough that memory stays flat whatever the row count.
-const STREAM_BUFFER: usize = 1024;
+/// Rows go from the reading thread to the export in batches: handing them
+/// over one at a time woke one thread or the other for every row, which
+/// cost more than reading the row.
+const BATCH: usize = 256;
+/// Batches buffered between the two: enough to keep both busy, small
+/// enough that memory stays flat whatever the row count.
+const STREAM_BUFFER: usize = 8;
+
+type Batch = Vec<PortResult<Activity>>;
 
 #[derive(Clone)]
 pub struct SqliteActivities {
@@ -149,23 +156,31 @@ fn filter(query: &ActivityQuery) -> (String, Vec<Value>) {
 
 /// Reads the query's rows in report order and hands them to `tx` one by
 /// one; returns when all are sent or the receiver is gone.
-fn produce(db_path: &Path, query: &ActivityQuery, tx: &mpsc::Sender<PortResult<Activity>>) -> PortResult<()> {
+fn produce(db_path: &Path, query: &ActivityQuery, tx: &mpsc::Sender<Batch>) -> PortResult<()> {
     let conn = sqlite::open_read_only(db_path)?;
     let (where_sql, args) = filter(query);
     let mut stmt = conn
         .prepare(&format!("SELECT body FROM activities {where_sql} ORDER BY date, activity_id"))
         .map_err(map_err)?;
     let mut rows = stmt.query(params_from_iter(&args)).map_err(map_err)?;
+    let mut batch = Vec::with_capacity(BATCH);
     while let Some(row) = rows.next().map_err(map_err)? {
         let body = row.get_ref(0).map_err(map_err)?.as_str().map_err(|e| PortError::Permanent(e.to_string()))?;
         let item = serde_json::from_str::<Activity>(body)
             .map_err(|e| PortError::Permanent(format!("stored activity is unreadable: {e}")));
         let failed = item.is_err();
-        if tx.blocking_send(item).is_err() || failed {
-            // The export stopped listening (cancelled or failed), or this
-            // row is broken and the stream ends with its error.
-            return Ok(());
+        batch.push(item);
+        if failed || batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if tx.blocking_send(full).is_err() || failed {
+                // The export stopped listening (cancelled or failed), or this
+                // row is broken and the stream ends with its error.
+                return Ok(());
+            }
         }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(batch);
     }
     Ok(())
 }
@@ -196,9 +211,9 @@ impl ActivitySource for SqliteActivities {
         let db_path = self.db_path.clone();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = produce(&db_path, &query, &tx) {
-                let _ = tx.blocking_send(Err(e));
+                let _ = tx.blocking_send(vec![Err(e)]);
             }
         });
-        Box::pin(ReceiverStream::new(rx))
+        Box::pin(ReceiverStream::new(rx).flat_map(futures::stream::iter))
     }
 }
