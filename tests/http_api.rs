@@ -236,11 +236,11 @@ async fn cancel_stops_a_running_export_and_leaves_no_file() {
     assert_eq!(body["status"], "cancelled");
     assert!(body["cancelled_at"].as_str().unwrap().ends_with('Z'));
 
-    // The worker notices within a second and removes its working file.
+    // The worker notices at once and removes its working file.
     let stopped = std::time::Instant::now();
     let tmp = dir.path().join("tmp");
     while std::fs::read_dir(&tmp).unwrap().next().is_some() {
-        assert!(stopped.elapsed() < Duration::from_secs(2), "working files still there after cancel");
+        assert!(stopped.elapsed() < cancel_cleanup_limit(), "working files still there after cancel");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -137,6 +137,17 @@ pub async fn received_submission(data: &Path, key: &str) -> (Vec<String>, Value)
 /// Moto stores about 500 a second and reads them back slower than SQLite,
 /// and counts them in time that grows with the square of the partition,
 /// so it needs fewer.
+/// How soon after a cancel an export's working files must be gone. A
+/// cancel stops the writer at once, but not an upload already under way:
+/// on moto, one of the exports the cancel test cancels can be storing its
+/// file, and its working copy goes when the upload has ended.
+pub fn cancel_cleanup_limit() -> std::time::Duration {
+    match backend() {
+        Backend::Embedded => std::time::Duration::from_secs(2),
+        Backend::Aws => std::time::Duration::from_secs(30),
+    }
+}
+
 /// Items per DynamoDB activities page on the AWS backend.
 const ACTIVITIES_PAGE_SIZE: u32 = 250;
 

@@ -14,7 +14,7 @@ mod aws_support;
 mod backend;
 
 #[allow(unused_imports)]
-pub use backend::{corrupt_one_activity, link_expiry, long_export_rows, put_attachment, receipt_prefix, server_signs_links};
+pub use backend::{cancel_cleanup_limit, corrupt_one_activity, link_expiry, long_export_rows, put_attachment, receipt_prefix, server_signs_links};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
