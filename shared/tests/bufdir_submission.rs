@@ -1161,32 +1161,26 @@ async fn a_key_from_secrets_manager_signs_grants_the_endpoint_accepts() {
     assert_eq!(received[0].file, h.report);
 }
 
+/// Why the submitter could not be built from the key in `secret_id`.
+async fn refusal(h: &Harness, clients: &shared::adapters::aws::Clients, secret_id: &str) -> String {
+    let config = BufdirApiConfig::from_lookup(lookup(&secret_env(h, secret_id))).unwrap().unwrap();
+    shared::adapters::aws::bufdir_key::http_submitter(&config, &clients.secrets).await.unwrap_err().to_string()
+}
+
 #[tokio::test]
 async fn a_missing_or_unusable_secret_stops_the_start_without_showing_its_value() {
     let h = Harness::new(TokenMode::Issue(120), vec![]).await;
     let clients = aws_support::clients().await;
 
     let missing = aws_support::unique("no-such-secret");
-    let config = BufdirApiConfig::from_lookup(lookup(&secret_env(&h, &missing)))
-        .unwrap()
-        .unwrap();
-    let err = shared::adapters::aws::bufdir_key::http_submitter(&config, &clients.secrets)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = refusal(&h, &clients, &missing).await;
     assert!(
         err.contains("MASKINPORTEN_KEY_SECRET_ID") && err.contains(&missing) && err.contains("no such secret"),
         "{err}"
     );
 
     let arn = put_secret(&clients.secrets, "password=hunter2-not-a-key").await;
-    let config = BufdirApiConfig::from_lookup(lookup(&secret_env(&h, &arn)))
-        .unwrap()
-        .unwrap();
-    let err = shared::adapters::aws::bufdir_key::http_submitter(&config, &clients.secrets)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = refusal(&h, &clients, &arn).await;
     assert!(err.contains("not an RSA private key"), "{err}");
     assert!(!err.contains("hunter2"), "the secret's value stays out of errors: {err}");
     assert_eq!(h.tokens.requests(), 0);

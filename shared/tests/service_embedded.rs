@@ -7,14 +7,25 @@ use shared::domain::{Caller, CreateExportRequest, ExportStatus};
 use shared::ports::FileStore;
 use shared::service::{ListParams, ServiceError, Settings};
 
-fn submitting_request() -> CreateExportRequest {
+/// org-a's year 2025, as an excel export with the defaults.
+fn year_2025() -> CreateExportRequest {
     CreateExportRequest {
         org_id: Some("org-a".into()),
         period_from: Some("2025-01-01".into()),
         period_to: Some("2025-12-31".into()),
-        submit_to_bufdir_api: Some(true),
         ..Default::default()
     }
+}
+
+fn submitting_request() -> CreateExportRequest {
+    CreateExportRequest { submit_to_bufdir_api: Some(true), ..year_2025() }
+}
+
+/// The whole embedded service in `dir`, with `n` demo activities of org-a in 2025.
+async fn app_with_activities(dir: &std::path::Path, n: u64) -> EmbeddedApp {
+    let app = EmbeddedApp::open(dir, "http://127.0.0.1:1", 1).unwrap();
+    app.activities.insert_all(shared::demo::generate("org-a", n, 2025..=2025, 1)).await.unwrap();
+    app
 }
 
 #[tokio::test]
@@ -45,8 +56,7 @@ async fn without_a_receiver_an_export_asking_to_be_submitted_is_refused_and_not_
 #[tokio::test]
 async fn the_embedded_server_submits_to_its_local_receiver_by_default() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = EmbeddedApp::open(tmp.path(), "http://127.0.0.1:1", 1).unwrap();
-    app.activities.insert_all(shared::demo::generate("org-a", 10, 2025..=2025, 1)).await.unwrap();
+    let app = app_with_activities(tmp.path(), 10).await;
     let caller = Caller::operator();
 
     let job = app.service.create(&caller, &submitting_request()).await.unwrap();
@@ -59,15 +69,9 @@ async fn the_embedded_server_submits_to_its_local_receiver_by_default() {
 #[tokio::test]
 async fn expired_files_are_deleted_and_the_link_goes_with_them() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = EmbeddedApp::open(tmp.path(), "http://127.0.0.1:1", 1).unwrap();
-    app.activities.insert_all(shared::demo::generate("org-a", 50, 2025..=2025, 1)).await.unwrap();
+    let app = app_with_activities(tmp.path(), 50).await;
     let caller = Caller::operator();
-    let request = CreateExportRequest {
-        org_id: Some("org-a".into()),
-        period_from: Some("2025-01-01".into()),
-        period_to: Some("2025-12-31".into()),
-        ..Default::default()
-    };
+    let request = year_2025();
     let job = app.service.create(&caller, &request).await.unwrap();
     app.runner.wait_idle().await;
     let view = app.service.get(&caller, &job.export_id).await.unwrap();
@@ -91,15 +95,9 @@ async fn expired_files_are_deleted_and_the_link_goes_with_them() {
 async fn the_watchdog_fails_an_export_whose_heartbeat_stopped_and_it_can_be_retried() {
     use shared::ports::JobStore;
     let tmp = tempfile::tempdir().unwrap();
-    let app = EmbeddedApp::open(tmp.path(), "http://127.0.0.1:1", 1).unwrap();
-    app.activities.insert_all(shared::demo::generate("org-a", 50, 2025..=2025, 1)).await.unwrap();
+    let app = app_with_activities(tmp.path(), 50).await;
     let caller = Caller::operator();
-    let request = CreateExportRequest {
-        org_id: Some("org-a".into()),
-        period_from: Some("2025-01-01".into()),
-        period_to: Some("2025-12-31".into()),
-        ..Default::default()
-    };
+    let request = year_2025();
     let stalled = app.service.create(&caller, &request).await.unwrap();
     let alive = app.service.create(&caller, &request).await.unwrap();
     app.runner.wait_idle().await;

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipWriter};
+use zip::ZipWriter;
 
 use super::attachments::{AttachmentBundler, Scratch};
-use super::{csv::zip_time, file_name, write_report_with, xlsx, PartialFile, ReportError, ReportMeta, ReportOutput};
+use super::{csv::zip_options, file_name, write_report_with, xlsx, PartialFile, ReportError, ReportMeta, ReportOutput};
 use crate::domain::Activity;
 use crate::ports::PortError;
 
@@ -91,13 +91,9 @@ struct Bundle<'f, 'a> {
 
 impl<'f, 'a> Bundle<'f, 'a> {
     fn create(meta: &ReportMeta, dir: &Path, path: &Path, fetch: &'f mut FetchAttachment<'a>) -> Result<Self, ReportError> {
-        let mut options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
-        if let Some(dt) = zip_time(meta.generated_at) {
-            options = options.last_modified_time(dt);
-        }
         Ok(Bundle {
             zip: ZipWriter::new(BufWriter::new(File::create(path)?)),
-            options,
+            options: zip_options(meta),
             dir: dir.to_path_buf(),
             fetch,
             included: Scratch::create(dir)?,

@@ -36,11 +36,7 @@ pub(super) struct CsvSink<'a> {
 impl<'a> CsvSink<'a> {
     pub(super) fn create(meta: &'a ReportMeta, path: &Path) -> Result<Self, ReportError> {
         let file = File::create(path)?;
-        let mut options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
-        // Entries carry the report's own timestamp rather than 1980-01-01.
-        if let Some(dt) = zip_time(meta.generated_at) {
-            options = options.last_modified_time(dt);
-        }
+        let options = zip_options(meta);
         // Without the large-file flag an entry over 4 GiB fails with an error
         // instead of writing a broken archive; that is ~25 million rows,
         // far past any real period, so the zip64 headers are not worth it.
@@ -147,7 +143,17 @@ impl Sink for CsvSink<'_> {
     }
 }
 
-pub(super) fn zip_time(t: chrono::DateTime<chrono::Utc>) -> Option<zip::DateTime> {
+/// Deflated entries that carry the report's own timestamp rather than
+/// 1980-01-01 (the CSV ZIP and the attachments bundle alike).
+pub(super) fn zip_options(meta: &ReportMeta) -> SimpleFileOptions {
+    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    match zip_time(meta.generated_at) {
+        Some(dt) => options.last_modified_time(dt),
+        None => options,
+    }
+}
+
+fn zip_time(t: chrono::DateTime<chrono::Utc>) -> Option<zip::DateTime> {
     use chrono::{Datelike, Timelike};
     let year = u16::try_from(t.year()).ok()?;
     zip::DateTime::from_date_and_time(year, t.month() as u8, t.day() as u8, t.hour() as u8, t.minute() as u8, t.second() as u8).ok()

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::Client;
-use tokio::io::AsyncWriteExt;
 
 use super::errors::port_error;
-use crate::ports::{AttachmentFiles, PortError, PortResult};
+use super::file_store::download;
+use crate::ports::{AttachmentFiles, PortResult};
 
 #[derive(Clone)]
 pub struct S3Attachments {
@@ -44,13 +44,7 @@ impl AttachmentFiles for S3Attachments {
             }
             Err(e) => return Err(port_error("fetch attachment", e)),
         };
-        let write_err = |e: std::io::Error| PortError::Permanent(format!("write local copy of an attachment: {e}"));
-        let mut body = out.body;
-        let mut file = tokio::fs::File::create(local).await.map_err(write_err)?;
-        while let Some(chunk) = body.try_next().await.map_err(|e| PortError::Transient(format!("download attachment: {e}")))? {
-            file.write_all(&chunk).await.map_err(write_err)?;
-        }
-        file.flush().await.map_err(write_err)?;
+        download(out.body, local).await?;
         Ok(true)
     }
 }

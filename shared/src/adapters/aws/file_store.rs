@@ -38,6 +38,23 @@ fn io_err(what: &str, e: std::io::Error) -> PortError {
     PortError::Permanent(format!("{what}: {e}"))
 }
 
+/// Streams an object's body into a local file, chunk by chunk; on failure
+/// the partial file is removed.
+pub(super) async fn download(mut body: ByteStream, local: &Path) -> PortResult<()> {
+    let mut file = tokio::fs::File::create(local).await.map_err(|e| io_err("write local copy", e))?;
+    let copied = async {
+        while let Some(chunk) = body.try_next().await.map_err(|e| PortError::Transient(format!("download: {e}")))? {
+            file.write_all(&chunk).await.map_err(|e| io_err("write local copy", e))?;
+        }
+        file.flush().await.map_err(|e| io_err("write local copy", e))
+    }
+    .await;
+    if copied.is_err() {
+        let _ = tokio::fs::remove_file(local).await;
+    }
+    copied
+}
+
 /// `attachment` with the name twice: plain ASCII for old clients, and
 /// RFC 5987 UTF-8 for the rest.
 pub fn content_disposition(filename: &str) -> String {
@@ -189,19 +206,7 @@ impl FileStore for S3FileStore {
                 return Err(port_error("fetch report", e));
             }
         };
-        let mut body = out.body;
-        let mut file = tokio::fs::File::create(local).await.map_err(|e| io_err("write local copy", e))?;
-        let copied = async {
-            while let Some(chunk) = body.try_next().await.map_err(|e| PortError::Transient(format!("download report: {e}")))? {
-                file.write_all(&chunk).await.map_err(|e| io_err("write local copy", e))?;
-            }
-            file.flush().await.map_err(|e| io_err("write local copy", e))
-        }
-        .await;
-        if copied.is_err() {
-            let _ = tokio::fs::remove_file(local).await;
-        }
-        copied
+        download(out.body, local).await
     }
 
     async fn delete_prefix(&self, prefix: &str) -> PortResult<u64> {
