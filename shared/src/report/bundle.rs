@@ -156,7 +156,7 @@ impl<'f, 'a> Bundle<'f, 'a> {
         });
         let header = header.to_string();
         // The header object, left open so the two lists can be streamed in.
-        out.write_all(header[..header.len() - 1].as_bytes())?;
+        out.write_all(&header.as_bytes()[..header.len() - 1])?;
         out.write_all(b",\n\"attachments\":[")?;
         write_list(&mut out, self.included.rows()?)?;
         out.write_all(b"],\n\"missing\":[")?;
