@@ -42,6 +42,9 @@ impl From<PortError> for StepError {
     }
 }
 
+/// Most activities the writer takes from the source at a time.
+const PULL_BATCH: usize = 256;
+
 /// Generates the report for `attempt` and stores it. Rows stream from the
 /// activity source straight into the writer; a heartbeat records progress
 /// and notices a cancel within one beat.
@@ -80,21 +83,29 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
     let halt = cancel.child_token();
     let mut writer = {
         let (done, halt) = (done.clone(), halt.clone());
-        let mut stream = ctx.activities.stream(query);
+        // Whatever has arrived is taken at once, up to a batch: entering the
+        // runtime for every row cost more than judging the row.
+        let mut stream = ctx.activities.stream(query).ready_chunks(PULL_BATCH);
         let dir = work.path().to_path_buf();
         let runtime = tokio::runtime::Handle::current();
         let attachments = job.include_attachments.then(|| ctx.attachments.clone());
-        // The writer is synchronous; it pulls each activity from the async
+        // The writer is synchronous; it pulls the activities from the async
         // stream on its own blocking thread.
         tokio::task::spawn_blocking(move || {
-            let rows = std::iter::from_fn(|| {
-                runtime.block_on(async {
-                    tokio::select! {
-                        biased;
-                        _ = halt.cancelled() => None,
-                        next = stream.next() => next,
-                    }
-                })
+            let mut pulled = Vec::new().into_iter();
+            let rows = std::iter::from_fn(|| loop {
+                if let Some(row) = pulled.next() {
+                    return Some(row);
+                }
+                pulled = runtime
+                    .block_on(async {
+                        tokio::select! {
+                            biased;
+                            _ = halt.cancelled() => None,
+                            next = stream.next() => next,
+                        }
+                    })?
+                    .into_iter();
             });
             let on_row = |n| {
                 done.store(n, Ordering::Relaxed);
