@@ -120,7 +120,7 @@ impl<'a> XlsxSink<'a> {
         };
         let ws = self.wb.add_worksheet_with_constant_memory()?;
         ws.set_name(name)?;
-        header_row(ws, &self.f.header, &labels::ACTIVITY_HEADERS, &ACTIVITY_WIDTHS)?;
+        header_row(ws, &self.f.header, &labels::ACTIVITY_HEADERS)?;
         ws.set_freeze_panes(1, 0)?;
         print_setup(ws, Some(0))?;
         self.sheet = FIRST_ACTIVITY_SHEET + n;
@@ -129,16 +129,23 @@ impl<'a> XlsxSink<'a> {
     }
 
     /// The filter range is only known once the sheet is full or the data ends.
+    /// The widths are set here too, not before the rows: a sheet with column
+    /// settings looks each unformatted cell's column up as it is written,
+    /// a million rows times sixteen hash lookups. A constant-memory sheet
+    /// writes its column settings when the workbook is saved, so they still
+    /// reach the file.
     fn close_activity_sheet(&mut self) -> Result<(), ReportError> {
         let last = self.row - 1;
-        self.wb.worksheet_from_index(self.sheet)?.autofilter(0, 0, last, LAST_COL)?;
-        Ok(())
+        let ws = self.wb.worksheet_from_index(self.sheet)?;
+        ws.autofilter(0, 0, last, LAST_COL)?;
+        column_widths(ws, &ACTIVITY_WIDTHS)
     }
 
     fn attachments(&mut self, done: Finished) -> Result<(), ReportError> {
         let ws = self.wb.add_worksheet_with_constant_memory()?;
         ws.set_name(labels::SHEET_ATTACHMENTS)?;
-        header_row(ws, &self.f.header, &labels::ATTACHMENT_HEADERS, &ATTACHMENT_WIDTHS)?;
+        header_row(ws, &self.f.header, &labels::ATTACHMENT_HEADERS)?;
+        column_widths(ws, &ATTACHMENT_WIDTHS)?;
         print_setup(ws, Some(0))?;
         // Past Excel's limit the rest are counted on Kontroll, not listed.
         for (r, row) in (1..=MAX_DATA_ROWS).zip(done.attachments.rows()?) {
@@ -160,9 +167,15 @@ impl<'a> XlsxSink<'a> {
     }
 }
 
-fn header_row(ws: &mut Worksheet, f: &Format, headers: &[&str], widths: &[f64]) -> Result<(), ReportError> {
-    for (c, (h, w)) in headers.iter().zip(widths).enumerate() {
+fn header_row(ws: &mut Worksheet, f: &Format, headers: &[&str]) -> Result<(), ReportError> {
+    for (c, h) in headers.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, f)?;
+    }
+    Ok(())
+}
+
+fn column_widths(ws: &mut Worksheet, widths: &[f64]) -> Result<(), ReportError> {
+    for (c, w) in widths.iter().enumerate() {
         ws.set_column_width(c as u16, *w)?;
     }
     Ok(())
@@ -310,6 +323,7 @@ mod tests {
     use super::super::{write_report, write_report_with};
     use crate::domain::ExportFormat;
     use calamine::{Data, Reader};
+    use super::super::labels;
 
     fn serial(d: chrono::NaiveDate) -> f64 {
         (d - date(1899, 12, 30)).num_days() as f64
@@ -409,7 +423,7 @@ mod tests {
         let xml = String::from_utf8(zip_entry(&out.path, "xl/worksheets/sheet3.xml")).unwrap();
         assert!(xml.contains(r#"<autoFilter ref="A1:P51"/>"#), "{}", &xml[..600]);
         assert!(xml.contains(r#"ySplit="1""#) && xml.contains(r#"state="frozen""#));
-        assert!(xml.contains("<cols>"), "column widths set");
+        assert_eq!(xml.matches("<col ").count(), labels::ACTIVITY_HEADERS.len(), "every column has its width");
     }
 
     #[test]
