@@ -12,6 +12,7 @@
 mod attachments;
 mod bundle;
 mod csv;
+mod digest;
 mod json;
 mod labels;
 mod sheets;
@@ -26,12 +27,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use sha2::{Digest, Sha256};
-
 use crate::domain::{find_profile, Activity, ActivityType, ExportFormat, NotCountedReason, Profile};
 use crate::ports::PortError;
 
 use attachments::{AttachmentLog, AttachmentRow, BundleCounts, Scratch};
+use digest::DataDigest;
 pub use attachments::{AttachmentBundler, InBundle};
 pub use bundle::{bundle_name, write_bundle, FetchAttachment, ATTACHMENT_FOLDER, MANIFEST};
 pub use summary::{Summary, SummaryBuilder, TypeFigures, VolunteerFigures};
@@ -191,10 +191,7 @@ impl Run<'_> {
     {
         let mut summary = SummaryBuilder::new(self.meta.period_from, self.meta.period_to, self.profile.suppression_threshold);
         let mut attachments = AttachmentLog::create(self.dir)?;
-        let mut hasher = Sha256::new();
-        // Serialised into one reused buffer: serde_json's many small writes
-        // straight into the hasher cost more than the hashing itself.
-        let mut line = Vec::with_capacity(1024);
+        let mut digest = DataDigest::start()?;
         let mut rows = 0u64;
         for item in activities {
             let a = item.map_err(ReportError::Source)?;
@@ -202,10 +199,7 @@ impl Run<'_> {
             sink.row(&a, outcome)?;
             summary.add(&a, outcome);
             attachments.add(&a)?;
-            line.clear();
-            serde_json::to_writer(&mut line, &a)?;
-            line.push(b'\n');
-            hasher.update(&line);
+            digest.add(a)?;
             rows += 1;
             if !on_row(rows) {
                 return Err(ReportError::Cancelled);
@@ -215,7 +209,7 @@ impl Run<'_> {
         let done = Finished {
             profile: self.profile,
             summary: summary.finish(),
-            data_sha256: hex::encode(hasher.finalize()),
+            data_sha256: digest.finish()?,
             attachments,
             bundle,
         };
