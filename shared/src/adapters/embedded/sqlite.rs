@@ -58,7 +58,9 @@ const MIGRATIONS: &[&str] = &[
     // had been inserted: a random page read per activity, four times slower
     // than reading them in order. Same columns in the same order; the
     // (org_id, activity_id) key becomes a unique index so upserts still find
-    // their row.
+    // their row. Counting a period (each create and each run) would now read
+    // every row's body, so a small covering index answers it instead: 0.13 s
+    // for a million rows rather than 0.5 s.
     "CREATE TABLE activities_in_report_order (
         org_id        TEXT NOT NULL,
         activity_id   TEXT NOT NULL,
@@ -71,7 +73,8 @@ const MIGRATIONS: &[&str] = &[
         SELECT org_id, activity_id, date, activity_type, body FROM activities;
     DROP TABLE activities;
     ALTER TABLE activities_in_report_order RENAME TO activities;
-    CREATE UNIQUE INDEX activities_by_id ON activities (org_id, activity_id);",
+    CREATE UNIQUE INDEX activities_by_id ON activities (org_id, activity_id);
+    CREATE INDEX activities_by_date ON activities (org_id, date, activity_type);",
 ];
 
 /// A read-write connection with the schema brought up to date.
@@ -206,6 +209,15 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("USING PRIMARY KEY"), "{plan}");
+        let count_plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM activities WHERE org_id = 'o' AND date >= '2025-01-01' \
+                 AND activity_type IN ('t')",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(count_plan.contains("COVERING INDEX activities_by_date"), "{count_plan}");
         let duplicate = conn.execute("INSERT INTO activities VALUES ('o', 'a', '2025-09-09', 't', 'x')", []);
         assert!(duplicate.is_err(), "(org_id, activity_id) is still unique");
     }
