@@ -132,11 +132,6 @@ pub async fn received_submission(data: &Path, key: &str) -> (Vec<String>, Value)
     }
 }
 
-/// Activities that keep an export running for some seconds, long enough
-/// to cancel, delete or kill it mid-way while the test makes other calls.
-/// Moto stores about 500 a second and reads them back slower than SQLite,
-/// and counts them in time that grows with the square of the partition,
-/// so it needs fewer.
 /// How soon after a cancel an export's working files must be gone. A
 /// cancel stops the writer at once, but not an upload already under way:
 /// on moto, one of the exports the cancel test cancels can be storing its
@@ -151,6 +146,11 @@ pub fn cancel_cleanup_limit() -> std::time::Duration {
 /// Items per DynamoDB activities page on the AWS backend.
 const ACTIVITIES_PAGE_SIZE: u32 = 250;
 
+/// Activities that keep an export running for some seconds, long enough
+/// to cancel, delete or kill it mid-way while the test makes other calls.
+/// Moto stores about 500 a second and reads them back slower than SQLite,
+/// and counts them in time that grows with the square of the partition,
+/// so it needs fewer.
 pub fn long_export_rows() -> u64 {
     match backend() {
         Backend::Embedded => 150_000,
