@@ -75,7 +75,8 @@ pub async fn run(cmd: ActivitiesCommand) -> anyhow::Result<()> {
         }
         ActivitiesCommand::Seed { org, count, year, seed, backend, data } => {
             check_org(&org)?;
-            anyhow::ensure!((2000..=2100).contains(&year), "--year must be from 2000 to 2100");
+            let years = shared::domain::YEARS;
+            anyhow::ensure!(years.contains(&year), "--year must be from {} to {}", years.start(), years.end());
             anyhow::ensure!((1..=50_000_000).contains(&count), "--count must be from 1 to 50000000");
             let store = backend.activities(&data.data_dir).await?;
             let n = store.put_all(generate(&org, count, year..=year, seed)).await?;

@@ -201,9 +201,8 @@ impl Activity {
         if !(self.kommunenummer.len() == 4 && self.kommunenummer.bytes().all(|b| b.is_ascii_digit())) {
             out.push(format!("kommunenummer must be 4 digits, got {:?}", self.kommunenummer));
         }
-        let year = chrono::Datelike::year(&self.date);
-        if !(2000..=2100).contains(&year) {
-            out.push(format!("date {} is outside 2000..2100", self.date));
+        if !super::YEARS.contains(&chrono::Datelike::year(&self.date)) {
+            out.push(format!("date {} is outside the years {} to {}", self.date, super::YEARS.start(), super::YEARS.end()));
         }
         let p = &self.participants;
         if p.new > p.total {

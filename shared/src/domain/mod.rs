@@ -2,6 +2,7 @@
 
 mod activity;
 mod caller;
+mod date;
 mod export_id;
 mod job;
 mod profile;
@@ -11,6 +12,7 @@ mod submission;
 
 pub use activity::*;
 pub use caller::{Caller, OrgScope};
+pub use date::{parse_iso_date, DateError, YEARS};
 pub use export_id::ExportId;
 pub use job::*;
 pub use profile::{find_profile, known_profiles, load_builtin, MissingAttachments, NotCountedReason, Profile, ProfileError, TypeRule};

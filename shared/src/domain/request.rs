@@ -1,9 +1,10 @@
 //! The create request as the caller sends it, and the rules it must meet.
 //! Every problem is collected, so one 422 names every bad field at once.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::date::parse_iso_date;
 use super::{known_profiles, ActivityType, ExportFormat};
 
 /// Longest period one export may cover.
@@ -23,12 +24,13 @@ pub struct CreateExportRequest {
     #[schema(value_type = Option<ExportFormat>, default = "excel")]
     pub format: Option<String>,
     #[serde(default)]
-    #[schema(value_type = String, format = Date, required = true, example = "2025-01-01")]
+    /// Exactly `YYYY-MM-DD`.
+    #[schema(value_type = String, format = Date, required = true, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2025-01-01")]
     pub period_from: Option<String>,
     /// Not before `period_from`, and less than 5 years after it. Both
     /// dates fall in the years 2000 to 2099.
     #[serde(default)]
-    #[schema(value_type = String, format = Date, required = true, example = "2025-12-31")]
+    #[schema(value_type = String, format = Date, required = true, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2025-12-31")]
     pub period_to: Option<String>,
     /// Empty or left out: every type.
     #[serde(default)]
@@ -80,28 +82,12 @@ impl FieldError {
     }
 }
 
-/// Years a period may fall in: activity records start in this century,
-/// and a year like 0000 or 9999 is a typing slip, not a period to report.
-const YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
-
 fn parse_date(field: &str, value: &Option<String>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
-    match value.as_deref() {
-        None => {
-            errors.push(FieldError::new(field, "is required (YYYY-MM-DD)"));
-            None
-        }
-        Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) if s.len() == 10 && YEARS.contains(&d.year()) => Some(d),
-            Ok(_) if s.len() == 10 => {
-                errors.push(FieldError::new(field, format!("must be a date in the years {} to {}, got {s:?}", YEARS.start(), YEARS.end())));
-                None
-            }
-            _ => {
-                errors.push(FieldError::new(field, format!("must be an ISO date YYYY-MM-DD, got {s:?}")));
-                None
-            }
-        },
-    }
+    let Some(s) = value.as_deref() else {
+        errors.push(FieldError::new(field, "is required (YYYY-MM-DD)"));
+        return None;
+    };
+    parse_iso_date(s).map_err(|e| errors.push(FieldError::new(field, e.message(s)))).ok()
 }
 
 impl CreateExportRequest {
@@ -229,6 +215,7 @@ mod tests {
     fn dates_must_be_iso() {
         assert_eq!(fields(&req("01.01.2025", "2025-12-31")), ["period_from"]);
         assert_eq!(fields(&req("2025-1-1", "2025-12-31")), ["period_from"]);
+        assert_eq!(fields(&req("2025-01- 1", "+2025-1-01")), ["period_from", "period_to"]);
         assert_eq!(fields(&req("2025-01-01", "2025-02-30")), ["period_to"]);
         assert_eq!(fields(&req("0000-01-01", "2025-12-31")), ["period_from"]);
         assert_eq!(fields(&req("1999-12-31", "2025-12-31")), ["period_from"]);
