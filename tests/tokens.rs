@@ -174,3 +174,40 @@ async fn a_token_within_the_clock_leeway_is_accepted_and_admin_needs_no_org() {
         assert_eq!(status, 200, "{body}");
     }
 }
+
+/// A token may name at most 1 000 organisations: one naming more is
+/// refused like any bad token, not answered with a 500 from a query too
+/// large for the store, and nothing the server logs grows with it. At the
+/// limit, every one of them is searched. (A token so large that the request
+/// head passes the HTTP layer's 400 KB gets 431 before any of this.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_naming_too_many_organisations_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), "org-a", 20, 2025, 6);
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging_to(dir.path(), &[], &log);
+    let key = token_key(dir.path());
+    let orgs = |n: usize| -> Vec<String> { (0..n - 1).map(|i| format!("org-{i:05}")).chain(["org-a".to_string()]).collect() };
+
+    let at_limit = sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": orgs(1000)})));
+    let id = server.create(&at_limit, export_body("org-a", "2025-01-01", "2025-01-31", "json")).await;
+    let (total, listed) = server.list_all(&at_limit).await;
+    assert_eq!((total, listed[0]["export_id"].as_str()), (1, Some(id.as_str())));
+
+    let over = sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": orgs(1001)})));
+    // Short names, so 33 000 of them fit in a request head the server reads.
+    let short: Vec<String> = (0..33_000).map(|i| format!("o{i}")).collect();
+    let far_over = sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": short})));
+    assert!(far_over.len() < 400_000, "{} bytes", far_over.len());
+    for token in [&over, &far_over] {
+        for (method, path) in [(Method::GET, API.to_string()), (Method::GET, format!("{API}/{id}")), (Method::POST, API.to_string())] {
+            let body = export_body("org-a", "2025-01-01", "2025-01-31", "json");
+            let (status, _, body) = server.call(method.clone(), &path, Some(token), Some(body)).await;
+            assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{method} {path}: {body}");
+        }
+    }
+    drop(server);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let longest = logged.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2048, "a log line of {longest} bytes");
+}

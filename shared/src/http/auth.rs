@@ -26,7 +26,13 @@ pub enum AuthError {
     Invalid(String),
     #[error("token names no organisation")]
     NoOrganisation,
+    #[error("token names {0} organisations, more than {MAX_TOKEN_ORGS}")]
+    TooManyOrganisations(usize),
 }
+
+/// The most organisations one token may name. Every list and count is
+/// filtered by them; a caller who needs more is an administrator.
+pub const MAX_TOKEN_ORGS: usize = 1000;
 
 pub trait Authenticator: Send + Sync {
     fn authenticate(&self, parts: &Parts) -> Result<Caller, AuthError>;
@@ -67,6 +73,9 @@ impl Claims {
             orgs.dedup();
             if orgs.is_empty() {
                 return Err(AuthError::NoOrganisation);
+            }
+            if orgs.len() > MAX_TOKEN_ORGS {
+                return Err(AuthError::TooManyOrganisations(orgs.len()));
             }
             OrgScope::Only(orgs)
         };
@@ -179,6 +188,15 @@ mod tests {
     fn a_token_without_organisations_is_refused() {
         let t = jwt().issue("a", &[], false, Duration::from_secs(60));
         assert!(matches!(jwt().verify(&t), Err(AuthError::NoOrganisation)));
+    }
+
+    #[test]
+    fn a_token_naming_too_many_organisations_is_refused() {
+        let orgs = |n: usize| (0..n).map(|i| format!("org-{i}")).collect::<Vec<_>>();
+        let at_limit = Claims { sub: "s".into(), org_ids: Some(orgs(MAX_TOKEN_ORGS)), ..Default::default() };
+        assert!(at_limit.into_caller().is_ok());
+        let over = Claims { sub: "s".into(), org_ids: Some(orgs(MAX_TOKEN_ORGS + 1)), ..Default::default() };
+        assert!(matches!(over.into_caller(), Err(AuthError::TooManyOrganisations(n)) if n == MAX_TOKEN_ORGS + 1));
     }
 
     #[test]

@@ -62,10 +62,12 @@ fn refused() -> ApiError {
 )]
 pub(super) async fn download(
     State(store): State<Arc<DiskFileStore>>,
-    Path(key): Path<String>,
+    key: Result<Path<String>, axum::extract::rejection::PathRejection>,
     params: Result<Query<LinkParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|_| refused())?;
+    // A key that is not UTF-8 (`%FF`) or a query that does not parse is
+    // one more link that is not ours: the same answer as a bad signature.
+    let (Ok(Path(key)), Ok(Query(params))) = (key, params) else { return Err(refused()) };
     let now = chrono::Utc::now().timestamp();
     let path = store.verify_download(&key, params.expires, &params.name, &params.sig, now).map_err(|reason| {
         tracing::info!(reason = %reason, "download refused");

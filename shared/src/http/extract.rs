@@ -92,19 +92,34 @@ impl<T: DeserializeOwned + KnownFields, S: Send + Sync> FromRequest<S> for Optio
     }
 }
 
+/// An object with only known fields, read into `T`. Anything but an object
+/// is refused first: serde would read an array as the struct's fields in
+/// order, so `["org-demo","json",...]` would otherwise become a request.
 fn from_known_fields<T: DeserializeOwned + KnownFields>(value: Value) -> Result<T, ApiError> {
-    if let Value::Object(fields) = &value {
-        let unknown: Vec<FieldError> = fields
-            .keys()
-            .filter(|k| !T::FIELDS.contains(&k.as_str()))
-            .map(|k| FieldError::new(k, format!("is not a known field; known: {}", T::FIELDS.join(", "))))
-            .collect();
-        if !unknown.is_empty() {
-            let names: Vec<&str> = unknown.iter().map(|e| e.field.as_str()).collect();
-            return Err(invalid_body(format!("unknown fields: {}", names.join(", "))).with_errors(unknown));
-        }
+    let Value::Object(fields) = &value else {
+        return Err(invalid_body(format!("the body must be a JSON object, not {}", json_kind(&value))));
+    };
+    let unknown: Vec<FieldError> = fields
+        .keys()
+        .filter(|k| !T::FIELDS.contains(&k.as_str()))
+        .map(|k| FieldError::new(k, format!("is not a known field; known: {}", T::FIELDS.join(", "))))
+        .collect();
+    if !unknown.is_empty() {
+        let names: Vec<&str> = unknown.iter().map(|e| e.field.as_str()).collect();
+        return Err(invalid_body(format!("unknown fields: {}", names.join(", "))).with_errors(unknown));
     }
     serde_json::from_value(value).map_err(|e| invalid_body(e.to_string()))
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 fn json_problem(rejection: JsonRejection) -> ApiError {
@@ -164,5 +179,19 @@ mod tests {
         assert!(e.detail.contains("colour, size"), "{}", e.detail);
         let ok = from_known_fields::<CancelRequest>(serde_json::json!({"reason": "x"})).unwrap();
         assert_eq!(ok.reason.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        let positional = serde_json::json!(["org-demo", "json", "2025-01-01", "2025-01-31"]);
+        let e = from_known_fields::<CreateExportRequest>(positional).err().unwrap();
+        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"));
+        assert!(e.detail.contains("an array"), "{}", e.detail);
+        for other in [serde_json::json!(["a reason"]), serde_json::json!("a reason"), serde_json::json!(3), serde_json::json!(true)] {
+            let e = from_known_fields::<CancelRequest>(other.clone()).err().unwrap();
+            assert_eq!(e.code, "invalid_body", "{other}");
+        }
+        let e = from_known_fields::<CreateExportRequest>(Value::Null).err().unwrap();
+        assert_eq!(e.code, "invalid_body");
     }
 }

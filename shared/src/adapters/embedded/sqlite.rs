@@ -75,6 +75,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE activities_in_report_order RENAME TO activities;
     CREATE UNIQUE INDEX activities_by_id ON activities (org_id, activity_id);
     CREATE INDEX activities_by_date ON activities (org_id, date, activity_type);",
+    // 5: the in-flight count each create and retry makes inside its write
+    // transaction reads this index, not every job the organisation has had.
+    "CREATE INDEX jobs_by_org_status ON jobs (org_id, status);",
 ];
 
 /// A read-write connection with the schema brought up to date.
@@ -119,12 +122,22 @@ fn migrate(conn: &mut Connection) -> PortResult<()> {
 
 /// Busy and locked mean another connection held the lock past the
 /// timeout: worth retrying. Everything else will fail the same way again.
+/// The message is cut short: some carry the whole statement, and a
+/// statement with thousands of arguments made a log line of 70 KB.
 pub fn map_err(e: rusqlite::Error) -> PortError {
+    let mut message = e.to_string();
+    if message.len() > MAX_MESSAGE {
+        let cut = (0..=MAX_MESSAGE).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
+        message.truncate(cut);
+        message.push_str("...");
+    }
     match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => PortError::Transient(e.to_string()),
-        _ => PortError::Permanent(format!("sqlite: {e}")),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => PortError::Transient(message),
+        _ => PortError::Permanent(format!("sqlite: {message}")),
     }
 }
+
+const MAX_MESSAGE: usize = 300;
 
 pub(crate) fn lock(conn: &Mutex<Connection>) -> PortResult<MutexGuard<'_, Connection>> {
     // A panic while holding the lock rolled back its transaction when the
@@ -167,6 +180,15 @@ mod tests {
         let _tx = holder.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
         let err = other.execute("INSERT INTO activities VALUES ('o','a','2025-01-01','t','{}')", []).unwrap_err();
         assert!(matches!(map_err(err), PortError::Transient(_)));
+    }
+
+    #[test]
+    fn long_messages_are_cut_short() {
+        let conn = Connection::open_in_memory().unwrap();
+        // Too many variables: SQLite's message then carries the whole statement.
+        let long = format!("SELECT 1 WHERE 1 IN ({})", vec!["?"; 40_000].join(","));
+        let PortError::Permanent(m) = map_err(conn.prepare(&long).unwrap_err()) else { panic!("not permanent") };
+        assert!(m.len() < MAX_MESSAGE + 20 && m.ends_with("..."), "{} bytes: {m}", m.len());
     }
 
     #[test]
