@@ -146,8 +146,7 @@ pub async fn wire(args: &BackendArgs, runner: Option<Runner>, data_dir: &Path, b
             })
         }
         (Backend::Aws, runner) => {
-            let mut app = args.aws().await?;
-            app.settings.max_in_flight = settings.max_in_flight;
+            let app = args.aws().await?.with_limits(settings.max_in_flight, settings.stall_limit);
             let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
             let location = format!("jobs in DynamoDB table {}, files in s3://{}", app.names.exports_table, app.names.files_bucket);
             let (service, runner) = match runner {

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use super::PortResult;
 use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope, Progress};
 
+/// The in-flight cap a store has unless its builder is told otherwise.
+pub const DEFAULT_IN_FLIGHT_CAP: u32 = 3;
+
 /// One page of the list endpoint, filtered to the caller's organisations.
 #[derive(Clone, Debug)]
 pub struct JobQuery {
@@ -25,6 +28,15 @@ pub struct JobPage {
 
 /// Where export jobs live. Every write after the first is conditional on
 /// the version the writer read, so two concurrent changes cannot both win.
+///
+/// A store is built with an in-flight cap: the most exports one
+/// organisation may have queued or running. A write that would take an
+/// organisation past it (a new queued job, a retry of a finished one) is
+/// refused with [`PortError::InFlightCapReached`] in the same atomic step
+/// that would have written it, so the cap holds under any burst of
+/// concurrent writers and no crash can leave a slot taken by nothing.
+///
+/// [`PortError::InFlightCapReached`]: super::PortError::InFlightCapReached
 #[async_trait]
 pub trait JobStore: KeyedJobs + Send + Sync {
     /// Stores a new job; `Conflict` if the id is taken.
@@ -88,7 +100,9 @@ pub enum KeyedInsert {
 pub trait KeyedJobs: Send + Sync {
     /// Stores `job` and `record` together, unless a record of the same
     /// scope and key that expires after `record.created_at` exists.
-    /// `Conflict` if the job's id is taken (and so nothing was stored).
+    /// `Conflict` if the job's id is taken, `InFlightCapReached` if the
+    /// organisation is at its cap (and so nothing was stored); a live key
+    /// is reported before the cap, so a repeat is replayed, never refused.
     async fn insert_keyed(&self, job: &ExportJob, record: &KeyRecord) -> PortResult<KeyedInsert>;
 
     /// The record of a key that has not expired at `now`.

@@ -1,6 +1,7 @@
 //! Ports: the narrow traits the services need from the outside world.
 //! Each has an embedded implementation (SQLite, files on disk, the
-//! in-process runner) and, later, an AWS one; the services never know which.
+//! in-process runner) and an AWS one (DynamoDB, S3, Step Functions, SQS);
+//! the services never know which.
 
 mod activity_source;
 mod attachment_files;
@@ -24,6 +25,10 @@ pub enum PortError {
     /// A conditional write lost: the record changed or already exists.
     #[error("conflict: the record changed or already exists")]
     Conflict,
+    /// The write would give an organisation more exports queued or running
+    /// than the job store's cap; nothing was written.
+    #[error("the organisation has the most exports queued or running")]
+    InFlightCapReached,
     /// Worth trying again (a busy database, a dropped connection, throttling).
     #[error("transient: {0}")]
     Transient(String),

@@ -56,7 +56,7 @@ impl Default for Settings {
             file_retention: chrono::Duration::days(30),
             download_url_ttl: Duration::from_secs(15 * 60),
             max_retries: 5,
-            max_in_flight: 3,
+            max_in_flight: crate::ports::DEFAULT_IN_FLIGHT_CAP,
             stall_limit: Duration::from_secs(10 * 60),
             // The embedded server always has one: the local receiver in its data directory.
             accepts_submissions: true,
@@ -111,7 +111,6 @@ impl ExportService {
 
     pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> Result<ExportJob, ServiceError> {
         let (org_id, valid) = self.admit(caller, request)?;
-        self.check_in_flight(&org_id).await?;
         let mut job = self.new_job(caller, org_id, valid).await?;
         // A clash of random ids is rare but possible within one day.
         let mut tries = 0;
@@ -122,6 +121,7 @@ impl ExportService {
                     tries += 1;
                     job.export_id = ExportId::generate(job.created_at.date_naive());
                 }
+                Err(PortError::InFlightCapReached) => return Err(self.in_flight_refusal(&job.org_id).await),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -145,17 +145,12 @@ impl ExportService {
         if let Some(existing) = self.ports.jobs.key_record(&org_id, key.as_str(), Utc::now()).await? {
             return replay(&existing, &fingerprint);
         }
-        if let Err(refused) = self.check_in_flight(&org_id).await {
-            // The export a concurrent request with this key just created
-            // may be what fills the last slot; its answer is ours too.
-            return match self.ports.jobs.key_record(&org_id, key.as_str(), Utc::now()).await? {
-                Some(existing) => replay(&existing, &fingerprint),
-                None => Err(refused),
-            };
-        }
         let mut job = self.new_job(caller, org_id, valid).await?;
         let mut tries = 0;
         loop {
+            // The store reports a live key before a full organisation, so
+            // a request that lost to a concurrent one with its key (which
+            // may have taken the last slot) replays that answer.
             match self.ports.jobs.insert_keyed(&job, &record_for(&job, key, &fingerprint)).await {
                 Ok(KeyedInsert::Inserted) => break,
                 Ok(KeyedInsert::KeyTaken(existing)) => return replay(&existing, &fingerprint),
@@ -163,6 +158,7 @@ impl ExportService {
                     tries += 1;
                     job.export_id = ExportId::generate(job.created_at.date_naive());
                 }
+                Err(PortError::InFlightCapReached) => return Err(self.in_flight_refusal(&job.org_id).await),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -241,33 +237,25 @@ impl ExportService {
         }
     }
 
-    /// Refuses a new export while the organisation has `max_in_flight`
-    /// queued or running, saying when one of them should be done. The check
-    /// is made before the insert, so a burst of simultaneous creates can
-    /// overshoot by the burst's size; it bounds load, it is not a quota.
-    async fn check_in_flight(&self, org_id: &str) -> Result<(), ServiceError> {
+    /// The answer to a create or retry the job store refused because the
+    /// organisation has `max_in_flight` exports queued or running: a 429
+    /// saying when one of them should be done. The store enforces the cap
+    /// in the write itself; this only reads the jobs to time Retry-After.
+    async fn in_flight_refusal(&self, org_id: &str) -> ServiceError {
+        let limit = self.settings.max_in_flight;
         let mut active = Vec::new();
-        let mut total = 0;
-        // Running before queued: an export that starts between the two
-        // reads is then missed once (the cap overshoots by one) rather than
-        // counted twice (a wrong 429).
         for status in [ExportStatus::Running, ExportStatus::Queued] {
-            let page = self
-                .ports
-                .jobs
-                .list(&JobQuery {
-                    scope: OrgScope::Only(vec![org_id.to_string()]),
-                    status: Some(status),
-                    format: None,
-                    page: 1,
-                    limit: self.settings.max_in_flight.max(1),
-                })
-                .await?;
-            total += page.total;
-            active.extend(page.jobs);
-        }
-        if total < self.settings.max_in_flight as u64 {
-            return Ok(());
+            let query = JobQuery {
+                scope: OrgScope::Only(vec![org_id.to_string()]),
+                status: Some(status),
+                format: None,
+                page: 1,
+                limit: limit.clamp(1, 100),
+            };
+            match self.ports.jobs.list(&query).await {
+                Ok(page) => active.extend(page.jobs),
+                Err(e) => warn!(error = %e, "in-flight exports not read; Retry-After is a guess"),
+            }
         }
         let now = Utc::now();
         let soonest = active
@@ -278,7 +266,7 @@ impl ExportService {
             })
             .min()
             .unwrap_or(1);
-        Err(ServiceError::TooManyInFlight { limit: self.settings.max_in_flight, retry_after: soonest.clamp(1, 300) as u64 })
+        ServiceError::TooManyInFlight { limit, retry_after: soonest.clamp(1, 300) as u64 }
     }
 
     pub async fn list(&self, caller: &Caller, params: &ListParams) -> Result<JobPage, ServiceError> {
@@ -408,6 +396,8 @@ impl ExportService {
                 // got there first; a random pause keeps racing writers
                 // from colliding again in step.
                 Err(PortError::Conflict) => tokio::time::sleep(conflict_pause(attempt)).await,
+                // A retry queues the export again: it takes a slot like a create.
+                Err(PortError::InFlightCapReached) => return Err(self.in_flight_refusal(&job.org_id).await),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -37,6 +37,7 @@ impl From<PortError> for StepError {
         match e {
             PortError::Transient(m) => StepError::Retryable(m),
             PortError::Conflict => StepError::Retryable("concurrent change".into()),
+            PortError::InFlightCapReached => StepError::NonRetryable("a step may not queue an export".into()),
             PortError::Permanent(m) => StepError::NonRetryable(m),
         }
     }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+mod cap;
 mod keys;
 
 use std::collections::HashSet;
@@ -82,7 +83,10 @@ fn ids(jobs: &[ExportJob]) -> Vec<String> {
     jobs.iter().map(|j| j.export_id.to_string()).collect()
 }
 
+/// What every job store must do. The store has the default in-flight cap
+/// ([`DEFAULT_IN_FLIGHT_CAP`](shared::ports::DEFAULT_IN_FLIGHT_CAP)).
 pub async fn job_store_suite(store: Arc<dyn JobStore>) {
+    cap::in_flight_cap_holds(store.clone()).await;
     job_insert_get_and_conflicts(&*store).await;
     job_updates_are_conditional(store.clone()).await;
     job_progress_keeps_the_version(&*store).await;
@@ -195,12 +199,16 @@ async fn job_progress_keeps_the_version(store: &dyn JobStore) {
 async fn job_listing(store: &dyn JobStore) {
     let org = unique_org("list");
     let other = unique_org("list-other");
-    // five jobs a minute apart; the 2nd and 4th are csv, the 5th completed
+    // five jobs a minute apart; the 2nd and 4th are csv, the 1st failed and
+    // the 5th completed (three queued: the organisation's in-flight cap)
     let mut mine = Vec::new();
     for i in 0..5 {
         let mut j = job(&org, at(i));
         if i % 2 == 1 {
             j.format = ExportFormat::Csv;
+        }
+        if i == 0 {
+            j.status = ExportStatus::Failed;
         }
         if i == 4 {
             j.status = ExportStatus::Completed;

@@ -42,7 +42,10 @@ pub struct AwsApp {
 
 impl AwsApp {
     pub fn new(names: AwsNames, clients: Clients, settings: Settings) -> Self {
-        let jobs = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &names.exports_table, names.job_retention));
+        let jobs = Arc::new(
+            DynamoJobStore::new(clients.dynamodb.clone(), &names.exports_table, names.job_retention)
+                .with_in_flight_cap(settings.max_in_flight),
+        );
         let mut activities = DynamoActivities::new(clients.dynamodb.clone(), &names.activities_table);
         if let Some(items) = names.activities_page_size {
             activities = activities.with_page_size(items as i32);
@@ -52,6 +55,16 @@ impl AwsApp {
         let events = Arc::new(SqsEventPublisher::new(clients.sqs.clone(), &names.events_queue_url));
         let outbox = Arc::new(S3BufdirOutbox::new(clients.s3.clone(), &names.files_bucket, &names.outbox_prefix));
         AwsApp { names, clients, settings, jobs, activities, files, events, submitter: outbox.clone(), outbox }
+    }
+
+    /// The limits a local server was given on its command line in place of
+    /// the environment's: the in-flight cap (in the service's answers and
+    /// in the job store that enforces it) and the watchdog's stall limit.
+    pub fn with_limits(mut self, max_in_flight: u32, stall_limit: Duration) -> Self {
+        self.settings.max_in_flight = max_in_flight;
+        self.settings.stall_limit = stall_limit;
+        self.jobs = Arc::new((*self.jobs).clone().with_in_flight_cap(max_in_flight));
+        self
     }
 
     /// Submits to `submitter` instead of the S3 outbox.

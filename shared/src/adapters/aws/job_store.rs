@@ -20,6 +20,12 @@
 //!   handful of reads whatever the number of jobs. Jobs that DynamoDB's TTL
 //!   removes are taken off the counters by the `jobs-expired` function
 //!   (a DynamoDB stream consumer, see [`DynamoJobStore::forget_expired`]);
+//! - on the organisation's counter item, `in_flight`: its queued and
+//!   running jobs. The transaction that adds one (an insert, a retry)
+//!   carries the condition `in_flight < cap`, and every transaction that
+//!   moves a job out of queued/running (complete, fail, cancel, the
+//!   watchdog, delete) takes it off, so the cap holds exactly under any
+//!   burst and a crash can never leave a slot taken;
 //! - idempotency key items `idem#{scope}#{key}`, written in the transaction
 //!   that inserts their job and removed by the TTL (see `keys.rs`).
 //!
@@ -49,7 +55,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{self, get_n, get_s, n, s, Item};
 use super::errors::port_error;
 use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope, Progress};
-use crate::ports::{JobPage, JobQuery, JobStore, PortError, PortResult};
+use crate::ports::{JobPage, JobQuery, JobStore, PortError, PortResult, DEFAULT_IN_FLIGHT_CAP};
 
 mod keys;
 
@@ -64,6 +70,8 @@ const CREATED_KEY: &str = "created_key";
 const ALL_SHARD: &str = "all_shard";
 const ACTIVE_SHARD: &str = "active_shard";
 const EXPIRES_AT: &str = "expires_at";
+/// On an organisation's counter item: its jobs queued or running.
+const IN_FLIGHT: &str = "in_flight";
 /// Attributes that are bookkeeping, not fields of [`ExportJob`].
 const BOOKKEEPING: &[&str] = &[CREATED_KEY, ALL_SHARD, ACTIVE_SHARD, EXPIRES_AT];
 /// How often a transaction that collided with another is tried again.
@@ -76,6 +84,7 @@ pub struct DynamoJobStore {
     client: Client,
     table: String,
     job_retention: chrono::Duration,
+    in_flight_cap: u32,
 }
 
 /// Which counter cells a job occupies.
@@ -148,18 +157,29 @@ fn built<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> PortResult<T> 
 
 /// Why a transaction was cancelled, in the terms the callers act on.
 enum Cancelled {
-    /// A condition failed: the record is not what the writer read.
-    Condition,
+    /// A condition failed: the record is not what the writer read. Holds
+    /// the positions of the items whose condition failed.
+    Condition(Vec<usize>),
     /// Another transaction touched the same items; worth another try.
     Collision,
+}
+
+impl Cancelled {
+    /// Whether the item at `index` is among those whose condition failed.
+    fn failed_at(&self, index: usize) -> bool {
+        matches!(self, Cancelled::Condition(failed) if failed.contains(&index))
+    }
 }
 
 fn cancelled(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> Option<Cancelled> {
     match err.as_service_error()? {
         TransactWriteItemsError::TransactionCanceledException(e) => {
-            let codes: Vec<&str> = e.cancellation_reasons().iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
-            if codes.contains(&"ConditionalCheckFailed") {
-                Some(Cancelled::Condition)
+            let reasons = e.cancellation_reasons();
+            let failed: Vec<usize> =
+                reasons.iter().enumerate().filter(|(_, r)| r.code() == Some("ConditionalCheckFailed")).map(|(i, _)| i).collect();
+            let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
+            if !failed.is_empty() {
+                Some(Cancelled::Condition(failed))
             } else if codes.iter().all(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")) {
                 Some(Cancelled::Collision)
             } else {
@@ -181,7 +201,13 @@ fn finished_at(job: &ExportJob) -> Option<DateTime<Utc>> {
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>, job_retention: chrono::Duration) -> Self {
-        DynamoJobStore { client, table: table.into(), job_retention }
+        DynamoJobStore { client, table: table.into(), job_retention, in_flight_cap: DEFAULT_IN_FLIGHT_CAP }
+    }
+
+    /// The most exports one organisation may have queued or running.
+    pub fn with_in_flight_cap(mut self, cap: u32) -> Self {
+        self.in_flight_cap = cap;
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -218,8 +244,22 @@ impl DynamoJobStore {
     }
 
     /// `ADD` of `delta` to each counter cell, one update per counter item
-    /// (a transaction may touch an item only once).
+    /// (a transaction may touch an item only once), the organisation's item
+    /// first. Where the change adds to an organisation's jobs in flight, its
+    /// update carries the cap as a condition: the transaction then fails on
+    /// that item (index 0 of what this returns) when the organisation is full.
     fn counter_updates(&self, changes: &[(Cell, i64)]) -> PortResult<Vec<TransactWriteItem>> {
+        let mut in_flight: Vec<(String, i64)> = Vec::new();
+        for (cell, delta) in changes {
+            let active = ExportStatus::parse(&cell.status).is_some_and(ExportStatus::is_active);
+            if active {
+                let key = org_counter_key(&cell.org_id);
+                match in_flight.iter_mut().find(|(k, _)| *k == key) {
+                    Some(slot) => slot.1 += delta,
+                    None => in_flight.push((key, *delta)),
+                }
+            }
+        }
         let mut by_item: Vec<(String, Vec<(String, i64)>)> = Vec::new();
         for (cell, delta) in changes {
             for key in [org_counter_key(&cell.org_id), all_counter_key(cell.shard)] {
@@ -238,16 +278,30 @@ impl DynamoJobStore {
         }
         by_item
             .into_iter()
-            .map(|(k, cells)| {
+            .filter_map(|(k, cells)| {
                 let cells: Vec<_> = cells.into_iter().filter(|(_, d)| *d != 0).collect();
+                let flight = in_flight.iter().find(|(f, _)| *f == k).map(|(_, d)| *d).filter(|d| *d != 0);
+                if cells.is_empty() && flight.is_none() {
+                    return None;
+                }
                 let mut update = Update::builder().table_name(&self.table).set_key(Some(key(&k)));
                 let mut adds = Vec::new();
                 for (i, (cell, delta)) in cells.iter().enumerate() {
                     adds.push(format!("#c{i} :d{i}"));
                     update = update.expression_attribute_names(format!("#c{i}"), cell).expression_attribute_values(format!(":d{i}"), n(delta));
                 }
-                let update = built(update.update_expression(format!("ADD {}", adds.join(", "))).build())?;
-                Ok(TransactWriteItem::builder().update(update).build())
+                if let Some(delta) = flight {
+                    adds.push("#inf :dinf".to_string());
+                    update = update.expression_attribute_names("#inf", IN_FLIGHT).expression_attribute_values(":dinf", n(delta));
+                    if delta > 0 {
+                        // Room for `delta` more: at most cap - delta now.
+                        let room = i64::from(self.in_flight_cap) - delta;
+                        update = update
+                            .condition_expression("attribute_not_exists(#inf) OR #inf <= :room")
+                            .expression_attribute_values(":room", n(room));
+                    }
+                }
+                Some(built(update.update_expression(format!("ADD {}", adds.join(", "))).build()).map(|u| TransactWriteItem::builder().update(u).build()))
             })
             .collect()
     }
@@ -259,7 +313,7 @@ impl DynamoJobStore {
             match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
                 Ok(_) => return Ok(Ok(())),
                 Err(e) => match cancelled(&e) {
-                    Some(Cancelled::Condition) => return Ok(Err(Cancelled::Condition)),
+                    Some(condition @ Cancelled::Condition(_)) => return Ok(Err(condition)),
                     Some(Cancelled::Collision) if tries < TRANSACTION_TRIES => {
                         tokio::time::sleep(delay).await;
                         delay *= 2;
@@ -477,8 +531,9 @@ impl JobStore for DynamoJobStore {
         items.extend(self.counter_updates(&[(Cell::of(job), 1)])?);
         match self.transact("store export", items).await? {
             Ok(()) => Ok(()),
-            Err(Cancelled::Condition) => Err(PortError::Conflict),
-            Err(Cancelled::Collision) => unreachable!("collisions are retried"),
+            // Item 1 is the organisation's counter, which carries the cap.
+            Err(c) if c.failed_at(1) => Err(PortError::InFlightCapReached),
+            Err(_) => Err(PortError::Conflict),
         }
     }
 
@@ -565,6 +620,8 @@ impl JobStore for DynamoJobStore {
         items.extend(self.counter_updates(&[(old_cell, -1), (new_cell, 1)])?);
         match self.transact("update export", items).await? {
             Ok(()) => Ok(()),
+            // A retry: item 1, the organisation's counter, carries the cap.
+            Err(c) if c.failed_at(1) && !c.failed_at(0) => Err(PortError::InFlightCapReached),
             Err(_) => Err(PortError::Conflict),
         }
     }

@@ -57,7 +57,7 @@ impl EmbeddedApp {
         let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
         // Whatever was being written when the last process stopped is unusable.
         data.clear_tmp()?;
-        let jobs = Arc::new(SqliteJobStore::open(&data.db_path())?);
+        let jobs = Arc::new(SqliteJobStore::open(&data.db_path())?.with_in_flight_cap(settings.max_in_flight));
         let activities = Arc::new(SqliteActivities::open(&data.activities_db_path())?);
         let files = Arc::new(DiskFileStore::new(data.files_dir(), base_url, data.secret(URL_KEY)?)?);
         let events = Arc::new(JsonlEventOutbox::open(&data.events_path())?);

@@ -11,16 +11,25 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::sqlite::{self, blocking, lock, map_err};
 use crate::domain::{ExportId, ExportJob, ExportStatus, OrgScope, Progress};
-use crate::ports::{JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult};
+use crate::ports::{
+    JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult, DEFAULT_IN_FLIGHT_CAP,
+};
 
 #[derive(Clone)]
 pub struct SqliteJobStore {
     conn: Arc<Mutex<Connection>>,
+    in_flight_cap: u32,
 }
 
 impl SqliteJobStore {
     pub fn open(db_path: &Path) -> PortResult<Self> {
-        Ok(SqliteJobStore { conn: Arc::new(Mutex::new(sqlite::open(db_path)?)) })
+        Ok(SqliteJobStore { conn: Arc::new(Mutex::new(sqlite::open(db_path)?)), in_flight_cap: DEFAULT_IN_FLIGHT_CAP })
+    }
+
+    /// The most exports one organisation may have queued or running.
+    pub fn with_in_flight_cap(mut self, cap: u32) -> Self {
+        self.in_flight_cap = cap;
+        self
     }
 
     async fn with_conn<T, F>(&self, f: F) -> PortResult<T>
@@ -56,6 +65,39 @@ impl Row {
             body: serde_json::to_string(job).map_err(|e| PortError::Permanent(format!("encode job: {e}")))?,
         })
     }
+}
+
+/// Inserts the row unless its id is taken (`Conflict`).
+fn insert_row(c: &Connection, row: &Row) -> PortResult<()> {
+    let n = c
+        .execute(
+            "INSERT INTO jobs (export_id, org_id, status, format, created_at, version, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (export_id) DO NOTHING",
+            params![row.export_id, row.org_id, row.status, row.format, row.created_at, row.version, row.body],
+        )
+        .map_err(map_err)?;
+    if n == 0 { Err(PortError::Conflict) } else { Ok(()) }
+}
+
+/// Refuses when `org_id` already has `cap` jobs queued or running. Run
+/// inside the write transaction that adds one, so the count cannot change
+/// between this check and that write.
+fn check_in_flight(c: &Connection, org_id: &str, cap: u32) -> PortResult<()> {
+    let n: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM jobs WHERE org_id = ?1 AND status IN (?2, ?3)",
+            params![org_id, ExportStatus::Queued.as_str(), ExportStatus::Running.as_str()],
+            |r| r.get(0),
+        )
+        .map_err(map_err)?;
+    if n >= i64::from(cap) { Err(PortError::InFlightCapReached) } else { Ok(()) }
+}
+
+/// IMMEDIATE takes the write lock up front, so another connection (or
+/// process) on the file cannot write between this transaction's reads and
+/// its writes.
+fn write_transaction(c: &Connection) -> PortResult<Transaction<'_>> {
+    Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)
 }
 
 fn to_i64(version: u64) -> PortResult<i64> {
@@ -95,15 +137,14 @@ fn filter(query: &JobQuery) -> Option<(String, Vec<Value>)> {
 impl JobStore for SqliteJobStore {
     async fn insert(&self, job: &ExportJob) -> PortResult<()> {
         let row = Row::of(job)?;
+        let (cap, active) = (self.in_flight_cap, job.status.is_active());
         self.with_conn(move |c| {
-            let n = c
-                .execute(
-                    "INSERT INTO jobs (export_id, org_id, status, format, created_at, version, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (export_id) DO NOTHING",
-                    params![row.export_id, row.org_id, row.status, row.format, row.created_at, row.version, row.body],
-                )
-                .map_err(map_err)?;
-            if n == 0 { Err(PortError::Conflict) } else { Ok(()) }
+            let tx = write_transaction(c)?;
+            if active {
+                check_in_flight(&tx, &row.org_id, cap)?;
+            }
+            insert_row(&tx, &row)?;
+            tx.commit().map_err(map_err)
         })
         .await
     }
@@ -152,8 +193,21 @@ impl JobStore for SqliteJobStore {
     async fn update(&self, job: &ExportJob, expected_version: u64) -> PortResult<()> {
         let row = Row::of(job)?;
         let expected = to_i64(expected_version)?;
+        let (cap, active) = (self.in_flight_cap, job.status.is_active());
         self.with_conn(move |c| {
-            let n = c
+            let tx = write_transaction(c)?;
+            let before: Option<String> = tx
+                .query_row("SELECT status FROM jobs WHERE export_id = ?1 AND version = ?2", params![row.export_id, expected], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(map_err)?;
+            let Some(before) = before else { return Err(PortError::Conflict) };
+            let was_active = ExportStatus::parse(&before).is_some_and(ExportStatus::is_active);
+            if active && !was_active {
+                check_in_flight(&tx, &row.org_id, cap)?;
+            }
+            let n = tx
                 .execute(
                     "UPDATE jobs SET org_id = ?2, status = ?3, format = ?4, created_at = ?5, version = ?6, body = ?7
                      WHERE export_id = ?1 AND version = ?8",
@@ -169,7 +223,10 @@ impl JobStore for SqliteJobStore {
                     ],
                 )
                 .map_err(map_err)?;
-            if n == 0 { Err(PortError::Conflict) } else { Ok(()) }
+            if n == 0 {
+                return Err(PortError::Conflict);
+            }
+            tx.commit().map_err(map_err)
         })
         .await
     }
@@ -263,15 +320,19 @@ impl KeyedJobs for SqliteJobStore {
     async fn insert_keyed(&self, job: &ExportJob, record: &KeyRecord) -> PortResult<KeyedInsert> {
         let row = Row::of(job)?;
         let record = record.clone();
+        let (cap, active) = (self.in_flight_cap, job.status.is_active());
         self.with_conn(move |c| {
-            // IMMEDIATE takes the write lock up front, so another process on
-            // the same file cannot read "no key" between our read and write.
-            let tx = Transaction::new_unchecked(c, TransactionBehavior::Immediate).map_err(map_err)?;
+            // The write lock is held from the key's read to the writes, so no
+            // other writer can take the key or a slot in between.
+            let tx = write_transaction(c)?;
             let now = micros(record.created_at);
             // Expired keys are free again; dropping them here keeps the table small.
             tx.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?1", [now]).map_err(map_err)?;
             if let Some(existing) = read_key(&tx, &record.scope, &record.key, now)? {
                 return Ok(KeyedInsert::KeyTaken(existing));
+            }
+            if active {
+                check_in_flight(&tx, &row.org_id, cap)?;
             }
             tx.execute(
                 "INSERT INTO idempotency_keys
@@ -289,17 +350,8 @@ impl KeyedJobs for SqliteJobStore {
                 ],
             )
             .map_err(map_err)?;
-            let n = tx
-                .execute(
-                    "INSERT INTO jobs (export_id, org_id, status, format, created_at, version, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (export_id) DO NOTHING",
-                    params![row.export_id, row.org_id, row.status, row.format, row.created_at, row.version, row.body],
-                )
-                .map_err(map_err)?;
-            if n == 0 {
-                // dropping the transaction rolls the key back too
-                return Err(PortError::Conflict);
-            }
+            // On a clash, dropping the transaction rolls the key back too.
+            insert_row(&tx, &row)?;
             tx.commit().map_err(map_err)?;
             Ok(KeyedInsert::Inserted)
         })

@@ -87,13 +87,16 @@ impl KeyedJobs for DynamoJobStore {
         };
         match outcome {
             Ok(()) => Ok(KeyedInsert::Inserted),
-            // Which condition failed: the key's (someone holds it) or the
-            // job id's (a clash the caller handles by drawing a new id).
-            Err(Cancelled::Condition) => match self.key_record(&record.scope, &record.key, record.created_at).await? {
+            // Which condition failed: the key's (item 0: someone holds it),
+            // the organisation's cap (item 2, its counter), or the job id's
+            // (a clash the caller handles by drawing a new id). A held key
+            // wins: a repeat is replayed even when the organisation is full.
+            Err(Cancelled::Collision) => unreachable!("collisions are retried"),
+            Err(c) => match self.key_record(&record.scope, &record.key, record.created_at).await? {
                 Some(existing) => Ok(KeyedInsert::KeyTaken(existing)),
+                None if c.failed_at(2) => Err(PortError::InFlightCapReached),
                 None => Err(PortError::Conflict),
             },
-            Err(Cancelled::Collision) => unreachable!("collisions are retried"),
         }
     }
 
