@@ -21,7 +21,7 @@ use shared::adapters::aws::{
 };
 use shared::domain::{ActivityType, ExportFormat, ExportId, ExportStatus, OrgScope};
 use shared::ports::{
-    ActivityQuery, ActivitySource, BufdirSubmitter, ExportEvent, FileStore, JobQuery, JobStore, PortError,
+    ActivityQuery, ActivitySource, AttemptState, BufdirSubmitter, ExportEvent, FileStore, JobQuery, JobStore, PortError,
     Submission, WorkflowStarter,
 };
 
@@ -334,9 +334,15 @@ async fn step_functions_start_and_stop_executions() {
     let listed = c.sfn.list_executions().state_machine_arn(&sm).send().await.unwrap().executions;
     assert_eq!(listed.len(), 2, "one execution per attempt");
 
+    // What the watchdog asks of a queued export's attempt.
+    assert_eq!(starter.attempt_state(&id, 1).await.unwrap(), AttemptState::Started);
+    assert_eq!(starter.attempt_state(&id, 3).await.unwrap(), AttemptState::NotStarted);
+
     starter.stop(&id, 1).await.unwrap();
     assert_eq!(c.sfn.describe_execution().execution_arn(exec(1)).send().await.unwrap().status, ExecutionStatus::Aborted);
     assert_eq!(c.sfn.describe_execution().execution_arn(exec(2)).send().await.unwrap().status, ExecutionStatus::Running);
+    assert_eq!(starter.attempt_state(&id, 1).await.unwrap(), AttemptState::Ended);
+    assert_eq!(starter.attempt_state(&id, 2).await.unwrap(), AttemptState::Started);
     // stopping an attempt that never started is not an error
     starter.stop(&id, 7).await.unwrap();
 }

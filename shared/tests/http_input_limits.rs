@@ -16,7 +16,9 @@ use shared::adapters::embedded::EmbeddedApp;
 use shared::domain::{ExportId, ExportJob, Progress};
 use shared::http::{api_router, finish, ApiState};
 use chrono::{DateTime, Utc};
-use shared::ports::{EventPublisher, ExportEvent, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortResult, WorkflowStarter};
+use shared::ports::{
+    AttemptState, EventPublisher, ExportEvent, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortResult, WorkflowStarter,
+};
 use shared::service::{ExportService, Ports, Settings};
 use tower::ServiceExt;
 
@@ -80,6 +82,9 @@ impl WorkflowStarter for Idle {
     }
     async fn stop(&self, _: &ExportId, _: u32) -> PortResult<()> {
         Ok(())
+    }
+    async fn attempt_state(&self, _: &ExportId, _: u32) -> PortResult<AttemptState> {
+        Ok(AttemptState::NotStarted)
     }
 }
 

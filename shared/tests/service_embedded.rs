@@ -131,3 +131,92 @@ async fn the_watchdog_fails_an_export_whose_heartbeat_stopped_and_it_can_be_retr
     let retried = app.service.get(&caller, &stalled.export_id).await.unwrap().job;
     assert_eq!((retried.status, retried.retry_count), (ExportStatus::Completed, 1));
 }
+
+/// A workflow that answers the watchdog's question as told and records the
+/// starts it is asked for, to reach every branch of what the watchdog does
+/// with a queued export. (A real runner cannot be made to lose an attempt
+/// on cue; the HTTP suite covers a process that really died.)
+struct Scripted {
+    state: std::sync::Mutex<std::collections::HashMap<String, shared::ports::AttemptState>>,
+    refuse_starts: bool,
+    started: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl shared::ports::WorkflowStarter for Scripted {
+    async fn start(&self, id: &shared::domain::ExportId, _: u32) -> shared::ports::PortResult<()> {
+        if self.refuse_starts {
+            return Err(shared::ports::PortError::Transient("throttled".into()));
+        }
+        self.started.lock().unwrap().push(id.to_string());
+        Ok(())
+    }
+    async fn stop(&self, _: &shared::domain::ExportId, _: u32) -> shared::ports::PortResult<()> {
+        Ok(())
+    }
+    async fn attempt_state(&self, id: &shared::domain::ExportId, _: u32) -> shared::ports::PortResult<shared::ports::AttemptState> {
+        Ok(self.state.lock().unwrap().get(id.as_str()).copied().unwrap_or(shared::ports::AttemptState::NotStarted))
+    }
+}
+
+#[tokio::test]
+async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_cannot() {
+    use shared::ports::{AttemptState, JobStore};
+    use shared::service::{ExportService, Ports};
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app_with_activities(tmp.path(), 5).await;
+    let settings = Settings { max_in_flight: 10, ..Settings::default() };
+    let service_with = |workflow: std::sync::Arc<Scripted>| {
+        let ports = Ports {
+            jobs: std::sync::Arc::new((*app.jobs).clone().with_in_flight_cap(10)),
+            activities: app.activities.clone(),
+            files: app.files.clone(),
+            workflow,
+            events: std::sync::Arc::new(shared::adapters::embedded::JsonlEventOutbox::open(&tmp.path().join("events.jsonl")).unwrap()),
+        };
+        ExportService::new(ports, settings.clone())
+    };
+    let caller = Caller::operator();
+    let scripted = std::sync::Arc::new(Scripted { state: Default::default(), refuse_starts: false, started: Default::default() });
+    let service = service_with(scripted.clone());
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(service.create(&caller, &year_2025()).await.unwrap().export_id);
+    }
+    scripted.started.lock().unwrap().clear();
+    let (waiting, lost, ended, fresh) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    scripted.state.lock().unwrap().extend([(waiting.to_string(), AttemptState::Started), (ended.to_string(), AttemptState::Ended)]);
+    // Three queued 11 minutes ago, one just now.
+    let now = chrono::Utc::now();
+    for id in [waiting, lost, ended] {
+        let mut job = app.jobs.get(id).await.unwrap().unwrap();
+        let expected = job.version;
+        job.queued_at = now - chrono::Duration::minutes(11);
+        job.version += 1;
+        app.jobs.update(&job, expected).await.unwrap();
+    }
+
+    let report = service.watchdog(now).await.unwrap();
+    assert_eq!((report.restarted, report.failed_unstarted, report.failed_stalled), (1, 1, 0));
+    assert_eq!(*scripted.started.lock().unwrap(), vec![lost.to_string()], "only the attempt nobody held is started again");
+    let jobs = app.jobs.clone();
+    let status = |id: &shared::domain::ExportId| {
+        let (jobs, id) = (jobs.clone(), id.clone());
+        async move { jobs.get(&id).await.unwrap().unwrap() }
+    };
+    assert_eq!(status(waiting).await.status, ExportStatus::Queued, "one waiting for a worker is left alone");
+    assert_eq!(status(fresh).await.status, ExportStatus::Queued, "one queued a moment ago is left alone");
+    let failed = status(ended).await;
+    assert_eq!(failed.status, ExportStatus::Failed);
+    assert!(failed.error_message.unwrap().contains("ended before it ran"));
+
+    // A start that fails fails the export too, with the reason, and it can be retried.
+    let refusing = std::sync::Arc::new(Scripted { state: Default::default(), refuse_starts: true, started: Default::default() });
+    refusing.state.lock().unwrap().insert(waiting.to_string(), AttemptState::Started);
+    let report = service_with(refusing).watchdog(now).await.unwrap();
+    assert_eq!((report.restarted, report.failed_unstarted), (0, 1));
+    let failed = status(lost).await;
+    assert_eq!(failed.status, ExportStatus::Failed);
+    assert!(failed.error_message.unwrap().contains("could not be started (transient: throttled)"));
+    assert_eq!(service.retry(&caller, lost).await.unwrap().status, ExportStatus::Queued);
+}

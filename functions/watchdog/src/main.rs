@@ -1,7 +1,8 @@
 //! Runs on a schedule: fails running exports whose heartbeat is older
 //! than `STALL_LIMIT_SECONDS`, stops their executions and removes what
-//! they stored, so nothing stays "running" for ever (see
-//! `ExportService::fail_stalled`).
+//! they stored, and starts again (or fails) queued exports whose execution
+//! never started, so nothing stays "running" or "queued" for ever (see
+//! `ExportService::watchdog`).
 
 use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
 use serde_json::{json, Value};
@@ -14,8 +15,8 @@ async fn main() -> Result<(), Error> {
     let service = app.service(std::sync::Arc::new(app.step_functions()?));
     let service = &service;
     run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let failed = service.fail_stalled(chrono::Utc::now()).await?;
-        Ok::<_, Error>(json!({ "failed": failed }))
+        let report = service.watchdog(chrono::Utc::now()).await?;
+        Ok::<_, Error>(json!(report))
     }))
     .await
 }

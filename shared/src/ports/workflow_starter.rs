@@ -3,14 +3,31 @@ use async_trait::async_trait;
 use super::PortResult;
 use crate::domain::ExportId;
 
+/// What the workflow knows of one attempt of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptState {
+    /// Never started, or its start did not take: nothing will run it.
+    NotStarted,
+    /// Started and not over: waiting for a worker, or running.
+    Started,
+    /// Started, and over (finished, failed, stopped or timed out).
+    Ended,
+}
+
 /// Starts and stops the export workflow (generate -> submit -> complete).
 /// Locally an in-process runner; on AWS a Step Functions execution named
 /// `{export_id}-a{attempt}`.
 #[async_trait]
 pub trait WorkflowStarter: Send + Sync {
+    /// Starts the attempt; starting one that is already started does
+    /// nothing, so a start can always be repeated.
     async fn start(&self, id: &ExportId, attempt: u32) -> PortResult<()>;
 
     /// Best effort: the workflow also stops by itself when it sees the job
     /// is no longer running its attempt.
     async fn stop(&self, id: &ExportId, attempt: u32) -> PortResult<()>;
+
+    /// Whether anything is running the attempt, for the watchdog to tell a
+    /// queued export that waits for a worker from one nobody will run.
+    async fn attempt_state(&self, id: &ExportId, attempt: u32) -> PortResult<AttemptState>;
 }

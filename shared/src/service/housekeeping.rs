@@ -1,5 +1,5 @@
 //! Upkeep nobody asks for by request: files past their retention, and
-//! exports whose worker stopped without saying so. Locally the server runs
+//! exports whose worker stopped, or never started, without saying so. Locally the server runs
 //! these periodically; on AWS the bucket's lifecycle rule and the
 //! scheduled watchdog function do.
 
@@ -10,8 +10,19 @@ use tracing::{info, warn};
 
 use super::exports::publish;
 use super::{ExportService, ServiceError};
-use crate::domain::{ExportStatus, OrgScope, Transition};
-use crate::ports::{ExportEventType, JobQuery};
+use crate::domain::{ExportJob, ExportStatus, OrgScope, Transition};
+use crate::ports::{AttemptState, ExportEventType, JobQuery};
+
+/// What one watchdog pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WatchdogReport {
+    /// Running exports whose heartbeat stopped, now failed.
+    pub failed_stalled: usize,
+    /// Queued exports nobody was running, started again.
+    pub restarted: usize,
+    /// Queued exports that could not be started, now failed.
+    pub failed_unstarted: usize,
+}
 
 impl ExportService {
     /// Deletes files whose `file_expires_at` has passed and forgets them on
@@ -47,6 +58,70 @@ impl ExportService {
             }
             page += 1;
         }
+    }
+
+    /// One pass of the watchdog: running exports whose heartbeat stopped are
+    /// failed ([`fail_stalled`](Self::fail_stalled)), and queued ones nobody
+    /// is running are started again or failed ([`start_unstarted`](Self::start_unstarted)),
+    /// so no export holds a slot of the organisation's cap for ever.
+    pub async fn watchdog(&self, now: chrono::DateTime<Utc>) -> Result<WatchdogReport, ServiceError> {
+        let failed_stalled = self.fail_stalled(now).await?;
+        let (restarted, failed_unstarted) = self.start_unstarted(now).await?;
+        Ok(WatchdogReport { failed_stalled, restarted, failed_unstarted })
+    }
+
+    /// Looks at every export queued for longer than the stall limit and asks
+    /// the workflow about its attempt: one still waiting for a worker is
+    /// left alone; one whose start never took (the process died between
+    /// storing it and starting it, the start was throttled) is started again;
+    /// one whose workflow ended while it was still queued is failed with a
+    /// message saying so, and can be retried. A start that fails also fails
+    /// the export. Returns (started again, failed).
+    pub async fn start_unstarted(&self, now: chrono::DateTime<Utc>) -> Result<(usize, usize), ServiceError> {
+        let limit = self.settings.stall_limit;
+        let waited_too_long = |j: &ExportJob| {
+            j.status == ExportStatus::Queued && (now - j.queued_at).to_std().is_ok_and(|age| age > limit)
+        };
+        let (mut restarted, mut failed) = (0, 0);
+        for job in self.ports.jobs.unfinished().await?.into_iter().filter(|j| waited_too_long(j)) {
+            let (id, attempt) = (&job.export_id, job.attempt());
+            let message = match self.ports.workflow.attempt_state(id, attempt).await {
+                Ok(AttemptState::Started) => continue,
+                Ok(AttemptState::NotStarted) => match self.ports.workflow.start(id, attempt).await {
+                    Ok(()) => {
+                        warn!(export_id = %id, attempt, "queued export nobody ran started again by the watchdog");
+                        restarted += 1;
+                        continue;
+                    }
+                    Err(e) => format!("the export could not be started ({e}); retry to run it again"),
+                },
+                Ok(AttemptState::Ended) => "the export's workflow ended before it ran; retry to run it again".to_string(),
+                Err(e) => {
+                    warn!(export_id = %id, error = %e, "workflow of a queued export not checked; trying again next pass");
+                    continue;
+                }
+            };
+            let outcome = self
+                .change(id, |j| {
+                    // Only the attempt that was seen waiting: a start or a cancel since wins.
+                    if j.attempt() == attempt && j.status == ExportStatus::Queued {
+                        j.apply(Transition::Fail, now)?;
+                        j.error_message = Some(message.clone());
+                    }
+                    Ok(())
+                })
+                .await;
+            match outcome {
+                Ok(done) if done.status == ExportStatus::Failed && done.attempt() == attempt => {
+                    warn!(export_id = %id, attempt, "queued export nobody could run failed by the watchdog");
+                    publish(&*self.ports.events, &done, ExportEventType::Failed).await;
+                    failed += 1;
+                }
+                Ok(_) | Err(ServiceError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((restarted, failed))
     }
 
     /// Fails every running export whose last heartbeat is older than the

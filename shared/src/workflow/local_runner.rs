@@ -14,7 +14,7 @@ use tracing::{info, Instrument};
 
 use super::{run_export, WorkflowContext};
 use crate::domain::{ExportId, ExportStatus, Transition};
-use crate::ports::{PortError, PortResult, WorkflowStarter};
+use crate::ports::{AttemptState, PortError, PortResult, WorkflowStarter};
 
 pub struct LocalRunner {
     ctx: WorkflowContext,
@@ -58,9 +58,16 @@ impl LocalRunner {
         Ok(resumed)
     }
 
+    /// Runs the attempt once a worker is free; an attempt this runner
+    /// already holds (waiting or running) is not started twice.
     fn spawn(self: &Arc<Self>, id: ExportId, attempt: u32) {
         let token = CancellationToken::new();
-        self.running.lock().unwrap().insert((id.to_string(), attempt), token.clone());
+        match self.running.lock().unwrap().entry((id.to_string(), attempt)) {
+            std::collections::hash_map::Entry::Occupied(_) => return,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(token.clone());
+            }
+        }
         let me = self.clone();
         // Its own root span: the export outlives the request that started it.
         let span = tracing::info_span!(parent: None, "export", export_id = %id, attempt);
@@ -99,5 +106,13 @@ impl WorkflowStarter for RunnerHandle {
             token.cancel();
         }
         Ok(())
+    }
+
+    /// The runner forgets an attempt when it ends, so an ended attempt
+    /// looks never started: the watchdog then starts it again, and the
+    /// attempt itself finds the job no longer queued and stops.
+    async fn attempt_state(&self, id: &ExportId, attempt: u32) -> PortResult<AttemptState> {
+        let held = self.0.running.lock().unwrap().contains_key(&(id.to_string(), attempt));
+        Ok(if held { AttemptState::Started } else { AttemptState::NotStarted })
     }
 }

@@ -1,15 +1,17 @@
 //! The export workflow as a Step Functions execution per attempt.
 
 use async_trait::async_trait;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
+use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sfn::Client;
 use serde_json::json;
 use tracing::info;
 
 use super::errors::port_error;
 use crate::domain::ExportId;
-use crate::ports::{PortError, PortResult, WorkflowStarter};
+use crate::ports::{AttemptState, PortError, PortResult, WorkflowStarter};
 
 #[derive(Clone)]
 pub struct StepFunctionsStarter {
@@ -74,6 +76,20 @@ impl WorkflowStarter for StepFunctionsStarter {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.as_service_error(), Some(StopExecutionError::ExecutionDoesNotExist(_))) => Ok(()),
             Err(e) => Err(port_error("stop workflow", e)),
+        }
+    }
+
+    async fn attempt_state(&self, id: &ExportId, attempt: u32) -> PortResult<AttemptState> {
+        let arn = execution_arn(&self.state_machine_arn, &execution_name(id, attempt))?;
+        match self.client.describe_execution().execution_arn(arn).send().await {
+            Ok(out) => Ok(match out.status() {
+                ExecutionStatus::Running | ExecutionStatus::PendingRedrive => AttemptState::Started,
+                _ => AttemptState::Ended,
+            }),
+            Err(e) if matches!(e.as_service_error(), Some(DescribeExecutionError::ExecutionDoesNotExist(_))) => {
+                Ok(AttemptState::NotStarted)
+            }
+            Err(e) => Err(port_error("describe workflow", e)),
         }
     }
 }
