@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::http::{api_router, finish, openapi_router, ApiState, LocalJwt, BASE_PATH};
+use shared::http::{api_router, finish, openapi_router, serve, ApiState, LocalJwt, ServerLimits, BASE_PATH};
 use shared::service::Settings;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -32,6 +32,14 @@ pub struct ServeArgs {
     /// (download links are made from it).
     #[arg(long, env = "BUFDIR_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Connections held open at once (lowered to fit the open-file limit);
+    /// more wait until one closes.
+    #[arg(long, default_value_t = 1024, env = "BUFDIR_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Seconds a client has to send a request's head, and that an idle
+    /// keep-alive connection is kept.
+    #[arg(long, default_value_t = 10, env = "BUFDIR_HEADER_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    header_timeout_secs: u64,
     #[command(flatten)]
     backend: BackendArgs,
     /// Where exports run: in this process (the default with the embedded
@@ -81,12 +89,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         print_demo_help(&wired.jwt, &base_url);
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    let limits = ServerLimits {
+        header_timeout: Duration::from_secs(args.header_timeout_secs),
+        max_connections: connection_bound(args.max_connections),
+        ..ServerLimits::default()
+    };
+    serve(listener, router, limits, shutdown_signal()).await.context("serving HTTP")?;
     info!("stopped; unfinished exports resume on the next start");
     Ok(())
+}
+
+/// File descriptors kept free of connections: the databases, files being
+/// written or served, outgoing connections to storage and receivers.
+const RESERVED_FDS: u64 = 64;
+
+/// The connection bound, lowered to fit the process's open-file limit
+/// (raised to its hard limit first), so that accept never fails with
+/// "too many open files" and the server can always open its own files.
+fn connection_bound(wanted: u64) -> usize {
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let bound = wanted.min(files.saturating_sub(RESERVED_FDS).max(1));
+    if bound < wanted {
+        tracing::warn!(wanted, bound, open_file_limit = files, "fewer connections allowed than asked: the open-file limit is low");
+    }
+    usize::try_from(bound).unwrap_or(usize::MAX)
 }
 
 /// Deletes files past their `file_expires_at`, at start and then hourly.
@@ -104,13 +130,16 @@ fn spawn_file_expiry(service: std::sync::Arc<shared::service::ExportService>) {
     });
 }
 
-/// Fails running exports whose heartbeat stopped, every half minute.
+/// Fails running exports whose heartbeat stopped and starts queued ones
+/// nobody runs, every half minute, or four times per stall limit when
+/// that is shorter, so nothing waits much past the limit.
 fn spawn_watchdog(service: std::sync::Arc<shared::service::ExportService>) {
+    let every = (service.settings().stall_limit / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(30));
+        let mut every = tokio::time::interval(every);
         loop {
             every.tick().await;
-            if let Err(e) = service.fail_stalled(chrono::Utc::now()).await {
+            if let Err(e) = service.watchdog(chrono::Utc::now()).await {
                 tracing::warn!(error = %e, "watchdog pass failed; trying again shortly");
             }
         }

@@ -245,3 +245,35 @@ pub async fn corrupt_one_activity(data: &Path, org: &str) {
         }
     }
 }
+
+/// How many of `org`'s exports storage holds as queued or running, read in
+/// one request (one SQLite statement; one DynamoDB query, which moto
+/// answers whole), so a count never mixes two moments.
+pub async fn in_flight(data: &Path, org: &str) -> u64 {
+    match backend() {
+        Backend::Embedded => {
+            let db = rusqlite::Connection::open_with_flags(data.join("bufdir.sqlite3"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            let sql = "SELECT COUNT(*) FROM jobs WHERE org_id = ?1 AND status IN ('queued', 'running')";
+            db.query_row(sql, [org], |r| r.get::<_, i64>(0)).unwrap() as u64
+        }
+        Backend::Aws => {
+            let out = clients()
+                .await
+                .dynamodb
+                .query()
+                .table_name(stack(data).exports_table)
+                .index_name("by_org")
+                .key_condition_expression("org_id = :o")
+                .filter_expression("#s IN (:q, :r)")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":o", AttributeValue::S(org.into()))
+                .expression_attribute_values(":q", AttributeValue::S("queued".into()))
+                .expression_attribute_values(":r", AttributeValue::S("running".into()))
+                .send()
+                .await
+                .unwrap();
+            assert!(out.last_evaluated_key().is_none(), "one page holds an organisation's exports in these tests");
+            out.count() as u64
+        }
+    }
+}

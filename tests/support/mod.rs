@@ -14,7 +14,10 @@ mod aws_support;
 mod backend;
 
 #[allow(unused_imports)]
-pub use backend::{cancel_cleanup_limit, corrupt_one_activity, link_expiry, long_export_rows, put_attachment, receipt_prefix, server_signs_links};
+pub use backend::{
+    cancel_cleanup_limit, corrupt_one_activity, in_flight, link_expiry, long_export_rows, put_attachment, receipt_prefix,
+    server_signs_links,
+};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -62,14 +65,31 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
+        Self::spawn(Command::new(BIN), data, extra, Stdio::inherit())
+    }
+
+    /// As [`start_with`](Self::start_with), with the server's log written to `log`.
+    pub fn start_logging_to(data: &Path, extra: &[&str], log: &Path) -> Server {
+        Self::spawn(Command::new(BIN), data, extra, std::fs::File::create(log).unwrap().into())
+    }
+
+    /// As [`start_with`](Self::start_with), in a process that may hold at
+    /// most `files` open files (soft and hard limit).
+    pub fn start_with_open_file_limit(data: &Path, files: u32, extra: &[&str], log: &Path) -> Server {
+        let mut limited = Command::new("prlimit");
+        limited.arg(format!("--nofile={files}:{files}")).arg(BIN);
+        Self::spawn(limited, data, extra, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn spawn(mut command: Command, data: &Path, extra: &[&str], stderr: Stdio) -> Server {
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(extra)
             .envs(backend::env(data))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start server");
         let stdout = child.stdout.take().unwrap();

@@ -9,6 +9,7 @@ mod handlers;
 mod openapi;
 mod problem;
 mod request_context;
+mod server;
 
 use std::sync::Arc;
 
@@ -16,11 +17,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::{middleware, Router};
 
-pub use auth::{bearer_token, AuthError, Authenticator, Claims, LocalJwt, LOCAL_AUDIENCE, LOCAL_ISSUER};
+pub use auth::{bearer_token, AuthError, Authenticator, Claims, LocalJwt, LOCAL_AUDIENCE, LOCAL_ISSUER, MAX_TOKEN_ORGS};
 pub use handlers::BASE_PATH;
 pub use openapi::{openapi_json, openapi_router, OPENAPI_PATH};
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use request_context::REQUEST_ID_HEADER;
+pub use server::{serve, ServerLimits};
 
 use crate::service::ExportService;
 
