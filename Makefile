@@ -12,13 +12,14 @@ test: tools rust-test e2e-aws report-readback fuzz infra-check
 
 tools: $(VENV)/.installed node_modules/.bin/asl-validator libreoffice
 
-# LibreOffice opens the golden workbook (report-readback); Debian's
-# headless Calc is installed when there is none.
+# LibreOffice opens the golden workbook (report-readback) and prints it,
+# and pdftotext reads the print; Debian's headless Calc and poppler-utils
+# are installed when missing.
 libreoffice:
-	@command -v soffice >/dev/null || { \
+	@{ command -v soffice && command -v pdftotext; } >/dev/null || { \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui poppler-utils >/dev/null; }
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -35,7 +36,7 @@ rust-test:
 # The end-to-end suites once more, unchanged, on `serve --backend aws
 # --runner local` against moto (tests/support/backend.rs).
 e2e-aws:
-	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test attachments --test restart_recovery --test idempotency --test races
+	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test attachments --test restart_recovery --test idempotency --test races --test hardening --test tokens
 
 # The golden workbook opened by LibreOffice, not only by our own reader.
 report-readback:

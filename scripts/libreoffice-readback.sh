@@ -6,7 +6,8 @@
 # Usage: scripts/libreoffice-readback.sh [workbook.xlsx]
 #   Without an argument the golden workbook is generated first with
 #   `cargo test -p shared --test golden_report` (GOLDEN_OUT_DIR).
-# Needs: soffice (Debian: apt-get install -y --no-install-recommends libreoffice-calc-nogui).
+# Needs: soffice and pdftotext (Debian: apt-get install -y --no-install-recommends
+# libreoffice-calc-nogui poppler-utils).
 # LibreOffice exits 0 even on a file it cannot read, so only the files and
 # their line counts are trusted.
 set -euo pipefail
@@ -68,6 +69,31 @@ done
 # A figure and a hidden cell, as LibreOffice reads them.
 grep -q '^Totalt,254,141,121,' "$work/out/$base-Sammendrag.csv" || { echo "FAIL Sammendrag: Totalt row" >&2; failed=1; }
 grep -q '^Samtalegruppe,182,112,:,:,324,*$' "$work/out/$base-Deltakere.csv" || { echo "FAIL Deltakere: hidden cells" >&2; failed=1; }
+# The month chart as LibreOffice draws it: printed to PDF, Sammendrag is
+# page 2 (Forside fits one). Its category axis must name months like the
+# table does ("jan. 2025"), not show the dates' serial numbers (45658).
+timeout 180 soffice -env:UserInstallation="file://$work/lo-profile" --headless \
+    --convert-to pdf --outdir "$work/pdf" "$xlsx" >>"$work/soffice.log" 2>&1 || true
+if ! command -v pdftotext >/dev/null; then
+    echo "FAIL chart: pdftotext not found (install poppler-utils)" >&2
+    failed=1
+elif [[ ! -s "$work/pdf/$base.pdf" ]]; then
+    echo "FAIL chart: LibreOffice wrote no PDF" >&2
+    failed=1
+else
+    page="$(pdftotext -f 2 -l 2 -layout "$work/pdf/$base.pdf" -)"
+    months="$( (grep -oE '\b(jan|feb|mar|apr|mai|jun|jul|aug|sep|okt|nov|des)[a-z]*\.? 20[0-9]{2}\b' <<<"$page" || true) | wc -l)"
+    serials="$( (grep -oE '\b4[4-9][0-9]{3}\b' <<<"$page" || true) | head -3 | tr '\n' ' ')"
+    if ! grep -q 'Tellende aktiviteter per måned' <<<"$page"; then
+        echo "FAIL chart: page 2 is not Sammendrag" >&2
+        failed=1
+    elif [[ -n "$serials" || "$months" -le 12 ]]; then
+        echo "FAIL chart: axis shows date serials ($serials) or no months ($months month labels on the page)" >&2
+        failed=1
+    else
+        echo "ok   chart: $months month labels (12 in the table), no date serials"
+    fi
+fi
 if [[ $failed -ne 0 ]]; then
     cat "$work/soffice.log" >&2
     exit 1

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use calamine::{Data, Reader};
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::Value;
-use shared::domain::{Activity, ExportFormat};
+use shared::domain::{Activity, ActivityType, ExportFormat};
 use sha2::{Digest, Sha256};
 use shared::report::{write_bundle, write_report, ReportError, ReportMeta};
 
@@ -423,6 +423,28 @@ fn the_workbook_read_back_with_calamine_has_the_hand_counted_figures() {
     // The month table feeds a chart, and every sheet prints landscape.
     let chart = String::from_utf8(zip_entry(&path, "xl/charts/chart1.xml")).unwrap();
     assert!(chart.contains("<c:grouping val=\"stacked\"/>") && chart.contains("Sammendrag!$A$12:$A$23"), "{chart}");
+    // Its category axis names months; LibreOffice would show date serials otherwise.
+    assert!(chart.contains("formatCode=\"[$-414]mmm yyyy\""), "{chart}");
+    // A header word never breaks, so every column is at least as wide as its
+    // headers' longest words (Sammendrag's month table shares its columns).
+    let summary = String::from_utf8(zip_entry(&path, "xl/worksheets/sheet2.xml")).unwrap();
+    let width = |col: usize| -> f64 {
+        let attr = |tag: &str, name: &str| -> f64 {
+            let at = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            tag[at..at + tag[at..].find('"').unwrap()].parse().unwrap()
+        };
+        summary
+            .split("<col ")
+            .skip(1)
+            .map(|tag| (attr(tag, "min"), attr(tag, "max"), attr(tag, "width")))
+            .find(|(min, max, _)| (*min..=*max).contains(&(col as f64)))
+            .unwrap_or_else(|| panic!("no width for column {col}"))
+            .2
+    };
+    for (i, t) in ActivityType::ALL.iter().enumerate() {
+        let word = t.label_nb().split(' ').map(|w| w.chars().count()).max().unwrap() as f64;
+        assert!(width(i + 2) >= word + 1.0, "column {} ({}) is {} wide", i + 2, t.label_nb(), width(i + 2));
+    }
     for n in 1..=8 {
         let xml = String::from_utf8(zip_entry(&path, &format!("xl/worksheets/sheet{n}.xml"))).unwrap();
         assert!(xml.contains("orientation=\"landscape\"") && xml.contains("fitToHeight=\"0\""), "sheet{n}");

@@ -83,8 +83,25 @@ impl SheetModel {
         self.push(Style::Body, vec![]);
     }
 
+    /// A header row. Headers wrap between words but a word never breaks,
+    /// so each column is widened to fit its header's longest word: two
+    /// tables sharing a column (Sammendrag's) then both fit.
     fn headers(&mut self, hs: impl IntoIterator<Item = impl Into<String>>) {
-        let cells = hs.into_iter().map(|h| Cell::Text(h.into())).collect();
+        let cells: Vec<Cell> = hs.into_iter().map(|h| Cell::Text(h.into())).collect();
+        for (c, cell) in cells.iter().enumerate() {
+            if let Cell::Text(h) = cell {
+                let longest = h.split_whitespace().map(|w| w.chars().count()).max().unwrap_or(0);
+                // Bold text is wider than the width unit (one '0' of the body font).
+                let fit = longest as f64 * 1.15 + 2.0;
+                match self.widths.get_mut(c) {
+                    Some(w) => *w = w.max(fit),
+                    None => {
+                        self.widths.resize(c, 8.43);
+                        self.widths.push(fit);
+                    }
+                }
+            }
+        }
         self.push(Style::Header, cells);
     }
 }

@@ -46,6 +46,10 @@ struct Formats {
     hidden: [Format; 2],
 }
 
+/// Months as a Norwegian reader says them ("jan. 2025"), whatever the
+/// language of the spreadsheet program (`[$-414]` is nb-NO).
+const MONTH_FORMAT: &str = "[$-414]mmm yyyy";
+
 impl Formats {
     fn new() -> Self {
         let pair = |f: Format| [f.clone(), f.set_bold()];
@@ -59,7 +63,7 @@ impl Formats {
             int: pair(Format::new().set_num_format("#,##0")),
             dec: pair(Format::new().set_num_format("#,##0.00")),
             day: pair(left(Format::new().set_num_format("dd.mm.yyyy"))),
-            month: pair(left(Format::new().set_num_format("yyyy-mm"))),
+            month: pair(left(Format::new().set_num_format(MONTH_FORMAT))),
             datetime: pair(left(Format::new().set_num_format("dd.mm.yyyy hh:mm \"UTC\""))),
             hidden: pair(Format::new().set_align(FormatAlign::Right)),
         }
@@ -234,6 +238,9 @@ fn render(ws: &mut Worksheet, f: &Formats, m: &SheetModel) -> Result<(), ReportE
                 .set_categories((m.name, spec.first_row, 0, spec.last_row, 0))
                 .set_values((m.name, spec.first_row, c, spec.last_row, c));
         }
+        // The categories are dates: without a format on the axis LibreOffice
+        // labels it with their serial numbers (45658, ...) rather than months.
+        chart.x_axis().set_num_format(MONTH_FORMAT);
         chart.set_width(760).set_height(380);
         ws.insert_chart(spec.header_row, 9, &chart)?;
     }
