@@ -59,7 +59,7 @@ const OPERATIONS: [(&str, &str, &[&str]); 7] = [
     ("get", "/api/v1/bufdir-exports/{export_id}", &["200", "401", "404", "500", "503"]),
     ("delete", "/api/v1/bufdir-exports/{export_id}", &["200", "401", "404", "500", "503"]),
     ("put", "/api/v1/bufdir-exports/{export_id}/cancel", &["200", "400", "401", "404", "409", "413", "422", "500", "503"]),
-    ("post", "/api/v1/bufdir-exports/{export_id}/retry", &["200", "401", "404", "409", "500", "503"]),
+    ("post", "/api/v1/bufdir-exports/{export_id}/retry", &["200", "401", "404", "409", "429", "500", "503"]),
     ("get", "/files/{key}", &["200", "403"]),
 ];
 

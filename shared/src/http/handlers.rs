@@ -101,7 +101,7 @@ pub async fn list_exports(
         (status = 413, description = "`payload_too_large`: the body is over 16 KiB.", content_type = "application/problem+json", body = ProblemBody),
         (status = 415, description = "`unsupported_media_type`: the body is not sent as application/json.", content_type = "application/problem+json", body = ProblemBody),
         (status = 422, description = "`invalid_body` (wrong types; unknown fields, each named in `errors`), `validation_failed` (`errors` lists every bad field) or `idempotency_key_reused` (the Idempotency-Key came with a different request before).", content_type = "application/problem+json", body = ProblemBody),
-        (status = 429, description = "`too_many_exports_in_flight`: the organisation has the most exports queued or running.", content_type = "application/problem+json", body = ProblemBody,
+        (status = 429, description = "`too_many_exports_in_flight`: the organisation has the most exports queued or running (3 unless configured). The cap holds exactly, also for many requests at once; nothing is created and an Idempotency-Key is not used up.", content_type = "application/problem+json", body = ProblemBody,
             headers(("Retry-After" = u64, description = "Seconds until a slot is likely free."))),
     )
 )]
@@ -218,6 +218,8 @@ pub async fn cancel_export(
         (status = 200, description = "Queued again.", body = RetriedBody),
         (status = 404, description = "`export_not_found`.", content_type = "application/problem+json", body = ProblemBody),
         (status = 409, description = "`invalid_transition` (not failed or cancelled) or `retry_limit_reached`.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 429, description = "`too_many_exports_in_flight`: a retry queues the export again, so it needs a free slot like a create; the export stays as it was.", content_type = "application/problem+json", body = ProblemBody,
+            headers(("Retry-After" = u64, description = "Seconds until a slot is likely free."))),
     )
 )]
 pub async fn retry_export(

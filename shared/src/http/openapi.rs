@@ -14,6 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use super::auth::MAX_TOKEN_ORGS;
 use super::problem::{ProblemBody, PROBLEM_CODES, PROBLEM_JSON};
 use super::handlers::{self, BASE_PATH};
 use super::{downloads, dto};
@@ -65,7 +66,10 @@ impl Modify for CommonAnswers {
         let bearer = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
             .bearer_format("JWT")
-            .description(Some("A JWT whose `org_ids` (or `org_id`) claim names the organisations the caller acts for; role `admin` acts for all."))
+            .description(Some(format!(
+                "A JWT whose `org_ids` (or `org_id`) claim names the organisations the caller acts for (at most \
+                 {MAX_TOKEN_ORGS}; a token naming more answers 401); role `admin` acts for all."
+            )))
             .build();
         doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(bearer));
 
