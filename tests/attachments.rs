@@ -8,7 +8,7 @@ mod support;
 use std::io::Read;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::*;
 
@@ -40,7 +40,15 @@ async fn a_bundle_fails_on_a_missing_file_and_completes_once_it_is_there() {
     let lines = [
         activity("act-1", "2025-03-04", json!([pdf("oppmøteliste.pdf", "org-a/act-1/liste.pdf")])),
         // Two files of one name in one activity, and one that tries to climb out.
-        activity("act-2", "2025-04-01", json!([pdf("bilde.pdf", "org-a/act-2/a.pdf"), pdf("bilde.pdf", "org-a/act-2/b.pdf"), pdf("../../x.pdf", "org-a/act-2/c.pdf")])),
+        activity(
+            "act-2",
+            "2025-04-01",
+            json!([
+                pdf("bilde.pdf", "org-a/act-2/a.pdf"),
+                pdf("bilde.pdf", "org-a/act-2/b.pdf"),
+                pdf("../../x.pdf", "org-a/act-2/c.pdf")
+            ]),
+        ),
         activity("act-3", "2025-05-06", json!([pdf("kursbevis.pdf", "org-a/act-3/kursbevis.pdf")])),
         activity("act-4", "2025-06-07", json!([])),
     ];
@@ -103,12 +111,20 @@ async fn a_bundle_fails_on_a_missing_file_and_completes_once_it_is_there() {
     let rows = report["attachments"].as_array().unwrap();
     assert_eq!(rows.len(), 5);
     assert!(rows.iter().all(|r| r["in_bundle"] == "included" && r["size_bytes"].as_u64() > Some(0)), "{rows:?}");
-    assert_eq!((report["control"]["attachment_files_in_bundle"].as_u64(), report["control"]["attachment_files_missing"].as_u64()), (Some(5), Some(0)));
+    assert_eq!(
+        (
+            report["control"]["attachment_files_in_bundle"].as_u64(),
+            report["control"]["attachment_files_missing"].as_u64()
+        ),
+        (Some(5), Some(0))
+    );
 
     // Without the flag the same export is the bare report.
     let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "json")).await;
     let plain = server.wait_status(&token, &id, "completed").await;
     assert_eq!(plain["file"]["filename"], "bufdir-org-a-2025-01-01-2025-12-31.json");
     let report: Value = reqwest::get(plain["file_url"].as_str().unwrap()).await.unwrap().json().await.unwrap();
-    assert!(report["attachments"].as_array().unwrap().iter().all(|r| r["in_bundle"].is_null() && r["sha256"].is_null()));
+    assert!(
+        report["attachments"].as_array().unwrap().iter().all(|r| r["in_bundle"].is_null() && r["sha256"].is_null())
+    );
 }

@@ -112,7 +112,22 @@ fn import_is_all_or_nothing_and_names_the_bad_lines() {
     std::fs::write(dir.path().join("attachments/org-a/act-1/liste.pdf"), b"%PDF-1.7").unwrap();
     let zip_path = dir.path().join("bundle.zip");
     let d = dir.path().to_str().unwrap();
-    let out = run(&["export", "--org", "org-a", "--from", "2025-01-01", "--to", "2025-12-31", "--format", "json", "--include-attachments", "--out", zip_path.to_str().unwrap(), "--data-dir", d]);
+    let out = run(&[
+        "export",
+        "--org",
+        "org-a",
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-12-31",
+        "--format",
+        "json",
+        "--include-attachments",
+        "--out",
+        zip_path.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
     let mut names: Vec<String> = archive.file_names().map(String::from).collect();

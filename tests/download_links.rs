@@ -23,7 +23,12 @@ impl Link {
     fn parse(url: &str) -> Link {
         let (path, query) = url.split_once("/files/").unwrap().1.split_once('?').unwrap();
         let param = |n: &str| query.split('&').find_map(|p| p.strip_prefix(&format!("{n}="))).unwrap().to_string();
-        Link { key: path.to_string(), expires: param("expires").parse().unwrap(), name: param("name"), sig: param("sig") }
+        Link {
+            key: path.to_string(),
+            expires: param("expires").parse().unwrap(),
+            name: param("name"),
+            sig: param("sig"),
+        }
     }
 
     fn path(&self) -> String {
@@ -76,7 +81,8 @@ async fn altered_foreign_expired_and_traversing_links_are_refused() {
     assert_eq!(status, 200, "the untouched link works");
 
     let altered = |f: &dyn Fn(&mut Link)| {
-        let mut l = Link { key: mine.key.clone(), expires: mine.expires, name: mine.name.clone(), sig: mine.sig.clone() };
+        let mut l =
+            Link { key: mine.key.clone(), expires: mine.expires, name: mine.name.clone(), sig: mine.sig.clone() };
         f(&mut l);
         l.path()
     };
@@ -88,10 +94,13 @@ async fn altered_foreign_expired_and_traversing_links_are_refused() {
         ("another download name", altered(&|l| l.name = "report.exe".into())),
         // The last hex digit swapped for one it is not: replacing it with a
         // fixed digit would leave the link unchanged one time in sixteen.
-        ("signature changed", altered(&|l| {
-            let last = if l.sig.ends_with('0') { '1' } else { '0' };
-            l.sig = format!("{}{last}", &l.sig[..l.sig.len() - 1]);
-        })),
+        (
+            "signature changed",
+            altered(&|l| {
+                let last = if l.sig.ends_with('0') { '1' } else { '0' };
+                l.sig = format!("{}{last}", &l.sig[..l.sig.len() - 1]);
+            }),
+        ),
         ("signature cut short", altered(&|l| l.sig.truncate(32))),
         ("signature not hex", altered(&|l| l.sig = "zz".repeat(32))),
         ("signature empty", altered(&|l| l.sig.clear())),

@@ -9,13 +9,13 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 const CAP: usize = 3;
@@ -57,7 +57,8 @@ async fn a_retry_takes_a_slot_like_a_create() {
     for _ in 0..CAP {
         server.create(&token, body.clone()).await;
     }
-    let (status, headers, refused) = server.call(Method::POST, &format!("{API}/{first}/retry"), Some(&token), None).await;
+    let (status, headers, refused) =
+        server.call(Method::POST, &format!("{API}/{first}/retry"), Some(&token), None).await;
     assert_cap_refusal(status, &headers, &refused);
     assert_eq!(server.get(&token, &first).await["status"], "cancelled", "a refused retry changes nothing");
     assert_eq!(in_flight(dir.path(), "org-a").await, CAP as u64);
@@ -118,7 +119,11 @@ async fn a_burst_of_creates_and_retries_never_passes_the_cap() {
             _ => assert_cap_refusal(*status, headers, body),
         }
     }
-    assert_eq!(server.get(&blocker_token, &blocker).await["status"], "running", "the blocker kept org-a's exports queued");
+    assert_eq!(
+        server.get(&blocker_token, &blocker).await["status"],
+        "running",
+        "the blocker kept org-a's exports queued"
+    );
     assert_eq!(accepted, CAP, "exactly the cap's worth accepted");
     assert!(samples > 0);
     assert!(most.load(Ordering::Relaxed) <= CAP as u64, "storage held {} in flight", most.load(Ordering::Relaxed));
@@ -162,8 +167,10 @@ async fn half_sent_requests_do_not_starve_others_and_are_dropped() {
     assert_eq!(answer.status(), 200);
     assert!(asked.elapsed() < Duration::from_secs(1), "answered after {:?}", asked.elapsed());
 
-    let closers: Vec<_> =
-        slow.into_iter().map(|s| std::thread::spawn(move || closed_after(s, Duration::from_secs(TIMEOUT + 5)))).collect();
+    let closers: Vec<_> = slow
+        .into_iter()
+        .map(|s| std::thread::spawn(move || closed_after(s, Duration::from_secs(TIMEOUT + 5))))
+        .collect();
     for c in closers {
         assert!(c.join().unwrap().is_some(), "a half-sent request was still open after {:?}", opened.elapsed());
     }
@@ -187,7 +194,8 @@ async fn a_low_open_file_limit_never_stops_the_server() {
     const TIMEOUT: u64 = 2;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
-    let server = Server::start_with_open_file_limit(dir.path(), 256, &["--header-timeout-secs", &TIMEOUT.to_string()], &log);
+    let server =
+        Server::start_with_open_file_limit(dir.path(), 256, &["--header-timeout-secs", &TIMEOUT.to_string()], &log);
     let slow: Vec<TcpStream> = (0..300).map(|_| half_sent(&server.base)).collect();
 
     let asked = Instant::now();
@@ -206,7 +214,16 @@ async fn dates_must_be_exactly_iso() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let token = token(dir.path(), &["org-a"]);
-    for bad in ["2025-01- 1", " 2025-1-01", "+2025-1-01", "2025- 1-01", "+02025-1-1", "2025-1-1", "2025-01-01 ", "2025-01-01T00:00:00Z"] {
+    for bad in [
+        "2025-01- 1",
+        " 2025-1-01",
+        "+2025-1-01",
+        "2025- 1-01",
+        "+02025-1-1",
+        "2025-1-1",
+        "2025-01-01 ",
+        "2025-01-01T00:00:00Z",
+    ] {
         for field in ["period_from", "period_to"] {
             let mut body = export_body("org-a", "2025-01-01", "2025-01-31", "json");
             body[field] = json!(bad);
@@ -232,7 +249,8 @@ async fn only_a_json_object_is_a_body() {
 
     let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-01-31", "json")).await;
     for body in [json!(["a reason"]), json!("a reason"), json!(42)] {
-        let (status, _, problem) = server.call(Method::PUT, &format!("{API}/{id}/cancel"), Some(&token), Some(body.clone())).await;
+        let (status, _, problem) =
+            server.call(Method::PUT, &format!("{API}/{id}/cancel"), Some(&token), Some(body.clone())).await;
         assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_body")), "{body}: {problem}");
     }
 }
@@ -317,8 +335,11 @@ async fn the_watchdog_starts_a_queued_export_nobody_runs() {
     assert_eq!(dying.get(&token, &waiting).await["status"], "queued");
     dying.kill();
 
-    let done = watcher.wait_for(&token, &waiting, Duration::from_secs(60), |j| j["status"] != "queued" && j["status"] != "running").await;
+    let done = watcher
+        .wait_for(&token, &waiting, Duration::from_secs(60), |j| j["status"] != "queued" && j["status"] != "running")
+        .await;
     assert_eq!(done["status"], "completed", "{done}");
-    let stalled = watcher.wait_for(&blocker_token, &blocker, Duration::from_secs(60), |j| j["status"] == "failed").await;
+    let stalled =
+        watcher.wait_for(&blocker_token, &blocker, Duration::from_secs(60), |j| j["status"] == "failed").await;
     assert!(stalled["error_message"].as_str().unwrap().contains("stopped making progress"), "{stalled}");
 }

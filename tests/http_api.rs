@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use calamine::Data;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 fn keys(v: &Value) -> Vec<String> {
@@ -42,8 +42,20 @@ async fn export_lifecycle_create_watch_download_and_read_back() {
 
     let job = server.wait_status(&token, &id, "completed").await;
     for field in [
-        "export_id", "org_id", "status", "format", "period_from", "period_to", "activity_types", "file_url",
-        "file_expires_at", "created_at", "completed_at", "error_message", "progress", "retry_count",
+        "export_id",
+        "org_id",
+        "status",
+        "format",
+        "period_from",
+        "period_to",
+        "activity_types",
+        "file_url",
+        "file_expires_at",
+        "created_at",
+        "completed_at",
+        "error_message",
+        "progress",
+        "retry_count",
     ] {
         assert!(job.get(field).is_some(), "GET lacks {field}: {job}");
     }
@@ -97,7 +109,8 @@ async fn export_lifecycle_create_watch_download_and_read_back() {
     let summary = sheet(&path, "Sammendrag");
     let header: Vec<String> = summary[0].iter().map(|c| c.to_string()).collect();
     let total = summary.iter().find(|r| r[0] == "Totalt").expect("Totalt row");
-    let col = |name: &str| num(&total[header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"))]);
+    let col =
+        |name: &str| num(&total[header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"))]);
     assert_eq!(col("Aktiviteter") as u64, expected.activities);
     assert!((col("Timer") - expected.minutes as f64 / 60.0).abs() < 1e-6);
     assert_eq!(col("Deltakelser") as u64, expected.participations);
@@ -168,7 +181,8 @@ async fn list_pages_newest_first_and_filters() {
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
     let mut seen = Vec::new();
     for (page, size) in [(1, 2), (2, 2), (3, 1)] {
-        let (status, _, body) = server.call(Method::GET, &format!("{API}?page={page}&limit=2"), Some(&token), None).await;
+        let (status, _, body) =
+            server.call(Method::GET, &format!("{API}?page={page}&limit=2"), Some(&token), None).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["pagination"], json!({"page": page, "limit": 2, "total": 5}));
         let data = body["data"].as_array().unwrap();
@@ -176,7 +190,17 @@ async fn list_pages_newest_first_and_filters() {
         for item in data {
             assert_eq!(
                 keys(item),
-                ["completed_at", "created_at", "export_id", "format", "org_id", "period_from", "period_to", "retry_count", "status"]
+                [
+                    "completed_at",
+                    "created_at",
+                    "export_id",
+                    "format",
+                    "org_id",
+                    "period_from",
+                    "period_to",
+                    "retry_count",
+                    "status"
+                ]
             );
             seen.push(item["export_id"].as_str().unwrap().to_string());
         }
@@ -188,7 +212,8 @@ async fn list_pages_newest_first_and_filters() {
     assert!(csv["data"].as_array().unwrap().iter().all(|j| j["format"] == "csv"));
     let (_, _, failed) = server.call(Method::GET, &format!("{API}?status=failed"), Some(&token), None).await;
     assert_eq!(failed["pagination"]["total"], 0);
-    let (_, _, done) = server.call(Method::GET, &format!("{API}?status=completed&format=excel"), Some(&token), None).await;
+    let (_, _, done) =
+        server.call(Method::GET, &format!("{API}?status=completed&format=excel"), Some(&token), None).await;
     assert_eq!(done["pagination"]["total"], 2);
 
     // Another organisation sees none of them.
@@ -212,14 +237,18 @@ async fn cancel_stops_a_running_export_and_leaves_no_file() {
     let token = token(dir.path(), &["org-a"]);
     let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "excel")).await;
     let running = server
-        .wait_for(&token, &id, Duration::from_secs(240), |j| j["status"] == "running" && j["progress"]["rows_done"].as_u64() > Some(0))
+        .wait_for(&token, &id, Duration::from_secs(240), |j| {
+            j["status"] == "running" && j["progress"]["rows_done"].as_u64() > Some(0)
+        })
         .await;
     assert!(running["progress"]["rows_done"].as_u64() < running["progress"]["rows_total"].as_u64(), "{running}");
 
     // Two more fill the organisation's three slots; a fourth is refused until one ends.
     let second = server.create(&token, export_body("org-a", "2025-01-01", "2025-06-30", "excel")).await;
     let third = server.create(&token, export_body("org-a", "2025-07-01", "2025-12-31", "excel")).await;
-    let (status, headers, body) = server.call(Method::POST, API, Some(&token), Some(export_body("org-a", "2025-01-01", "2025-01-31", "json"))).await;
+    let (status, headers, body) = server
+        .call(Method::POST, API, Some(&token), Some(export_body("org-a", "2025-01-01", "2025-01-31", "json")))
+        .await;
     assert_eq!((status, body["code"].as_str()), (429, Some("too_many_exports_in_flight")), "{body}");
     let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=300).contains(&retry_after), "{retry_after}");
@@ -229,7 +258,12 @@ async fn cancel_stops_a_running_export_and_leaves_no_file() {
     }
 
     let (status, _, body) = server
-        .call(Method::PUT, &format!("{API}/{id}/cancel"), Some(&token), Some(json!({"reason": "Incorrect date range selected"})))
+        .call(
+            Method::PUT,
+            &format!("{API}/{id}/cancel"),
+            Some(&token),
+            Some(json!({"reason": "Incorrect date range selected"})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["export_id"], id.as_str());
@@ -247,7 +281,10 @@ async fn cancel_stops_a_running_export_and_leaves_no_file() {
     let job = server.get(&token, &id).await;
     assert_eq!(job["status"], "cancelled");
     assert_eq!(job["file_url"], Value::Null);
-    assert_eq!(job["progress"]["rows_done"].as_u64(), running["progress"]["rows_done"].as_u64().max(job["progress"]["rows_done"].as_u64()));
+    assert_eq!(
+        job["progress"]["rows_done"].as_u64(),
+        running["progress"]["rows_done"].as_u64().max(job["progress"]["rows_done"].as_u64())
+    );
     assert!(server.files_of("org-a", &id).await.is_empty(), "no file of a cancelled export");
     assert!(server.files_of("org-a", &second).await.is_empty() && server.files_of("org-a", &third).await.is_empty());
     // With the slots free again, a new export is accepted.
@@ -299,7 +336,9 @@ async fn retry_after_a_failure_and_the_retry_limit() {
     for n in 1..=5 {
         let (status, _, body) = server.call(Method::POST, &format!("{API}/{id}/retry"), Some(&token), None).await;
         assert_eq!(status, 200, "retry {n}: {body}");
-        server.wait_for(&token, &id, Duration::from_secs(30), |j| j["status"] == "failed" && j["retry_count"] == n).await;
+        server
+            .wait_for(&token, &id, Duration::from_secs(30), |j| j["status"] == "failed" && j["retry_count"] == n)
+            .await;
     }
     let (status, _, body) = server.call(Method::POST, &format!("{API}/{id}/retry"), Some(&token), None).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("retry_limit_reached")), "{body}");
@@ -381,7 +420,9 @@ async fn tenancy_and_authentication() {
     assert_eq!(server.get(&mine, &id).await["status"], "completed", "still there after the other org's delete");
 
     // Creating for an organisation outside the token's claims.
-    let (status, _, body) = server.call(Method::POST, API, Some(&theirs), Some(export_body("org-a", "2025-01-01", "2025-12-31", "excel"))).await;
+    let (status, _, body) = server
+        .call(Method::POST, API, Some(&theirs), Some(export_body("org-a", "2025-01-01", "2025-12-31", "excel")))
+        .await;
     assert_eq!((status, body["code"].as_str()), (403, Some("organisation_forbidden")));
 
     // An administrator may see every organisation's exports.
@@ -438,9 +479,24 @@ async fn bad_input_gets_a_clear_problem_response() {
     let cases: [(&str, Option<&str>, u16, &str); 5] = [
         ("{not json", Some("application/json"), 400, "invalid_json"),
         (r#"{"org_id":"org-a"}"#, None, 415, "unsupported_media_type"),
-        (r#"{"org_id":"org-a","period_from":"2025-01-01","period_to":"2025-01-31","colour":"red"}"#, Some("application/json"), 422, "invalid_body"),
-        (r#"{"org_id":"org-a","period_from":20250101,"period_to":"2025-01-31"}"#, Some("application/json"), 422, "invalid_body"),
-        (r#"{"org_id":"org-a","period_from":"2020-01-01","period_to":"2025-06-30"}"#, Some("application/json"), 422, "validation_failed"),
+        (
+            r#"{"org_id":"org-a","period_from":"2025-01-01","period_to":"2025-01-31","colour":"red"}"#,
+            Some("application/json"),
+            422,
+            "invalid_body",
+        ),
+        (
+            r#"{"org_id":"org-a","period_from":20250101,"period_to":"2025-01-31"}"#,
+            Some("application/json"),
+            422,
+            "invalid_body",
+        ),
+        (
+            r#"{"org_id":"org-a","period_from":"2020-01-01","period_to":"2025-06-30"}"#,
+            Some("application/json"),
+            422,
+            "validation_failed",
+        ),
     ];
     for (body, ct, status, code) in cases {
         let resp = post(body, ct).await.unwrap();
@@ -450,10 +506,18 @@ async fn bad_input_gets_a_clear_problem_response() {
     }
     // Just over the 16 KiB cap: the whole body fits the socket buffer, so the
     // early 413 cannot race the upload.
-    let resp = server.http.post(server.url(API)).bearer_auth(&token).header("content-type", "application/json")
-        .body(format!(r#"{{"org_id":"{}"}}"#, "x".repeat(20_000))).send().await.unwrap();
+    let resp = server
+        .http
+        .post(server.url(API))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"org_id":"{}"}}"#, "x".repeat(20_000)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
-    let unknown_field: Value = post(r#"{"org_id":"org-a","colour":"red"}"#, Some("application/json")).await.unwrap().json().await.unwrap();
+    let unknown_field: Value =
+        post(r#"{"org_id":"org-a","colour":"red"}"#, Some("application/json")).await.unwrap().json().await.unwrap();
     assert!(unknown_field["detail"].as_str().unwrap().contains("colour"), "{unknown_field}");
 
     for (method, path, status, code) in [
@@ -469,7 +533,12 @@ async fn bad_input_gets_a_clear_problem_response() {
     }
 
     let (status, _, body) = server
-        .call(Method::PUT, &format!("{API}/exp-20250101-abcdef/cancel"), Some(&token), Some(json!({"reason": "x".repeat(501)})))
+        .call(
+            Method::PUT,
+            &format!("{API}/exp-20250101-abcdef/cancel"),
+            Some(&token),
+            Some(json!({"reason": "x".repeat(501)})),
+        )
         .await;
     // The body is judged before any lookup, which tells nothing about the id.
     assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("reason")), "{body}");

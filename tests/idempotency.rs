@@ -40,7 +40,8 @@ async fn a_repeated_key_replays_the_first_answer() {
     assert_eq!(problem["code"], "idempotency_key_reused");
 
     // The key is org-a's; org-b may use the same one for its own export.
-    let (status, _, for_b) = server.create_keyed(&token, "order-42", export_body("org-b", "2025-01-01", "2025-12-31", "excel")).await;
+    let (status, _, for_b) =
+        server.create_keyed(&token, "order-42", export_body("org-b", "2025-01-01", "2025-12-31", "excel")).await;
     assert_eq!(status, 202, "{for_b}");
     assert_ne!(for_b["export_id"], first["export_id"]);
 

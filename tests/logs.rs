@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 /// The demo seed `serve --demo` writes for org-demo (src/commands/serve.rs).
@@ -24,7 +24,11 @@ fn import_attachments(data: &Path) -> Vec<String> {
         a.activity_id = format!("with-attachment-{i}");
         a.title = format!("Hemmelig tittel nummer {i}");
         let name = format!("samtykke-kari-nordmann-{i}.pdf");
-        a.attachments = vec![shared::domain::Attachment { name: name.clone(), content_type: "application/pdf".into(), key: format!("att/{i}") }];
+        a.attachments = vec![shared::domain::Attachment {
+            name: name.clone(),
+            content_type: "application/pdf".into(),
+            key: format!("att/{i}"),
+        }];
         let file = data.join("attachments/att").join(i.to_string());
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, format!("%PDF {name}")).unwrap();
@@ -87,11 +91,19 @@ async fn exercise(log_format: &str) -> Logged {
     for (n, format) in ["excel", "csv", "json"].into_iter().enumerate() {
         let body = json!({"org_id": "org-demo", "format": format, "period_from": "2025-01-01", "period_to": "2025-12-31", "include_attachments": true});
         let request_id = format!("log-test-{log_format}-{n}");
-        let resp = http.post(format!("{base}{API}")).bearer_auth(&token).header("x-request-id", &request_id).json(&body).send().await.unwrap();
+        let resp = http
+            .post(format!("{base}{API}"))
+            .bearer_auth(&token)
+            .header("x-request-id", &request_id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 202);
         let id = resp.json::<Value>().await.unwrap()["export_id"].as_str().unwrap().to_string();
         let job = loop {
-            let job: Value = http.get(format!("{base}{API}/{id}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+            let job: Value =
+                http.get(format!("{base}{API}/{id}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
             if job["status"] == "completed" {
                 break job;
             }
@@ -109,12 +121,22 @@ async fn exercise(log_format: &str) -> Logged {
     // error_message, for the user; the logs must still not carry it.
     std::fs::remove_file(dir.path().join("attachments/att/4")).unwrap();
     let body = json!({"org_id": "org-demo", "format": "json", "period_from": "2025-01-01", "period_to": "2025-12-31", "include_attachments": true});
-    let id = http.post(format!("{base}{API}")).bearer_auth(&token).json(&body).send().await.unwrap().json::<Value>().await.unwrap()["export_id"]
+    let id = http
+        .post(format!("{base}{API}"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["export_id"]
         .as_str()
         .unwrap()
         .to_string();
     let failed = loop {
-        let job: Value = http.get(format!("{base}{API}/{id}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let job: Value =
+            http.get(format!("{base}{API}/{id}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         if job["status"] != "queued" && job["status"] != "running" {
             break job;
         }
@@ -129,7 +151,8 @@ async fn exercise(log_format: &str) -> Logged {
         let other = tempfile::tempdir().unwrap();
         support::token(other.path(), &["org-demo"])
     };
-    let bad = [forged.clone(), token[..token.len() - 4].to_string(), "Zm9vYmFyYmF6cXV4LXNlY3JldC1ub3QtYS1qd3Q".to_string()];
+    let bad =
+        [forged.clone(), token[..token.len() - 4].to_string(), "Zm9vYmFyYmF6cXV4LXNlY3JldC1ub3QtYS1qd3Q".to_string()];
     for t in &bad {
         let resp = http.get(format!("{base}{API}")).bearer_auth(t).send().await.unwrap();
         assert_eq!(resp.status(), 401);
@@ -156,7 +179,13 @@ async fn exercise(log_format: &str) -> Logged {
     // SIGTERM: the server shuts down gracefully and flushes its logs.
     Command::new("kill").arg(child.id().to_string()).status().unwrap();
     child.wait().unwrap();
-    Logged { stdout: stdout + &out_reader.join().unwrap(), stderr: err_reader.join().unwrap(), export_ids, request_ids, secrets }
+    Logged {
+        stdout: stdout + &out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+        export_ids,
+        request_ids,
+        secrets,
+    }
 }
 
 fn assert_nothing_leaks(log: &Logged) {
@@ -201,5 +230,8 @@ async fn json_logs_are_one_object_per_line_with_ids_as_fields() {
     for id in &log.export_ids {
         assert!(events.iter().any(|e| field(e, "export_id").as_deref() == Some(id)), "no event carries export_id {id}");
     }
-    assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()), "every event has a level and a time");
+    assert!(
+        events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()),
+        "every event has a level and a time"
+    );
 }

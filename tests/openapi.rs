@@ -58,7 +58,11 @@ const OPERATIONS: [(&str, &str, &[&str]); 7] = [
     ("post", "/api/v1/bufdir-exports", &["202", "400", "401", "403", "413", "415", "422", "429", "500", "503"]),
     ("get", "/api/v1/bufdir-exports/{export_id}", &["200", "401", "404", "500", "503"]),
     ("delete", "/api/v1/bufdir-exports/{export_id}", &["200", "401", "404", "500", "503"]),
-    ("put", "/api/v1/bufdir-exports/{export_id}/cancel", &["200", "400", "401", "404", "409", "413", "422", "500", "503"]),
+    (
+        "put",
+        "/api/v1/bufdir-exports/{export_id}/cancel",
+        &["200", "400", "401", "404", "409", "413", "422", "500", "503"],
+    ),
     ("post", "/api/v1/bufdir-exports/{export_id}/retry", &["200", "401", "404", "409", "429", "500", "503"]),
     ("get", "/files/{key}", &["200", "403"]),
 ];
@@ -67,7 +71,10 @@ const OPERATIONS: [(&str, &str, &[&str]); 7] = [
 fn every_operation_documents_each_answer_and_its_authorisation() {
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"], serde_json::json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": doc["components"]["securitySchemes"]["bearer"]["description"]}));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"],
+        serde_json::json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": doc["components"]["securitySchemes"]["bearer"]["description"]})
+    );
     assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
     let mut count = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -78,7 +85,8 @@ fn every_operation_documents_each_answer_and_its_authorisation() {
     }
     assert_eq!(count, OPERATIONS.len());
     for (method, path, statuses) in OPERATIONS {
-        let responses = doc["paths"][path][method]["responses"].as_object().unwrap_or_else(|| panic!("{method} {path} missing"));
+        let responses =
+            doc["paths"][path][method]["responses"].as_object().unwrap_or_else(|| panic!("{method} {path} missing"));
         let mut got: Vec<&str> = responses.keys().map(String::as_str).collect();
         got.sort();
         assert_eq!(got, statuses, "{method} {path}");
@@ -86,21 +94,37 @@ fn every_operation_documents_each_answer_and_its_authorisation() {
             assert!(response["headers"]["X-Request-Id"].is_object(), "{method} {path} {status}: X-Request-Id");
             let content = response["content"].as_object().unwrap();
             if path.starts_with("/files/") && status == "200" {
-                assert!(content.contains_key("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), "{content:?}");
+                assert!(
+                    content.contains_key("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                    "{content:?}"
+                );
             } else if status.starts_with('2') {
                 assert!(content["application/json"]["schema"]["$ref"].is_string(), "{method} {path} {status}");
             } else {
-                assert_eq!(content["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem", "{method} {path} {status}");
+                assert_eq!(
+                    content["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
             }
         }
     }
     let created = &doc["paths"]["/api/v1/bufdir-exports"]["post"]["responses"]["202"];
     assert!(created["headers"]["Location"].is_object());
-    for (name, op) in ["GetExport", "CancelExport", "RetryExport", "DeleteExport"].iter().zip(["get_export", "cancel_export", "retry_export", "delete_export"]) {
-        assert_eq!(created["links"][name], serde_json::json!({"operationId": op, "parameters": {"export_id": "$response.body#/export_id"}}));
+    for (name, op) in ["GetExport", "CancelExport", "RetryExport", "DeleteExport"].iter().zip([
+        "get_export",
+        "cancel_export",
+        "retry_export",
+        "delete_export",
+    ]) {
+        assert_eq!(
+            created["links"][name],
+            serde_json::json!({"operationId": op, "parameters": {"export_id": "$response.body#/export_id"}})
+        );
     }
     assert!(doc["paths"]["/api/v1/bufdir-exports"]["post"]["responses"]["429"]["headers"]["Retry-After"].is_object());
-    assert!(doc["paths"]["/api/v1/bufdir-exports"]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"].is_object());
+    assert!(
+        doc["paths"]["/api/v1/bufdir-exports"]["get"]["responses"]["401"]["headers"]["WWW-Authenticate"].is_object()
+    );
     // A download link needs no token: the signature is the authorisation.
     assert_eq!(doc["paths"]["/files/{key}"]["get"]["security"], serde_json::json!([{}]));
 }
@@ -113,7 +137,8 @@ fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
 
 fn assert_fields(doc: &Value, name: &str, fields: &[&str]) {
     let s = schema(doc, name);
-    let required: Vec<&str> = s["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> =
+        s["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     for f in fields {
         assert!(s["properties"][f].is_object(), "{name} lacks {f}");
         assert!(required.contains(f), "{name}.{f} is always sent, so it is required");
@@ -136,20 +161,34 @@ fn the_contract_fields_are_all_in_the_document() {
     assert_fields(&doc, "RetriedBody", &["export_id", "status", "retry_count", "queued_at"]);
     assert_fields(&doc, "DeletedBody", &["deleted", "export_id"]);
     assert_fields(&doc, "Problem", &["type", "title", "status", "detail", "instance", "code", "request_id"]);
-    let codes = schema(&doc, "Problem")["properties"]["code"]["enum"].as_array().expect("the stable codes are listed").clone();
-    for code in ["validation_failed", "unauthorized", "export_not_found", "invalid_transition", "too_many_exports_in_flight"] {
+    let codes =
+        schema(&doc, "Problem")["properties"]["code"]["enum"].as_array().expect("the stable codes are listed").clone();
+    for code in
+        ["validation_failed", "unauthorized", "export_not_found", "invalid_transition", "too_many_exports_in_flight"]
+    {
         assert!(codes.contains(&Value::from(code)), "{code}");
     }
 
     let create = schema(&doc, "CreateExportRequest");
-    for f in ["org_id", "format", "period_from", "period_to", "activity_types", "include_attachments", "submit_to_bufdir_api"] {
+    for f in [
+        "org_id",
+        "format",
+        "period_from",
+        "period_to",
+        "activity_types",
+        "include_attachments",
+        "submit_to_bufdir_api",
+    ] {
         assert!(create["properties"][f].is_object(), "create request lacks {f}");
     }
     assert_eq!(create["additionalProperties"], false, "unknown fields are refused");
     assert_eq!(schema(&doc, "CancelRequest")["additionalProperties"], false);
     assert!(schema(&doc, "CancelRequest")["properties"]["reason"].is_object());
 
-    assert_eq!(schema(&doc, "ExportStatus")["enum"], serde_json::json!(["queued", "running", "completed", "failed", "cancelled"]));
+    assert_eq!(
+        schema(&doc, "ExportStatus")["enum"],
+        serde_json::json!(["queued", "running", "completed", "failed", "cancelled"])
+    );
     assert_eq!(schema(&doc, "ExportFormat")["enum"], serde_json::json!(["excel", "csv", "json"]));
     let types = schema(&doc, "ActivityType")["enum"].as_array().unwrap().clone();
     for t in ["group_session", "individual_counseling"] {

@@ -93,18 +93,21 @@ async fn retry_racing_cancel_ends_consistently() {
 
         let retry_path = format!("{API}/{id}/retry");
         let cancel_path = format!("{API}/{id}/cancel");
-        let ((retried, _, retry_body), (cancelled, _, cancel_body)) = tokio::join!(
-            server.call(Method::POST, &retry_path, Some(&token), None),
-            async {
+        let ((retried, _, retry_body), (cancelled, _, cancel_body)) =
+            tokio::join!(server.call(Method::POST, &retry_path, Some(&token), None), async {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 server.call(Method::PUT, &cancel_path, Some(&token), None).await
-            },
-        );
+            },);
         assert_eq!(retried, 200, "round {round}: a failed export can always be retried: {retry_body}");
-        assert!(cancelled == 200 || (cancelled == 409 && cancel_body["code"] == "invalid_transition"), "round {round}: {cancel_body}");
+        assert!(
+            cancelled == 200 || (cancelled == 409 && cancel_body["code"] == "invalid_transition"),
+            "round {round}: {cancel_body}"
+        );
 
         let settled = server
-            .wait_for(&token, &id, Duration::from_secs(120), |j| !matches!(j["status"].as_str(), Some("queued" | "running")))
+            .wait_for(&token, &id, Duration::from_secs(120), |j| {
+                !matches!(j["status"].as_str(), Some("queued" | "running"))
+            })
             .await;
         let expected = if cancelled == 200 { "cancelled" } else { "completed" };
         assert_eq!(settled["status"], expected, "round {round}: retry 200, cancel {cancelled}: {settled}");

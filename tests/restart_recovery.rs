@@ -16,7 +16,9 @@ async fn an_export_interrupted_by_a_crash_completes_after_restart() {
     let server = Server::start(dir.path());
     let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "excel")).await;
     server
-        .wait_for(&token, &id, Duration::from_secs(240), |j| j["status"] == "running" && j["progress"]["rows_done"].as_u64() > Some(0))
+        .wait_for(&token, &id, Duration::from_secs(240), |j| {
+            j["status"] == "running" && j["progress"]["rows_done"].as_u64() > Some(0)
+        })
         .await;
     server.kill();
 
@@ -26,5 +28,8 @@ async fn an_export_interrupted_by_a_crash_completes_after_restart() {
     assert_eq!(job["progress"]["rows_done"], job["progress"]["rows_total"]);
     let files = server.files_of("org-a", &id).await;
     assert_eq!(files.len(), 1, "{files:?}");
-    assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "the dead run's working file was cleared");
+    assert!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(),
+        "the dead run's working file was cleared"
+    );
 }

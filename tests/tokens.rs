@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 /// The data directory's token key, as `shared::adapters::embedded` derives it.
@@ -97,7 +97,14 @@ async fn every_bad_token_gets_the_same_401() {
         }),
         ("signature truncated", good[..good.len() - 3].to_string()),
         ("signature missing", good[..good.rfind('.').unwrap() + 1].to_string()),
-        ("expired", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"iat": now - 7200, "nbf": now - 7200, "exp": now - 120})))),
+        (
+            "expired",
+            sign(
+                Algorithm::HS256,
+                &key,
+                &with(good_claims(), json!({"iat": now - 7200, "nbf": now - 7200, "exp": now - 120})),
+            ),
+        ),
         ("not yet valid (nbf)", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"nbf": now + 600})))),
         ("wrong audience", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"aud": "another-service"})))),
         ("wrong issuer", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"iss": "https://evil.example"})))),
@@ -107,7 +114,10 @@ async fn every_bad_token_gets_the_same_401() {
         ("no organisation claims", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": null})))),
         ("empty organisation list", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": []})))),
         ("blank org_id", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": null, "org_id": "  "})))),
-        ("a role other than admin", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": null, "roles": ["auditor"]})))),
+        (
+            "a role other than admin",
+            sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": null, "roles": ["auditor"]}))),
+        ),
         ("org_ids of the wrong type", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": "org-a"})))),
         ("exp of the wrong type", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"exp": "tomorrow"})))),
         ("not a JWT", "not-a-jwt".to_string()),
@@ -133,8 +143,17 @@ async fn every_bad_token_gets_the_same_401() {
         .map(|(name, t)| (*name, Some(format!("Bearer {t}"))))
         .chain(headers.iter().map(|(name, h)| (*name, (!h.is_empty()).then(|| h.clone()))));
     for (name, authorization) in requests {
-        for (method, path) in [(Method::GET, API.to_string()), (Method::POST, API.to_string()), (Method::GET, format!("{API}/exp-20250101-abcdef"))] {
-            let mut req = server.http.request(method.clone(), server.url(&path)).json(&export_body("org-a", "2025-01-01", "2025-12-31", "excel"));
+        for (method, path) in [
+            (Method::GET, API.to_string()),
+            (Method::POST, API.to_string()),
+            (Method::GET, format!("{API}/exp-20250101-abcdef")),
+        ] {
+            let mut req = server.http.request(method.clone(), server.url(&path)).json(&export_body(
+                "org-a",
+                "2025-01-01",
+                "2025-12-31",
+                "excel",
+            ));
             if let Some(h) = &authorization {
                 req = req.header("authorization", h);
             }
@@ -144,7 +163,9 @@ async fn every_bad_token_gets_the_same_401() {
             assert_eq!(resp.headers()["content-type"], "application/problem+json", "{name}");
             let body = comparable(resp.json().await.unwrap());
             let text = body.to_string().to_lowercase();
-            for hint in ["expired", "signature", "audience", "issuer", "algorithm", "nbf", "claim", "base64", "organisation"] {
+            for hint in
+                ["expired", "signature", "audience", "issuer", "algorithm", "nbf", "claim", "base64", "organisation"]
+            {
                 assert!(!text.contains(hint), "{name}: the answer hints at the reason ({hint}): {body}");
             }
             match &reference {
@@ -187,7 +208,8 @@ async fn a_token_naming_too_many_organisations_is_refused() {
     let log = dir.path().join("server.log");
     let server = Server::start_logging_to(dir.path(), &[], &log);
     let key = token_key(dir.path());
-    let orgs = |n: usize| -> Vec<String> { (0..n - 1).map(|i| format!("org-{i:05}")).chain(["org-a".to_string()]).collect() };
+    let orgs =
+        |n: usize| -> Vec<String> { (0..n - 1).map(|i| format!("org-{i:05}")).chain(["org-a".to_string()]).collect() };
 
     let at_limit = sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": orgs(1000)})));
     let id = server.create(&at_limit, export_body("org-a", "2025-01-01", "2025-01-31", "json")).await;
@@ -200,7 +222,9 @@ async fn a_token_naming_too_many_organisations_is_refused() {
     let far_over = sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": short})));
     assert!(far_over.len() < 400_000, "{} bytes", far_over.len());
     for token in [&over, &far_over] {
-        for (method, path) in [(Method::GET, API.to_string()), (Method::GET, format!("{API}/{id}")), (Method::POST, API.to_string())] {
+        for (method, path) in
+            [(Method::GET, API.to_string()), (Method::GET, format!("{API}/{id}")), (Method::POST, API.to_string())]
+        {
             let body = export_body("org-a", "2025-01-01", "2025-01-31", "json");
             let (status, _, body) = server.call(method.clone(), &path, Some(token), Some(body)).await;
             assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{method} {path}: {body}");

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::Method;
-use shared::domain::status::{next_status, TRANSITIONS};
+use shared::domain::status::{TRANSITIONS, next_status};
 use shared::domain::{ExportStatus, Transition};
 use support::*;
 
@@ -52,7 +52,11 @@ async fn every_forbidden_caller_action_answers_409_and_changes_nothing() {
     assert_eq!(status, 200, "{answer}");
     in_status.insert(ExportStatus::Cancelled, cancelled);
 
-    let caller_actions: Vec<Transition> = TRANSITIONS.iter().map(|(_, t, _)| *t).filter(|t| matches!(t, Transition::Cancel | Transition::Retry)).collect();
+    let caller_actions: Vec<Transition> = TRANSITIONS
+        .iter()
+        .map(|(_, t, _)| *t)
+        .filter(|t| matches!(t, Transition::Cancel | Transition::Retry))
+        .collect();
     assert!(caller_actions.contains(&Transition::Cancel) && caller_actions.contains(&Transition::Retry));
     let mut tried = Vec::new();
     for from in ExportStatus::ALL {
@@ -79,7 +83,14 @@ async fn every_forbidden_caller_action_answers_409_and_changes_nothing() {
     // What the table forbids today; if the table changes, this list must be looked at.
     assert_eq!(
         tried,
-        ["retry from queued", "retry from running", "cancel from completed", "retry from completed", "cancel from failed", "cancel from cancelled"]
+        [
+            "retry from queued",
+            "retry from running",
+            "cancel from completed",
+            "retry from completed",
+            "cancel from failed",
+            "cancel from cancelled"
+        ]
     );
     println!("{} forbidden caller actions tried, each 409 invalid_transition", tried.len());
     // Delete is allowed from every status: the running export goes too.

@@ -16,8 +16,22 @@ use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use shared::domain::Activity;
 
 const HEADERS: [&str; 16] = [
-    "ID", "Dato", "Aktivitetstype", "Tittel", "Form", "Minutter", "Kommune", "Fylke", "Deltakere", "Nye deltakere",
-    "Frivillige", "Frivilligtimer", "Ledet av likeperson", "I Norge", "Tellende", "Årsak",
+    "ID",
+    "Dato",
+    "Aktivitetstype",
+    "Tittel",
+    "Form",
+    "Minutter",
+    "Kommune",
+    "Fylke",
+    "Deltakere",
+    "Nye deltakere",
+    "Frivillige",
+    "Frivilligtimer",
+    "Ledet av likeperson",
+    "I Norge",
+    "Tellende",
+    "Årsak",
 ];
 
 fn yes_no(b: bool) -> &'static str {
@@ -61,9 +75,20 @@ fn dump(rows: &[Activity], out: &str) -> std::io::Result<()> {
         writeln!(
             w,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            a.activity_id, a.date, a.activity_type.label_nb(), title, a.mode.label_nb(), a.duration_minutes,
-            a.kommunenummer.as_str(), a.fylkesnummer(), a.participants.total, a.participants.new, a.volunteers.count,
-            a.volunteers.hours, yes_no(a.led_by_peer), yes_no(a.in_norway)
+            a.activity_id,
+            a.date,
+            a.activity_type.label_nb(),
+            title,
+            a.mode.label_nb(),
+            a.duration_minutes,
+            a.kommunenummer.as_str(),
+            a.fylkesnummer(),
+            a.participants.total,
+            a.participants.new,
+            a.volunteers.count,
+            a.volunteers.hours,
+            yes_no(a.led_by_peer),
+            yes_no(a.in_norway)
         )?;
     }
     w.flush()

@@ -10,10 +10,10 @@ mod aws_support;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use aws_support as moto;
-use axum::body::to_bytes;
 use axum::Router;
-use serde_json::{json, Value};
-use shared::adapters::aws::{execution_arn, AwsApp};
+use axum::body::to_bytes;
+use serde_json::{Value, json};
+use shared::adapters::aws::{AwsApp, execution_arn};
 use shared::http::{api_router, finish};
 use shared::service::Settings;
 use tower::ServiceExt;
@@ -135,7 +135,6 @@ async fn api_lambdas_answer_the_event_fixtures() {
     // the fixture's own (unknown) id is a plain 404, not an error
     assert_eq!(invoke(&router, &fixture("api-get.json")).await.0, 404);
 }
-
 
 /// A stack deployed with no receiver URL and the outbox disabled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

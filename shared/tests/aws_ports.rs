@@ -6,24 +6,24 @@
 mod aws_support;
 mod conformance;
 
-use std::sync::Arc;
-use std::time::Duration;
-use aws_support as moto;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::types::ExecutionStatus;
+use aws_support as moto;
 use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use shared::adapters::aws::expired::handle_stream_batch;
 use shared::adapters::aws::{
-    execution_arn, DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
-    StepFunctionsStarter,
+    DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore, SqsEventPublisher, StepFunctionsStarter,
+    execution_arn,
 };
 use shared::domain::{ActivityType, ExportFormat, ExportId, ExportStatus, OrgScope};
 use shared::ports::{
-    ActivityQuery, ActivitySource, AttemptState, BufdirSubmitter, ExportEvent, FileStore, JobQuery, JobStore, PortError,
-    Submission, WorkflowStarter,
+    ActivityQuery, ActivitySource, AttemptState, BufdirSubmitter, ExportEvent, FileStore, JobQuery, JobStore,
+    PortError, Submission, WorkflowStarter,
 };
+use std::sync::Arc;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_job_store_conforms() {
@@ -44,12 +44,16 @@ async fn dynamo_activities_conform() {
     moto::create_activities_table(&c, &table).await;
     let source = DynamoActivities::new(c.dynamodb.clone(), &table);
     let writer = source.writer();
-    conformance::activity_source_suite(Arc::new(source), move |items| {
-        let writer = writer.clone();
-        async move {
-            writer.put_all(items).await.unwrap();
-        }
-    }, 5_000)
+    conformance::activity_source_suite(
+        Arc::new(source),
+        move |items| {
+            let writer = writer.clone();
+            async move {
+                writer.put_all(items).await.unwrap();
+            }
+        },
+        5_000,
+    )
     .await;
 }
 
@@ -163,7 +167,15 @@ async fn job_store_counters_follow_status_changes_and_races() {
     let raw = |id: ExportId| {
         let (c, table) = (c.clone(), table.clone());
         async move {
-            c.dynamodb.get_item().table_name(table).key("export_id", AttributeValue::S(id.to_string())).send().await.unwrap().item.unwrap()
+            c.dynamodb
+                .get_item()
+                .table_name(table)
+                .key("export_id", AttributeValue::S(id.to_string()))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
         }
     };
     assert!(!raw(job.export_id.clone()).await.contains_key("expires_at"), "an active job has no TTL");
@@ -304,13 +316,20 @@ async fn large_files_go_up_in_parts() {
     store.fetch(&key, &back).await.unwrap();
     assert!(std::fs::read(&back).unwrap() == body);
 
-    let url = store.signed_url(&key, "Bufdir-rapport 2025 – Likepersonskurs.xlsx", Duration::from_secs(120)).await.unwrap();
+    let url =
+        store.signed_url(&key, "Bufdir-rapport 2025 – Likepersonskurs.xlsx", Duration::from_secs(120)).await.unwrap();
     moto::verify_presigned(&url).unwrap();
     let r = reqwest::get(&url).await.unwrap();
     assert_eq!(r.status(), 200);
     let disposition = r.headers()["content-disposition"].to_str().unwrap().to_string();
-    assert!(disposition.starts_with("attachment; filename=\"Bufdir-rapport 2025 _ Likepersonskurs.xlsx\""), "{disposition}");
-    assert!(disposition.contains("filename*=UTF-8''Bufdir-rapport%202025%20%E2%80%93%20Likepersonskurs.xlsx"), "{disposition}");
+    assert!(
+        disposition.starts_with("attachment; filename=\"Bufdir-rapport 2025 _ Likepersonskurs.xlsx\""),
+        "{disposition}"
+    );
+    assert!(
+        disposition.contains("filename*=UTF-8''Bufdir-rapport%202025%20%E2%80%93%20Likepersonskurs.xlsx"),
+        "{disposition}"
+    );
     assert!(r.bytes().await.unwrap().to_vec() == body);
     let expires: u64 = url.split("X-Amz-Expires=").nth(1).unwrap().split('&').next().unwrap().parse().unwrap();
     assert_eq!(expires, 120, "the link lives minutes, as asked");
@@ -339,8 +358,14 @@ async fn step_functions_start_and_stop_executions() {
     assert_eq!(starter.attempt_state(&id, 3).await.unwrap(), AttemptState::NotStarted);
 
     starter.stop(&id, 1).await.unwrap();
-    assert_eq!(c.sfn.describe_execution().execution_arn(exec(1)).send().await.unwrap().status, ExecutionStatus::Aborted);
-    assert_eq!(c.sfn.describe_execution().execution_arn(exec(2)).send().await.unwrap().status, ExecutionStatus::Running);
+    assert_eq!(
+        c.sfn.describe_execution().execution_arn(exec(1)).send().await.unwrap().status,
+        ExecutionStatus::Aborted
+    );
+    assert_eq!(
+        c.sfn.describe_execution().execution_arn(exec(2)).send().await.unwrap().status,
+        ExecutionStatus::Running
+    );
     assert_eq!(starter.attempt_state(&id, 1).await.unwrap(), AttemptState::Ended);
     assert_eq!(starter.attempt_state(&id, 2).await.unwrap(), AttemptState::Started);
     // stopping an attempt that never started is not an error
@@ -371,27 +396,32 @@ async fn bufdir_outbox_files_each_attempt_once() {
     };
     let first = outbox.submit(&submission, &file).await.unwrap();
     assert_eq!(outbox.submit(&submission, &file).await.unwrap(), first);
-    let keys: Vec<String> = c
-        .s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("bufdir-outbox/")
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_string))
-        .collect();
+    let keys: Vec<String> =
+        c.s3.list_objects_v2()
+            .bucket(&bucket)
+            .prefix("bufdir-outbox/")
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
     assert_eq!(
         keys,
-        ["bufdir-outbox/exp-20260326-xyz789-a1/bufdir-rapport-2025.xlsx", "bufdir-outbox/exp-20260326-xyz789-a1/submission.json"]
+        [
+            "bufdir-outbox/exp-20260326-xyz789-a1/bufdir-rapport-2025.xlsx",
+            "bufdir-outbox/exp-20260326-xyz789-a1/submission.json"
+        ]
     );
     let other = conformance::write_file(dir.path(), "o.xlsx", b"another report");
     let changed = Submission { sha256: hex::encode(sha2::Sha256::digest(b"another report")), ..submission.clone() };
     assert!(matches!(outbox.submit(&changed, &other).await, Err(PortError::Permanent(_))));
     let lying = Submission { idempotency_key: "exp-20260326-xyz789-a2".into(), ..submission.clone() };
-    assert!(matches!(outbox.submit(&lying, &other).await, Err(PortError::Permanent(_))), "the checksum must match the file");
+    assert!(
+        matches!(outbox.submit(&lying, &other).await, Err(PortError::Permanent(_))),
+        "the checksum must match the file"
+    );
     let escaping = Submission { idempotency_key: "../x".into(), ..submission };
     assert!(outbox.submit(&escaping, &file).await.is_err());
 }

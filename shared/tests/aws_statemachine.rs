@@ -15,20 +15,19 @@ use std::time::Duration;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use aws_support as moto;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
-use serde_json::{json, Value};
-use shared::adapters::aws::steps::{run_step, Step, StepInput};
-use shared::adapters::aws::{activity_item, execution_arn, AwsApp, Clients};
+use serde_json::{Value, json};
+use shared::adapters::aws::steps::{Step, StepInput, run_step};
+use shared::adapters::aws::{AwsApp, Clients, activity_item, execution_arn};
 use shared::domain::{Caller, CreateExportRequest, ExportStatus, OrgScope};
 use shared::ports::ExportEvent;
 use shared::service::Settings;
 use shared::workflow::WorkflowContext;
-
 
 /// What the stand-in answers for one function.
 #[derive(Clone)]
@@ -89,7 +88,8 @@ async fn invoke(State(lambdas): State<Shared>, Path(function): Path<String>, _h:
         }))
         .into_response(),
         Err(Some(Reply::Error(t, m))) => function_error(t, m),
-        Err(None) => (StatusCode::NOT_FOUND, Json(json!({"Type": "User", "Message": format!("no function {name}")}))).into_response(),
+        Err(None) => (StatusCode::NOT_FOUND, Json(json!({"Type": "User", "Message": format!("no function {name}")})))
+            .into_response(),
     }
 }
 
@@ -105,7 +105,9 @@ impl Harness {
         let lambdas: Shared = Arc::default();
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let app = Router::new().route("/2015-03-31/functions/{function}/invocations", post(invoke)).with_state(lambdas.clone());
+        let app = Router::new()
+            .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+            .with_state(lambdas.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let endpoint = moto::start_moto(&[("MOTO_PORT", &port.to_string())]);
         let r = reqwest::Client::new()
@@ -123,7 +125,11 @@ impl Harness {
     }
 
     fn canned(&self, prefix: &str, function: &str, replies: Vec<Reply>) {
-        self.lambdas.lock().unwrap().behaviours.insert(format!("{prefix}-{function}"), Behaviour::Canned(replies.into()));
+        self.lambdas
+            .lock()
+            .unwrap()
+            .behaviours
+            .insert(format!("{prefix}-{function}"), Behaviour::Canned(replies.into()));
     }
 
     fn calls(&self, prefix: &str) -> Vec<(String, Value)> {
@@ -213,7 +219,11 @@ async fn every_branch_of_the_state_machine() {
     // a Retryable error is retried, and the retry succeeds
     let p = "retries";
     let sm = h.state_machine(p).await;
-    h.canned(p, "generate", vec![Reply::Error("Retryable", "DynamoDB is busy"), Reply::Error("Retryable", "still busy"), OUT]);
+    h.canned(
+        p,
+        "generate",
+        vec![Reply::Error("Retryable", "DynamoDB is busy"), Reply::Error("Retryable", "still busy"), OUT],
+    );
     h.canned(p, "complete", vec![Reply::Error("Retryable", "throttled"), OUT]);
     let (status, entered, _) = h.finished(&h.start_execution(&sm, id, 1).await).await;
     assert_eq!(status, ExecutionStatus::Succeeded);
@@ -272,7 +282,12 @@ async fn the_real_steps_run_an_export_end_to_end() {
     let app = AwsApp::new(names.clone(), h.clients.clone(), Settings::default());
     let work = tempfile::tempdir().unwrap();
     let ctx = app.workflow_context(work.path().to_path_buf(), Duration::from_millis(200));
-    for (f, step) in [("generate", Step::Generate), ("submit", Step::Submit), ("complete", Step::Complete), ("mark-failed", Step::MarkFailed)] {
+    for (f, step) in [
+        ("generate", Step::Generate),
+        ("submit", Step::Submit),
+        ("complete", Step::Complete),
+        ("mark-failed", Step::MarkFailed),
+    ] {
         h.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), Behaviour::Real(step, ctx.clone()));
     }
     let org = moto::unique("org-e2e");
@@ -328,7 +343,11 @@ async fn the_real_steps_run_an_export_end_to_end() {
     assert_eq!(entered, ["Generate", "MarkFailed", "ExportFailed"]);
     let failed = service.get(&caller_b, &failing.export_id).await.unwrap().job;
     assert_eq!(failed.status, ExportStatus::Failed);
-    assert!(failed.error_message.as_deref().unwrap_or("").contains("reading activities failed"), "{:?}", failed.error_message);
+    assert!(
+        failed.error_message.as_deref().unwrap_or("").contains("reading activities failed"),
+        "{:?}",
+        failed.error_message
+    );
     assert!(failed.file.is_none());
     assert!(app.files.list(&failed.file_prefix()).await.unwrap().is_empty());
 
@@ -340,7 +359,10 @@ async fn the_real_steps_run_an_export_end_to_end() {
         .collect();
     let mut outcomes: Vec<(String, String)> = events.iter().map(|e| (e.export_id.clone(), e.status.clone())).collect();
     outcomes.sort();
-    let mut expected = vec![(job.export_id.to_string(), "completed".to_string()), (failing.export_id.to_string(), "failed".to_string())];
+    let mut expected = vec![
+        (job.export_id.to_string(), "completed".to_string()),
+        (failing.export_id.to_string(), "failed".to_string()),
+    ];
     expected.sort();
     assert_eq!(outcomes, expected);
     let _ = h.endpoint;

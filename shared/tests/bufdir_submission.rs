@@ -34,9 +34,7 @@ const SCOPE: &str = "bufdir:tilskuddsrapport.write";
 const KID: &str = "org-demo-key-2025";
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/maskinporten")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/maskinporten").join(name)
 }
 
 fn private_key() -> Vec<u8> {
@@ -111,10 +109,7 @@ async fn check_grant(state: &TokenEndpoint, form: &HashMap<String, String>) -> R
     if claims["scope"] != SCOPE {
         return Err(format!("scope is {}", claims["scope"]));
     }
-    let (iat, exp) = (
-        claims["iat"].as_i64().ok_or("iat")?,
-        claims["exp"].as_i64().ok_or("exp")?,
-    );
+    let (iat, exp) = (claims["iat"].as_i64().ok_or("iat")?, claims["exp"].as_i64().ok_or("exp")?);
     let now = chrono::Utc::now().timestamp();
     if (iat - now).abs() > 5 {
         return Err(format!("iat {iat} is not now ({now})"));
@@ -122,27 +117,18 @@ async fn check_grant(state: &TokenEndpoint, form: &HashMap<String, String>) -> R
     if exp <= iat || exp - iat > 120 {
         return Err(format!("exp - iat is {} s", exp - iat));
     }
-    let jti = claims["jti"]
-        .as_str()
-        .filter(|j| j.len() >= 16)
-        .ok_or("jti missing or short")?;
+    let jti = claims["jti"].as_str().filter(|j| j.len() >= 16).ok_or("jti missing or short")?;
     if !state.jtis.lock().await.insert(jti.to_string()) {
         return Err(format!("jti {jti} was used before"));
     }
     Ok(())
 }
 
-async fn token_handler(
-    State(state): State<Arc<TokenEndpoint>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
+async fn token_handler(State(state): State<Arc<TokenEndpoint>>, Form(form): Form<HashMap<String, String>>) -> Response {
     let n = state.requests.fetch_add(1, Ordering::SeqCst) + 1;
     if let Err(why) = check_grant(&state, &form).await {
         state.problems.lock().await.push(why.clone());
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "invalid_grant", "error_description": why})),
-        )
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant", "error_description": why})))
             .into_response();
     }
     match *state.mode.lock().await {
@@ -170,12 +156,7 @@ async fn token_endpoint(mode: TokenMode) -> (String, Arc<TokenEndpoint>) {
         issued: Mutex::new(Vec::new()),
         problems: Mutex::new(Vec::new()),
     });
-    let url = serve(
-        Router::new()
-            .route("/token", post(token_handler))
-            .with_state(state.clone()),
-    )
-    .await;
+    let url = serve(Router::new().route("/token", post(token_handler)).with_state(state.clone())).await;
     (format!("{url}/token"), state)
 }
 
@@ -220,17 +201,10 @@ impl Receiver {
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(String::from)
 }
 
-async fn receive_handler(
-    State(state): State<Arc<Receiver>>,
-    headers: HeaderMap,
-    mut multipart: Multipart,
-) -> Response {
+async fn receive_handler(State(state): State<Arc<Receiver>>, headers: HeaderMap, mut multipart: Multipart) -> Response {
     let mut got = Received {
         authorization: header_text(&headers, "authorization"),
         idempotency_key: header_text(&headers, "idempotency-key"),
@@ -258,42 +232,23 @@ async fn receive_handler(
     }
     state.received.lock().await.push(got.clone());
 
-    let token = got
-        .authorization
-        .as_deref()
-        .and_then(|a| a.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .to_string();
+    let token = got.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("").to_string();
     if !state.tokens.is_valid(&token).await || state.revoked.lock().await.contains(&token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
-            "",
-        )
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")], "")
             .into_response();
     }
     match state.script.lock().await.pop_front() {
         Some(Reply::Status(code, content_type, body, retry_after)) => {
-            let mut response = (
-                StatusCode::from_u16(code).unwrap(),
-                [(header::CONTENT_TYPE, content_type)],
-                body,
-            )
-                .into_response();
+            let mut response =
+                (StatusCode::from_u16(code).unwrap(), [(header::CONTENT_TYPE, content_type)], body).into_response();
             if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, seconds.parse().unwrap());
+                response.headers_mut().insert(header::RETRY_AFTER, seconds.parse().unwrap());
             }
             return response;
         }
         Some(Reply::RevokeToken) => {
             state.revoked.lock().await.insert(token);
-            return (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(json!({"message": "token revoked"})),
-            )
-                .into_response();
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "token revoked"}))).into_response();
         }
         Some(Reply::Slow(delay)) => tokio::time::sleep(delay).await,
         None => {}
@@ -304,31 +259,18 @@ async fn receive_handler(
         return (StatusCode::BAD_REQUEST, "no metadata part").into_response();
     };
     if metadata["sha256"] != sha256.as_str() {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "sha256 does not match the file",
-        )
-            .into_response();
+        return (StatusCode::UNPROCESSABLE_ENTITY, "sha256 does not match the file").into_response();
     }
     let key = got.idempotency_key.unwrap_or_default();
     let mut accepted = state.accepted.lock().await;
     let count = accepted.len();
-    let (stored_sha, reference) = accepted
-        .entry(key)
-        .or_insert_with(|| (sha256.clone(), format!("BUF-2025-{:05}", count + 1)))
-        .clone();
+    let (stored_sha, reference) =
+        accepted.entry(key).or_insert_with(|| (sha256.clone(), format!("BUF-2025-{:05}", count + 1))).clone();
     if stored_sha != sha256 {
-        return (
-            StatusCode::CONFLICT,
-            axum::Json(json!({"detail": "idempotency key reused for another file"})),
-        )
+        return (StatusCode::CONFLICT, axum::Json(json!({"detail": "idempotency key reused for another file"})))
             .into_response();
     }
-    (
-        StatusCode::CREATED,
-        axum::Json(json!({"reference": reference, "status": "received"})),
-    )
-        .into_response()
+    (StatusCode::CREATED, axum::Json(json!({"reference": reference, "status": "received"}))).into_response()
 }
 
 async fn receiver(tokens: Arc<TokenEndpoint>, script: Vec<Reply>) -> (String, Arc<Receiver>) {
@@ -388,31 +330,18 @@ impl Harness {
         Self::with(mode, script, |_| {}).await
     }
 
-    async fn with(
-        mode: TokenMode,
-        script: Vec<Reply>,
-        tune: impl FnOnce(&mut BufdirApiConfig),
-    ) -> Self {
+    async fn with(mode: TokenMode, script: Vec<Reply>, tune: impl FnOnce(&mut BufdirApiConfig)) -> Self {
         let (token_url, tokens) = token_endpoint(mode).await;
         let (receiver_url, receiver) = receiver(tokens.clone(), script).await;
         let mut config = config(&token_url, &receiver_url);
         tune(&mut config);
         let submitter = HttpBufdirSubmitter::new(&config, &private_key()).unwrap();
         // Bytes that a text-mangling or truncating transfer would damage.
-        let report: Vec<u8> = (0..300_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
+        let report: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bufdir-rapport-org-demo-2025.xlsx");
         std::fs::write(&file, &report).unwrap();
-        Harness {
-            tokens,
-            receiver,
-            submitter,
-            report,
-            file,
-            _dir: dir,
-        }
+        Harness { tokens, receiver, submitter, report, file, _dir: dir }
     }
 
     fn submission(&self, attempt: u32) -> Submission {
@@ -424,8 +353,7 @@ impl Harness {
             period_to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
             report_profile: "likeperson".to_string(),
             filename: "bufdir-rapport-org-demo-2025.xlsx".to_string(),
-            content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-                .to_string(),
+            content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
             sha256: hex::encode(Sha256::digest(&self.report)),
             idempotency_key: format!("exp-01HZX-a{attempt}"),
         }
@@ -437,19 +365,11 @@ impl Harness {
 
     async fn assert_grants_were_valid(&self) {
         let problems = self.tokens.problems.lock().await;
-        assert!(
-            problems.is_empty(),
-            "the token endpoint refused grants: {problems:?}"
-        );
+        assert!(problems.is_empty(), "the token endpoint refused grants: {problems:?}");
     }
 
     async fn keys_sent(&self) -> Vec<String> {
-        self.receiver
-            .received()
-            .await
-            .into_iter()
-            .map(|r| r.idempotency_key.unwrap_or_default())
-            .collect()
+        self.receiver.received().await.into_iter().map(|r| r.idempotency_key.unwrap_or_default()).collect()
     }
 }
 
@@ -471,8 +391,7 @@ fn problem(status: u16, detail: &str) -> Reply {
     Reply::Status(
         status,
         "application/problem+json",
-        json!({"type": "about:blank", "title": "Rejected", "status": status, "detail": detail})
-            .to_string(),
+        json!({"type": "about:blank", "title": "Rejected", "status": status, "detail": detail}).to_string(),
         None,
     )
 }
@@ -490,36 +409,21 @@ async fn success_delivers_the_report_intact_with_token_key_and_metadata_and_cach
     let other = h.submission(2);
     let second = h.submit(&other).await.unwrap();
     assert_eq!(second.reference, "BUF-2025-00002");
-    assert_eq!(
-        h.tokens.requests(),
-        1,
-        "the token is cached between submissions"
-    );
+    assert_eq!(h.tokens.requests(), 1, "the token is cached between submissions");
     h.assert_grants_were_valid().await;
 
     let received = h.receiver.received().await;
     assert_eq!(received.len(), 2);
     let got = &received[0];
     let token = h.tokens.issued.lock().await[0].clone();
-    assert_eq!(
-        got.authorization.as_deref(),
-        Some(format!("Bearer {token}").as_str())
-    );
+    assert_eq!(got.authorization.as_deref(), Some(format!("Bearer {token}").as_str()));
     assert_eq!(got.idempotency_key.as_deref(), Some("exp-01HZX-a1"));
-    assert!(
-        got.content_type
-            .as_deref()
-            .unwrap()
-            .starts_with("multipart/form-data; boundary=")
-    );
+    assert!(got.content_type.as_deref().unwrap().starts_with("multipart/form-data; boundary="));
     assert_eq!(got.parts, ["metadata", "file"]);
     assert_eq!(got.file, h.report, "the file arrives byte for byte");
     assert_eq!(hex::encode(Sha256::digest(&got.file)), submission.sha256);
     assert_eq!(got.file_name.as_deref(), Some(submission.filename.as_str()));
-    assert_eq!(
-        got.file_content_type.as_deref(),
-        Some(submission.content_type.as_str())
-    );
+    assert_eq!(got.file_content_type.as_deref(), Some(submission.content_type.as_str()));
     let metadata = got.metadata.as_ref().expect("a metadata JSON part");
     assert_eq!(
         *metadata,
@@ -546,11 +450,7 @@ async fn concurrent_submissions_share_one_token_request() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    assert_eq!(
-        h.tokens.requests(),
-        1,
-        "one refresh at a time, shared by all"
-    );
+    assert_eq!(h.tokens.requests(), 1, "one refresh at a time, shared by all");
     assert_eq!(h.receiver.received().await.len(), 6);
     h.assert_grants_were_valid().await;
 }
@@ -575,16 +475,10 @@ async fn token_refusal_is_permanent_with_the_endpoints_message() {
     let h = Harness::new(TokenMode::Refuse, vec![]).await;
     let message = permanent(h.submit(&h.submission(1)).await);
     assert!(message.contains("invalid_client"), "{message}");
-    assert!(
-        message.contains("Client not registered for this scope"),
-        "{message}"
-    );
+    assert!(message.contains("Client not registered for this scope"), "{message}");
     assert!(message.contains("400"), "{message}");
     assert_eq!(h.tokens.requests(), 1, "a refusal is not retried");
-    assert!(
-        h.receiver.received().await.is_empty(),
-        "nothing is sent without a token"
-    );
+    assert!(h.receiver.received().await.is_empty(), "nothing is sent without a token");
     h.assert_grants_were_valid().await;
 }
 
@@ -592,10 +486,7 @@ async fn token_refusal_is_permanent_with_the_endpoints_message() {
 async fn token_endpoint_unavailable_is_transient_after_the_tries() {
     let h = Harness::new(TokenMode::Unavailable, vec![]).await;
     let message = transient(h.submit(&h.submission(1)).await);
-    assert!(
-        message.contains("503") && message.contains("maintenance"),
-        "{message}"
-    );
+    assert!(message.contains("503") && message.contains("maintenance"), "{message}");
     assert!(message.contains("gave up after 4 tries"), "{message}");
     assert_eq!(h.tokens.requests(), 4);
     assert!(h.receiver.received().await.is_empty());
@@ -609,8 +500,7 @@ async fn a_grant_signed_with_another_key_is_refused_by_the_endpoint() {
     let (token_url, tokens) = token_endpoint(TokenMode::Issue(120)).await;
     let (receiver_url, _receiver) = receiver(tokens.clone(), vec![]).await;
     let other_key = std::fs::read(fixture("other-private-key.pem")).unwrap();
-    let submitter =
-        HttpBufdirSubmitter::new(&config(&token_url, &receiver_url), &other_key).unwrap();
+    let submitter = HttpBufdirSubmitter::new(&config(&token_url, &receiver_url), &other_key).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.json");
     std::fs::write(&file, b"{}").unwrap();
@@ -627,15 +517,8 @@ async fn a_grant_signed_with_another_key_is_refused_by_the_endpoint() {
         idempotency_key: "exp-1-a1".into(),
     };
     let message = permanent(submitter.submit(&submission, &file).await);
-    assert!(
-        message.contains("invalid_grant") && message.contains("InvalidSignature"),
-        "{message}"
-    );
-    assert_eq!(
-        tokens.problems.lock().await.len(),
-        1,
-        "the test endpoint really checks signatures"
-    );
+    assert!(message.contains("invalid_grant") && message.contains("InvalidSignature"), "{message}");
+    assert_eq!(tokens.problems.lock().await.len(), 1, "the test endpoint really checks signatures");
 }
 
 #[tokio::test]
@@ -645,21 +528,13 @@ async fn grants_carry_every_claim_and_a_fresh_jti() {
     for _ in 0..10 {
         let grant = h.submitter.tokens().grant().unwrap();
         let header = jsonwebtoken::decode_header(&grant).unwrap();
-        assert_eq!(
-            (header.alg, header.kid.as_deref()),
-            (Algorithm::RS256, Some(KID))
-        );
+        assert_eq!((header.alg, header.kid.as_deref()), (Algorithm::RS256, Some(KID)));
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[AUD]);
         validation.set_issuer(&[CLIENT_ID]);
-        let claims = jsonwebtoken::decode::<Value>(&grant, &h.tokens.public, &validation)
-            .unwrap()
-            .claims;
+        let claims = jsonwebtoken::decode::<Value>(&grant, &h.tokens.public, &validation).unwrap().claims;
         assert_eq!(claims["scope"], SCOPE);
-        assert_eq!(
-            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-            120
-        );
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 120);
         let jti = claims["jti"].as_str().unwrap();
         assert_eq!(jti.len(), 36, "a UUID: {jti}");
         assert!(jtis.insert(jti.to_string()), "jti {jti} repeated");
@@ -670,12 +545,7 @@ async fn grants_carry_every_claim_and_a_fresh_jti() {
 async fn receiver_429_then_success_retries_with_the_same_idempotency_key_and_honours_retry_after() {
     let h = Harness::new(
         TokenMode::Issue(120),
-        vec![Reply::Status(
-            429,
-            "application/json",
-            r#"{"message":"slow down"}"#.into(),
-            Some("5"),
-        )],
+        vec![Reply::Status(429, "application/json", r#"{"message":"slow down"}"#.into(), Some("5"))],
     )
     .await;
     let started = Instant::now();
@@ -684,10 +554,7 @@ async fn receiver_429_then_success_retries_with_the_same_idempotency_key_and_hon
     assert_eq!(receipt.reference, "BUF-2025-00001");
     assert_eq!(h.keys_sent().await, ["exp-01HZX-a1", "exp-01HZX-a1"]);
     // Retry-After: 5 is honoured, capped at max_retry_after (250 ms here).
-    assert!(
-        took >= Duration::from_millis(250) && took < Duration::from_secs(4),
-        "took {took:?}"
-    );
+    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(4), "took {took:?}");
     let received = h.receiver.received().await;
     assert_eq!(received[1].file, h.report);
     assert_eq!(h.tokens.requests(), 1);
@@ -708,27 +575,16 @@ async fn receiver_500_until_give_up_is_transient_after_max_tries() {
 
 #[tokio::test]
 async fn receiver_400_is_permanent_at_once_with_its_message() {
-    let h = Harness::new(
-        TokenMode::Issue(120),
-        vec![problem(400, "period_to must not be before period_from")],
-    )
-    .await;
+    let h = Harness::new(TokenMode::Issue(120), vec![problem(400, "period_to must not be before period_from")]).await;
     let message = permanent(h.submit(&h.submission(1)).await);
     assert!(message.contains("400 Bad Request"), "{message}");
-    assert!(
-        message.contains("period_to must not be before period_from"),
-        "{message}"
-    );
+    assert!(message.contains("period_to must not be before period_from"), "{message}");
     assert_eq!(h.receiver.received().await.len(), 1, "exactly one try");
 }
 
 #[tokio::test]
 async fn a_long_receiver_message_is_cut() {
-    let h = Harness::new(
-        TokenMode::Issue(120),
-        vec![Reply::Status(422, "text/plain", "why ".repeat(500), None)],
-    )
-    .await;
+    let h = Harness::new(TokenMode::Issue(120), vec![Reply::Status(422, "text/plain", "why ".repeat(500), None)]).await;
     let message = permanent(h.submit(&h.submission(1)).await);
     assert!(message.contains("422"), "{message}");
     assert!(message.len() < 500, "{} chars: {message}", message.len());
@@ -747,11 +603,7 @@ async fn a_slow_receiver_past_the_timeout_is_transient() {
     let message = transient(h.submit(&h.submission(1)).await);
     assert!(message.contains("timed out"), "{message}");
     assert!(message.contains("gave up after 2 tries"), "{message}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     assert_eq!(h.keys_sent().await, ["exp-01HZX-a1"; 2]);
 }
 
@@ -773,23 +625,13 @@ async fn a_401_drops_the_cached_token_and_retries_once_with_a_fresh_one() {
 
 #[tokio::test]
 async fn a_second_401_is_permanent() {
-    let h = Harness::new(
-        TokenMode::Issue(3600),
-        vec![Reply::RevokeToken, Reply::RevokeToken],
-    )
-    .await;
+    let h = Harness::new(TokenMode::Issue(3600), vec![Reply::RevokeToken, Reply::RevokeToken]).await;
     let message = permanent(h.submit(&h.submission(1)).await);
-    assert!(
-        message.contains("401 Unauthorized") && message.contains("token revoked"),
-        "{message}"
-    );
+    assert!(message.contains("401 Unauthorized") && message.contains("token revoked"), "{message}");
     assert!(message.contains("MASKINPORTEN_SCOPE"), "{message}");
     assert_eq!(h.receiver.received().await.len(), 2);
     for token in h.tokens.issued.lock().await.iter() {
-        assert!(
-            !message.contains(token.as_str()),
-            "no token in error messages"
-        );
+        assert!(!message.contains(token.as_str()), "no token in error messages");
     }
 }
 
@@ -817,11 +659,7 @@ async fn a_retried_submission_reuses_the_idempotency_key_and_gets_the_same_refer
 
 #[tokio::test]
 async fn a_2xx_without_a_reference_is_permanent() {
-    let h = Harness::new(
-        TokenMode::Issue(120),
-        vec![Reply::Status(200, "application/json", "{}".into(), None)],
-    )
-    .await;
+    let h = Harness::new(TokenMode::Issue(120), vec![Reply::Status(200, "application/json", "{}".into(), None)]).await;
     let message = permanent(h.submit(&h.submission(1)).await);
     assert!(message.contains("gave no reference"), "{message}");
 }
@@ -841,10 +679,7 @@ async fn a_report_that_does_not_match_its_sha256_is_not_sent() {
 async fn the_receiver_being_down_is_transient() {
     let (token_url, _tokens) = token_endpoint(TokenMode::Issue(120)).await;
     // A port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut config = config(&token_url, &format!("http://{closed}/reports"));
     config.retry = fast_retry(2);
     let submitter = HttpBufdirSubmitter::new(&config, &private_key()).unwrap();
@@ -856,34 +691,19 @@ async fn the_receiver_being_down_is_transient() {
 // ---------------------------------------------------------------- configuration
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-    let vars: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     move |name| vars.get(name).cloned()
 }
 
 fn full_env() -> Vec<(&'static str, String)> {
     vec![
-        (
-            "BUFDIR_RECEIVER_URL",
-            "https://mottak.example.no/api/v1/reports".to_string(),
-        ),
-        (
-            "MASKINPORTEN_TOKEN_URL",
-            "https://test.maskinporten.no/token".to_string(),
-        ),
-        (
-            "MASKINPORTEN_ISSUER",
-            "https://test.maskinporten.no/".to_string(),
-        ),
+        ("BUFDIR_RECEIVER_URL", "https://mottak.example.no/api/v1/reports".to_string()),
+        ("MASKINPORTEN_TOKEN_URL", "https://test.maskinporten.no/token".to_string()),
+        ("MASKINPORTEN_ISSUER", "https://test.maskinporten.no/".to_string()),
         ("MASKINPORTEN_CLIENT_ID", CLIENT_ID.to_string()),
         ("MASKINPORTEN_SCOPE", SCOPE.to_string()),
         ("MASKINPORTEN_KEY_ID", KID.to_string()),
-        (
-            "MASKINPORTEN_KEY_FILE",
-            fixture("test-private-key.pem").display().to_string(),
-        ),
+        ("MASKINPORTEN_KEY_FILE", fixture("test-private-key.pem").display().to_string()),
     ]
 }
 
@@ -895,10 +715,7 @@ fn lookup(vars: &[(&'static str, String)]) -> impl Fn(&str) -> Option<String> + 
 #[test]
 fn config_is_absent_without_a_receiver_url() {
     assert_eq!(BufdirApiConfig::from_lookup(env(&[])).unwrap(), None);
-    assert_eq!(
-        BufdirApiConfig::from_lookup(env(&[("BUFDIR_RECEIVER_URL", "  ")])).unwrap(),
-        None
-    );
+    assert_eq!(BufdirApiConfig::from_lookup(env(&[("BUFDIR_RECEIVER_URL", "  ")])).unwrap(), None);
     // Maskinporten settings alone do not turn submission on.
     let mut vars = full_env();
     vars.remove(0);
@@ -909,13 +726,9 @@ fn config_is_absent_without_a_receiver_url() {
 fn config_names_what_is_missing() {
     let mut vars = full_env();
     vars.retain(|(k, _)| *k != "MASKINPORTEN_SCOPE" && *k != "MASKINPORTEN_KEY_FILE");
-    let err = BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap_err()
-        .to_string();
+    let err = BufdirApiConfig::from_lookup(lookup(&vars)).unwrap_err().to_string();
     assert!(
-        err.contains(
-            "MASKINPORTEN_SCOPE, MASKINPORTEN_KEY_FILE or MASKINPORTEN_KEY_SECRET_ID are not set"
-        ),
+        err.contains("MASKINPORTEN_SCOPE, MASKINPORTEN_KEY_FILE or MASKINPORTEN_KEY_SECRET_ID are not set"),
         "{err}"
     );
 }
@@ -924,28 +737,16 @@ fn config_names_what_is_missing() {
 fn config_takes_the_key_from_exactly_one_place() {
     let mut vars = full_env();
     vars.push(("MASKINPORTEN_KEY_SECRET_ID", "bufdir/maskinporten-key".to_string()));
-    let err = BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("MASKINPORTEN_KEY_FILE and MASKINPORTEN_KEY_SECRET_ID are both set"),
-        "{err}"
-    );
+    let err = BufdirApiConfig::from_lookup(lookup(&vars)).unwrap_err().to_string();
+    assert!(err.contains("MASKINPORTEN_KEY_FILE and MASKINPORTEN_KEY_SECRET_ID are both set"), "{err}");
 
     vars.retain(|(k, _)| *k != "MASKINPORTEN_KEY_FILE");
-    let config = BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap()
-        .unwrap();
+    let config = BufdirApiConfig::from_lookup(lookup(&vars)).unwrap().unwrap();
     assert_eq!(config.key_file, None);
     assert_eq!(config.key_secret_id.as_deref(), Some("bufdir/maskinporten-key"));
     // The file-reading constructor cannot reach a secret store, and says so.
-    let err = HttpBufdirSubmitter::from_config(&config)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("MASKINPORTEN_KEY_SECRET_ID") && err.contains("MASKINPORTEN_KEY_FILE"),
-        "{err}"
-    );
+    let err = HttpBufdirSubmitter::from_config(&config).unwrap_err().to_string();
+    assert!(err.contains("MASKINPORTEN_KEY_SECRET_ID") && err.contains("MASKINPORTEN_KEY_FILE"), "{err}");
 }
 
 #[test]
@@ -953,27 +754,17 @@ fn config_reads_every_variable_and_the_key_file() {
     let mut vars = full_env();
     vars.push(("BUFDIR_REQUEST_TIMEOUT_SECS", "12".to_string()));
     vars.push(("BUFDIR_MAX_TRIES", "6".to_string()));
-    let config = BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        config.receiver_url,
-        "https://mottak.example.no/api/v1/reports"
-    );
+    let config = BufdirApiConfig::from_lookup(lookup(&vars)).unwrap().unwrap();
+    assert_eq!(config.receiver_url, "https://mottak.example.no/api/v1/reports");
     assert_eq!(config.maskinporten.issuer, "https://test.maskinporten.no/");
     assert_eq!(config.maskinporten.client_id, CLIENT_ID);
     assert_eq!(config.maskinporten.key_id, KID);
     assert_eq!(config.request_timeout, Duration::from_secs(12));
     assert_eq!(config.retry.max_tries, 6);
-    assert_eq!(
-        config.key_file.as_deref(),
-        Some(fixture("test-private-key.pem").as_path())
-    );
+    assert_eq!(config.key_file.as_deref(), Some(fixture("test-private-key.pem").as_path()));
     HttpBufdirSubmitter::from_config(&config).unwrap();
 
-    let defaults = BufdirApiConfig::from_lookup(lookup(&full_env()))
-        .unwrap()
-        .unwrap();
+    let defaults = BufdirApiConfig::from_lookup(lookup(&full_env())).unwrap().unwrap();
     assert_eq!(defaults.request_timeout, Duration::from_secs(30));
     assert_eq!(defaults.retry, RetryPolicy::default());
 }
@@ -982,45 +773,28 @@ fn config_reads_every_variable_and_the_key_file() {
 fn config_refuses_plain_http_off_loopback_and_bad_keys() {
     let mut vars = full_env();
     vars[0].1 = "http://mottak.example.no/reports".to_string();
-    let err = BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap_err()
-        .to_string();
+    let err = BufdirApiConfig::from_lookup(lookup(&vars)).unwrap_err().to_string();
     assert!(err.contains("BUFDIR_RECEIVER_URL must use https"), "{err}");
 
     let mut vars = full_env();
     vars[0].1 = "http://127.0.0.1:8080/reports".to_string();
-    BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap()
-        .unwrap();
+    BufdirApiConfig::from_lookup(lookup(&vars)).unwrap().unwrap();
 
     let mut vars = full_env();
     vars.push(("BUFDIR_MAX_TRIES", "zero".to_string()));
-    let err = BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap_err()
-        .to_string();
+    let err = BufdirApiConfig::from_lookup(lookup(&vars)).unwrap_err().to_string();
     assert!(err.contains("BUFDIR_MAX_TRIES"), "{err}");
 
     let mut vars = full_env();
     vars[6].1 = fixture("test-public-key.pem").display().to_string();
-    let config = BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap()
-        .unwrap();
-    let err = HttpBufdirSubmitter::from_config(&config)
-        .unwrap_err()
-        .to_string();
+    let config = BufdirApiConfig::from_lookup(lookup(&vars)).unwrap().unwrap();
+    let err = HttpBufdirSubmitter::from_config(&config).unwrap_err().to_string();
     assert!(err.contains("not an RSA private key"), "{err}");
 
     vars[6].1 = "/nonexistent/key.pem".to_string();
-    let config = BufdirApiConfig::from_lookup(lookup(&vars))
-        .unwrap()
-        .unwrap();
-    let err = HttpBufdirSubmitter::from_config(&config)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("MASKINPORTEN_KEY_FILE /nonexistent/key.pem"),
-        "{err}"
-    );
+    let config = BufdirApiConfig::from_lookup(lookup(&vars)).unwrap().unwrap();
+    let err = HttpBufdirSubmitter::from_config(&config).unwrap_err().to_string();
+    assert!(err.contains("MASKINPORTEN_KEY_FILE /nonexistent/key.pem"), "{err}");
 }
 
 #[test]
@@ -1030,10 +804,7 @@ fn a_pkcs1_key_works_too() {
     let pem = String::from_utf8(private_key()).unwrap();
     let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).unwrap();
     let pkcs1 = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
-    let config = config(
-        "https://test.maskinporten.no/token",
-        "https://mottak.example.no/reports",
-    );
+    let config = config("https://test.maskinporten.no/token", "https://mottak.example.no/reports");
     HttpBufdirSubmitter::new(&config, pkcs1.as_bytes()).unwrap();
 }
 
@@ -1041,7 +812,9 @@ fn a_pkcs1_key_works_too() {
 
 /// The export service and in-process runner submitting to the loopback
 /// receiver, with `script` as the receiver's answers.
-async fn service_submitting(script: Vec<Reply>) -> (tempfile::TempDir, shared::adapters::embedded::EmbeddedApp, Arc<Receiver>) {
+async fn service_submitting(
+    script: Vec<Reply>,
+) -> (tempfile::TempDir, shared::adapters::embedded::EmbeddedApp, Arc<Receiver>) {
     let (token_url, tokens) = token_endpoint(TokenMode::Issue(120)).await;
     let (receiver_url, receiver) = receiver(tokens, script).await;
     let submitter = HttpBufdirSubmitter::new(&config(&token_url, &receiver_url), &private_key()).unwrap();
@@ -1093,7 +866,11 @@ async fn a_refused_submission_fails_the_export_with_the_receivers_message() {
     let (_dir, app, _receiver) = service_submitting(vec![problem(400, "org-demo has no grant for 2025")]).await;
     let job = export_submitting(&app).await;
     assert_eq!(job.status, shared::domain::ExportStatus::Failed);
-    assert!(job.error_message.as_deref().unwrap().contains("org-demo has no grant for 2025"), "{:?}", job.error_message);
+    assert!(
+        job.error_message.as_deref().unwrap().contains("org-demo has no grant for 2025"),
+        "{:?}",
+        job.error_message
+    );
     let s = job.bufdir_submission.unwrap();
     assert_eq!((s.status, s.attempts, s.reference), (shared::domain::SubmissionStatus::Failed, 1, None));
     assert!(s.error.unwrap().contains("org-demo has no grant for 2025"));
@@ -1145,12 +922,8 @@ async fn a_key_from_secrets_manager_signs_grants_the_endpoint_accepts() {
     let clients = aws_support::clients().await;
     let arn = put_secret(&clients.secrets, &String::from_utf8(private_key()).unwrap()).await;
 
-    let config = BufdirApiConfig::from_lookup(lookup(&secret_env(&h, &arn)))
-        .unwrap()
-        .unwrap();
-    let submitter = shared::adapters::aws::bufdir_key::http_submitter(&config, &clients.secrets)
-        .await
-        .unwrap();
+    let config = BufdirApiConfig::from_lookup(lookup(&secret_env(&h, &arn))).unwrap().unwrap();
+    let submitter = shared::adapters::aws::bufdir_key::http_submitter(&config, &clients.secrets).await.unwrap();
     let receipt = submitter.submit(&h.submission(1), &h.file).await.unwrap();
 
     assert_eq!(receipt.reference, "BUF-2025-00001");

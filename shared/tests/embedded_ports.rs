@@ -86,12 +86,16 @@ async fn sqlite_activities_conform() {
     let (_tmp, dir) = data_dir();
     let store = SqliteActivities::open(&dir.db_path()).unwrap();
     let writer = store.clone();
-    conformance::activity_source_suite(Arc::new(store), move |items| {
-        let writer = writer.clone();
-        async move {
-            writer.insert_all(items).await.unwrap();
-        }
-    }, 200_000)
+    conformance::activity_source_suite(
+        Arc::new(store),
+        move |items| {
+            let writer = writer.clone();
+            async move {
+                writer.insert_all(items).await.unwrap();
+            }
+        },
+        200_000,
+    )
     .await;
 }
 

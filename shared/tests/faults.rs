@@ -6,13 +6,15 @@
 //! (A process killed mid-export is tests/restart_recovery.rs.)
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
-use shared::adapters::embedded::{DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore};
+use shared::adapters::embedded::{
+    DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
+};
 use shared::domain::{Activity, Caller, CreateExportRequest, ExportJob, ExportStatus};
 use shared::ports::{ActivityQuery, ActivitySource, FileStore, PortError, PortResult};
 use shared::service::{ExportService, Ports, Settings};
@@ -122,7 +124,13 @@ fn world() -> World {
         retry: RetryPolicy { max_attempts: 3, first_delay: Duration::from_millis(10), factor: 2 },
     };
     let runner = LocalRunner::new(ctx, 1);
-    let ports = Ports { jobs, activities: source.clone(), files: files.clone(), workflow: Arc::new(RunnerHandle(runner.clone())), events };
+    let ports = Ports {
+        jobs,
+        activities: source.clone(),
+        files: files.clone(),
+        workflow: Arc::new(RunnerHandle(runner.clone())),
+        events,
+    };
     let service = ExportService::new(ports, Settings::default());
     World { _dir: dir, data, service, runner, files, source }
 }
@@ -187,7 +195,11 @@ async fn uploads_that_keep_dying_fail_the_export_with_nothing_stored_and_a_retry
     w.files.faults.set(u32::MAX);
     let job = w.export().await;
     assert_eq!(job.status, ExportStatus::Failed);
-    assert!(job.error_message.as_deref().unwrap().contains("connection reset while uploading"), "{:?}", job.error_message);
+    assert!(
+        job.error_message.as_deref().unwrap().contains("connection reset while uploading"),
+        "{:?}",
+        job.error_message
+    );
     assert!(w.stored(&job).await.is_empty(), "no half-uploaded file stays");
 
     w.files.faults.set(0);
@@ -215,7 +227,11 @@ async fn a_source_that_keeps_dropping_fails_the_export_with_nothing_stored_and_a
     w.source.faults.set(u32::MAX);
     let job = w.export().await;
     assert_eq!(job.status, ExportStatus::Failed);
-    assert!(job.error_message.as_deref().unwrap().contains("connection to the activity store lost"), "{:?}", job.error_message);
+    assert!(
+        job.error_message.as_deref().unwrap().contains("connection to the activity store lost"),
+        "{:?}",
+        job.error_message
+    );
     assert!(w.stored(&job).await.is_empty());
     assert_eq!(job.file, None);
 

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use calamine::{Data, Reader};
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::Value;
-use shared::domain::{Activity, ActivityType, ExportFormat};
 use sha2::{Digest, Sha256};
-use shared::report::{write_bundle, write_report, ReportError, ReportMeta};
+use shared::domain::{Activity, ActivityType, ExportFormat};
+use shared::report::{ReportError, ReportMeta, write_bundle, write_report};
 
 const FIXTURE: &str = include_str!("fixtures/golden/activities.jsonl");
 const SCHEMA: &str = include_str!("../../docs/report.schema.json");
@@ -140,7 +140,8 @@ const HIDDEN_CELLS: u64 = 12;
 /// C1 12 course certificates + E1 20 attendance lists.
 const ATTACHMENTS: u64 = 32;
 
-const SHEETS: [&str; 8] = ["Forside", "Sammendrag", "Aktiviteter", "Deltakere", "Geografi", "Frivillige", "Vedlegg", "Kontroll"];
+const SHEETS: [&str; 8] =
+    ["Forside", "Sammendrag", "Aktiviteter", "Deltakere", "Geografi", "Frivillige", "Vedlegg", "Kontroll"];
 
 fn activities() -> Vec<Activity> {
     FIXTURE
@@ -268,7 +269,10 @@ fn find<'a>(rows: &'a [Vec<String>], first: &str) -> &'a [String] {
 
 /// Index of the row that starts `first`, after row `from`.
 fn position(rows: &[Vec<String>], first: &str, from: usize) -> usize {
-    from + rows[from..].iter().position(|r| r.first().is_some_and(|c| c == first)).unwrap_or_else(|| panic!("no row {first:?}"))
+    from + rows[from..]
+        .iter()
+        .position(|r| r.first().is_some_and(|c| c == first))
+        .unwrap_or_else(|| panic!("no row {first:?}"))
 }
 
 // ---- the figures, checked against any source's rows ----
@@ -324,7 +328,11 @@ fn check_geography(rows: &[Vec<String>]) {
         assert_eq!(row[1..], w[..], "{label}");
     }
     let header = position(rows, "Kommunenr.", header);
-    assert!(rows[header - 1][0].contains(&format!("({KOMMUNER_LEFT_OUT} kommuner er utelatt)")), "{:?}", rows[header - 1]);
+    assert!(
+        rows[header - 1][0].contains(&format!("({KOMMUNER_LEFT_OUT} kommuner er utelatt)")),
+        "{:?}",
+        rows[header - 1]
+    );
     assert_eq!(rows.len(), header + 1 + KOMMUNER.len());
     for (i, (code, fylke, w)) in KOMMUNER.iter().enumerate() {
         let row = &rows[header + 1 + i];
@@ -366,8 +374,8 @@ fn check_activities(rows: &[Vec<String>]) {
         (r[14].clone(), r.get(15).cloned().unwrap_or_default())
     };
     for (id, counted, reason) in [
-        ("g-A1-000", "ja", ""),        // 3 participants, 45 min
-        ("g-A2-000", "nei", "for_kort"), // 44 min
+        ("g-A1-000", "ja", ""),                   // 3 participants, 45 min
+        ("g-A2-000", "nei", "for_kort"),          // 44 min
         ("g-A3-000", "nei", "for_faa_deltakere"), // 2 participants
         ("g-A4-000", "nei", "for_faa_deltakere"), // 2 and 44 min: the first reason
         ("g-A5-000", "nei", "utlandet"),
@@ -376,7 +384,7 @@ fn check_activities(rows: &[Vec<String>]) {
         ("g-B2-000", "ja", ""), // digital
         ("g-B3-000", "nei", "telefon"),
         ("g-B4-000", "nei", "utlandet"), // phone and abroad: where comes first
-        ("g-C1-000", "ja", ""),         // 90 min
+        ("g-C1-000", "ja", ""),          // 90 min
         ("g-C2-000", "nei", "for_kort"), // 89 min
         ("g-D2-000", "nei", "telefon"),
         ("g-G-000", "ja", ""),
@@ -414,7 +422,10 @@ fn the_workbook_read_back_with_calamine_has_the_hand_counted_figures() {
 
     let cover = xlsx_sheet(&path, "Forside");
     assert_eq!(find(&cover, "Rapportprofil")[1], "likeperson");
-    assert_eq!(find(&cover, "Tilskuddsordning")[1], "Tilskudd til funksjonshemmedes organisasjoner (likepersonsarbeid)");
+    assert_eq!(
+        find(&cover, "Tilskuddsordning")[1],
+        "Tilskudd til funksjonshemmedes organisasjoner (likepersonsarbeid)"
+    );
     assert_eq!(find(&cover, "Prikkegrense")[1], "5");
     assert_eq!(find(&cover, "Tellende aktiviteter")[1], "141");
     assert!(find(&cover, "Periode fra")[1].starts_with("serial:"), "a real date");
@@ -456,7 +467,8 @@ fn csv_carries_the_same_rows_as_the_workbook() {
     let tmp = tempfile::tempdir().unwrap();
     let xlsx = generate(ExportFormat::Excel, "likeperson", tmp.path());
     let zip = generate(ExportFormat::Csv, "likeperson", tmp.path());
-    let names: Vec<String> = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap().file_names().map(String::from).collect();
+    let names: Vec<String> =
+        zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap().file_names().map(String::from).collect();
     for s in SHEETS {
         assert!(names.contains(&format!("{s}.csv")), "{s}.csv in {names:?}");
     }
@@ -531,7 +543,8 @@ fn json_carries_the_same_figures_and_meets_its_schema() {
         assert_eq!(month["countable_by_type"], serde_json::json!(want));
     }
 
-    let as_strings = |t: &[[&str; 5]]| t.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect::<Vec<Vec<String>>>();
+    let as_strings =
+        |t: &[[&str; 5]]| t.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect::<Vec<Vec<String>>>();
     assert_eq!(json_table(&v["participants"]["by_gender"]), as_strings(&GENDER));
     let age: Vec<Vec<String>> = AGE.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
     assert_eq!(json_table(&v["participants"]["by_age"]), age);
@@ -539,9 +552,11 @@ fn json_carries_the_same_figures_and_meets_its_schema() {
     let geo = &v["geography"];
     let fylker: Vec<Vec<String>> = FYLKER.iter().map(|(_, _, r)| r.iter().map(|c| c.to_string()).collect()).collect();
     assert_eq!(json_table(&geo["fylker"]), fylker);
-    let keys: Vec<&str> = geo["fylker"]["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> =
+        geo["fylker"]["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
     assert_eq!(keys, FYLKER[..6].iter().map(|(k, _, _)| *k).collect::<Vec<_>>());
-    let kommuner: Vec<&str> = geo["kommuner"].as_array().unwrap().iter().map(|k| k["kommunenummer"].as_str().unwrap()).collect();
+    let kommuner: Vec<&str> =
+        geo["kommuner"].as_array().unwrap().iter().map(|k| k["kommunenummer"].as_str().unwrap()).collect();
     assert_eq!(kommuner, ["1103", "5001"]);
     assert_eq!(geo["kommuner"][1]["by_type"], serde_json::json!([40, 0, 48, 0, 0, 0]));
     assert_eq!(geo["kommuner_left_out"], KOMMUNER_LEFT_OUT);

@@ -3,21 +3,22 @@
 //! parameters, oversized and unknown bodies are answered before storage
 //! is asked, each with a 4xx problem, never a 5xx.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request};
-use axum::Router;
-use serde_json::{json, Value};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 use shared::adapters::embedded::EmbeddedApp;
 use shared::domain::{ExportId, ExportJob, Progress};
-use shared::http::{api_router, finish, ApiState};
-use chrono::{DateTime, Utc};
+use shared::http::{ApiState, api_router, finish};
 use shared::ports::{
-    AttemptState, EventPublisher, ExportEvent, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortResult, WorkflowStarter,
+    AttemptState, EventPublisher, ExportEvent, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs,
+    PortResult, WorkflowStarter,
 };
 use shared::service::{ExportService, Ports, Settings};
 use tower::ServiceExt;
@@ -46,7 +47,13 @@ impl JobStore for Counting {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.update(job, expected_version).await
     }
-    async fn record_progress(&self, id: &ExportId, attempt: u32, progress: &Progress, at: DateTime<Utc>) -> PortResult<()> {
+    async fn record_progress(
+        &self,
+        id: &ExportId,
+        attempt: u32,
+        progress: &Progress,
+        at: DateTime<Utc>,
+    ) -> PortResult<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.record_progress(id, attempt, progress, at).await
     }
@@ -106,7 +113,13 @@ fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let app = EmbeddedApp::open(dir.path(), "http://127.0.0.1:1", 1).unwrap();
     let jobs = Arc::new(Counting { inner: app.jobs.clone(), calls: AtomicUsize::new(0) });
-    let ports = Ports { jobs: jobs.clone(), activities: app.activities.clone(), files: app.files.clone(), workflow: Arc::new(Idle), events: Arc::new(Idle) };
+    let ports = Ports {
+        jobs: jobs.clone(),
+        activities: app.activities.clone(),
+        files: app.files.clone(),
+        workflow: Arc::new(Idle),
+        events: Arc::new(Idle),
+    };
     let service = Arc::new(ExportService::new(ports, Settings::default()));
     let token = app.jwt.issue("tester", &["org-a".to_string()], false, Duration::from_secs(600));
     let router = finish(api_router(ApiState { service, auth: app.jwt.clone() }));
@@ -115,7 +128,8 @@ fn api() -> Api {
 
 impl Api {
     async fn send(&self, method: Method, uri: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-        let mut req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {}", self.token));
+        let mut req =
+            Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {}", self.token));
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
@@ -137,10 +151,27 @@ async fn malformed_export_ids_are_refused_before_storage_is_asked() {
     let api = api();
     let long = "a".repeat(10_000);
     let ids = [
-        "not-an-id", "exp-20250101-ABCDEF", "exp-20251301-abcdef", "exp-20250230-abcdef", "exp-20250101-abcdefg",
-        "exp-20250101-abcde", "exp-2025011-abcdef", "exp--abcdef", "EXP-20250101-abcdef", "exp-20250101-abc_ef",
-        "exp-20250101-%C3%A5bcdef", "exp-20250101-abcde%00", "%2e%2e%2f%2e%2e%2fsecret.key", "exp-20250101-abc%2Fef",
-        "%20exp-20250101-abcdef", "exp-20250101-abcdef%20", "%FF%FE", "0", "-1", "null", long.as_str(),
+        "not-an-id",
+        "exp-20250101-ABCDEF",
+        "exp-20251301-abcdef",
+        "exp-20250230-abcdef",
+        "exp-20250101-abcdefg",
+        "exp-20250101-abcde",
+        "exp-2025011-abcdef",
+        "exp--abcdef",
+        "EXP-20250101-abcdef",
+        "exp-20250101-abc_ef",
+        "exp-20250101-%C3%A5bcdef",
+        "exp-20250101-abcde%00",
+        "%2e%2e%2f%2e%2e%2fsecret.key",
+        "exp-20250101-abc%2Fef",
+        "%20exp-20250101-abcdef",
+        "exp-20250101-abcdef%20",
+        "%FF%FE",
+        "0",
+        "-1",
+        "null",
+        long.as_str(),
     ];
     for id in ids {
         for (method, uri) in [
@@ -164,11 +195,27 @@ async fn malformed_export_ids_are_refused_before_storage_is_asked() {
 async fn query_parameters_are_bounded_and_checked_before_storage() {
     let api = api();
     let bad = [
-        ("limit=0", "limit"), ("limit=101", "limit"), ("limit=-1", "limit"), ("limit=1.5", "limit"), ("limit=", "limit"),
-        ("limit=99999999999999999999", "limit"), ("limit=1e2", "limit"), ("limit=%205", "limit"), ("page=0", "page"),
-        ("page=100001", "page"), ("page=4294967296", "page"), ("page=abc", "page"), ("status=QUEUED", "status"),
-        ("status=", "status"), ("status=queued,running", "status"), ("format=pdf", "format"), ("format=excel%00", "format"),
-        ("cursor=abc", "cursor"), ("sort=created_at", "sort"), ("org_id=org-b", "org_id"), ("%FF=1", "\u{FFFD}"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=", "limit"),
+        ("limit=99999999999999999999", "limit"),
+        ("limit=1e2", "limit"),
+        ("limit=%205", "limit"),
+        ("page=0", "page"),
+        ("page=100001", "page"),
+        ("page=4294967296", "page"),
+        ("page=abc", "page"),
+        ("status=QUEUED", "status"),
+        ("status=", "status"),
+        ("status=queued,running", "status"),
+        ("format=pdf", "format"),
+        ("format=excel%00", "format"),
+        ("cursor=abc", "cursor"),
+        ("sort=created_at", "sort"),
+        ("org_id=org-b", "org_id"),
+        ("%FF=1", "\u{FFFD}"),
     ];
     for (query, field) in bad {
         let (status, body) = api.send(Method::GET, &format!("{API}?{query}"), None, vec![]).await;
@@ -201,7 +248,14 @@ async fn bodies_are_capped_strict_and_never_a_server_error() {
     }
 
     // Unknown fields, each named.
-    let (status, body) = api.send(Method::POST, API, json_ct, br#"{"period_from":"2025-01-01","period_to":"2025-01-31","colour":"red","org":"x"}"#.to_vec()).await;
+    let (status, body) = api
+        .send(
+            Method::POST,
+            API,
+            json_ct,
+            br#"{"period_from":"2025-01-01","period_to":"2025-01-31","colour":"red","org":"x"}"#.to_vec(),
+        )
+        .await;
     assert_eq!((status, body["code"].as_str()), (422, Some("invalid_body")), "{body}");
     let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["colour", "org"]);
@@ -211,9 +265,19 @@ async fn bodies_are_capped_strict_and_never_a_server_error() {
     // Odd shapes: every answer is a 4xx problem.
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let odd: Vec<Vec<u8>> = vec![
-        b"".to_vec(), b"null".to_vec(), b"[]".to_vec(), b"42".to_vec(), b"\"text\"".to_vec(), b"{".to_vec(), deep.into_bytes(),
-        vec![0xff, 0xfe, 0x00], br#"{"period_from":null,"period_to":null}"#.to_vec(), br#"{"activity_types":"group_session"}"#.to_vec(),
-        br#"{"activity_types":[1,2]}"#.to_vec(), br#"{"include_attachments":"yes"}"#.to_vec(), br#"{"format":{"a":1}}"#.to_vec(),
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"42".to_vec(),
+        b"\"text\"".to_vec(),
+        b"{".to_vec(),
+        deep.into_bytes(),
+        vec![0xff, 0xfe, 0x00],
+        br#"{"period_from":null,"period_to":null}"#.to_vec(),
+        br#"{"activity_types":"group_session"}"#.to_vec(),
+        br#"{"activity_types":[1,2]}"#.to_vec(),
+        br#"{"include_attachments":"yes"}"#.to_vec(),
+        br#"{"format":{"a":1}}"#.to_vec(),
         br#"{"period_from":"2025-01-01","period_to":"2025-01-01","org_id":"org-a\u0000"}"#.to_vec(),
         br#"{"period_from":"+262143-01-01","period_to":"+262143-12-31"}"#.to_vec(),
         br#"{"period_from":"2025-01-01","period_to":"9999-12-31"}"#.to_vec(),
@@ -221,13 +285,27 @@ async fn bodies_are_capped_strict_and_never_a_server_error() {
     for body in &odd {
         for (method, uri) in [(Method::POST, API), (Method::PUT, cancel.as_str())] {
             let (status, problem) = api.send(method.clone(), uri, json_ct, body.clone()).await;
-            assert!((400..500).contains(&status), "{method} {uri} {:?}: {status} {problem}", String::from_utf8_lossy(body));
+            assert!(
+                (400..500).contains(&status),
+                "{method} {uri} {:?}: {status} {problem}",
+                String::from_utf8_lossy(body)
+            );
             assert!(problem["code"].is_string(), "{problem}");
         }
     }
-    let (status, body) = api.send(Method::POST, API, Some("text/plain"), br#"{"period_from":"2025-01-01"}"#.to_vec()).await;
+    let (status, body) =
+        api.send(Method::POST, API, Some("text/plain"), br#"{"period_from":"2025-01-01"}"#.to_vec()).await;
     assert_eq!((status, body["code"].as_str()), (415, Some("unsupported_media_type")));
-    let (status, created) = api.send(Method::POST, API, json_ct, json!({"period_from": "2025-01-01", "period_to": "2025-01-31", "format": null, "org_id": null}).to_string().into_bytes()).await;
+    let (status, created) = api
+        .send(
+            Method::POST,
+            API,
+            json_ct,
+            json!({"period_from": "2025-01-01", "period_to": "2025-01-31", "format": null, "org_id": null})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
     assert_eq!(status, 202, "the control request is accepted, null meaning left out: {created}");
     // `null` is the JSON spelling of no body, which cancel allows.
     let id = created["export_id"].as_str().unwrap();

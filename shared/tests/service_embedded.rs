@@ -108,7 +108,8 @@ async fn the_watchdog_fails_an_export_whose_heartbeat_stopped_and_it_can_be_retr
     for (id, last_beat) in [(&stalled.export_id, now - chrono::Duration::minutes(11)), (&alive.export_id, now)] {
         let mut job = app.jobs.get(id).await.unwrap().unwrap();
         let expected = job.version;
-        (job.status, job.completed_at, job.file_expires_at, job.updated_at) = (ExportStatus::Running, None, None, last_beat);
+        (job.status, job.completed_at, job.file_expires_at, job.updated_at) =
+            (ExportStatus::Running, None, None, last_beat);
         job.version += 1;
         app.jobs.update(&job, expected).await.unwrap();
     }
@@ -118,10 +119,18 @@ async fn the_watchdog_fails_an_export_whose_heartbeat_stopped_and_it_can_be_retr
     assert_eq!(app.service.fail_stalled(now).await.unwrap(), 1);
     let failed = app.service.get(&caller, &stalled.export_id).await.unwrap().job;
     assert_eq!(failed.status, ExportStatus::Failed);
-    assert!(failed.error_message.as_deref().unwrap().contains("no heartbeat for over 10 min"), "{:?}", failed.error_message);
+    assert!(
+        failed.error_message.as_deref().unwrap().contains("no heartbeat for over 10 min"),
+        "{:?}",
+        failed.error_message
+    );
     assert_eq!((failed.file, failed.failed_at.is_some()), (None, true));
     assert!(app.files.list(&stalled_files).await.unwrap().is_empty(), "what the dead attempt stored is gone");
-    assert_eq!(app.service.get(&caller, &alive.export_id).await.unwrap().job.status, ExportStatus::Running, "a beating export is left alone");
+    assert_eq!(
+        app.service.get(&caller, &alive.export_id).await.unwrap().job.status,
+        ExportStatus::Running,
+        "a beating export is left alone"
+    );
     assert_eq!(app.service.fail_stalled(now).await.unwrap(), 0, "once is enough");
     let events = std::fs::read_to_string(tmp.path().join("events.jsonl")).unwrap();
     assert!(events.lines().any(|l| l.contains("export.failed") && l.contains(stalled.export_id.as_str())), "{events}");
@@ -154,7 +163,11 @@ impl shared::ports::WorkflowStarter for Scripted {
     async fn stop(&self, _: &shared::domain::ExportId, _: u32) -> shared::ports::PortResult<()> {
         Ok(())
     }
-    async fn attempt_state(&self, id: &shared::domain::ExportId, _: u32) -> shared::ports::PortResult<shared::ports::AttemptState> {
+    async fn attempt_state(
+        &self,
+        id: &shared::domain::ExportId,
+        _: u32,
+    ) -> shared::ports::PortResult<shared::ports::AttemptState> {
         Ok(self.state.lock().unwrap().get(id.as_str()).copied().unwrap_or(shared::ports::AttemptState::NotStarted))
     }
 }
@@ -172,12 +185,15 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
             activities: app.activities.clone(),
             files: app.files.clone(),
             workflow,
-            events: std::sync::Arc::new(shared::adapters::embedded::JsonlEventOutbox::open(&tmp.path().join("events.jsonl")).unwrap()),
+            events: std::sync::Arc::new(
+                shared::adapters::embedded::JsonlEventOutbox::open(&tmp.path().join("events.jsonl")).unwrap(),
+            ),
         };
         ExportService::new(ports, settings.clone())
     };
     let caller = Caller::operator();
-    let scripted = std::sync::Arc::new(Scripted { state: Default::default(), refuse_starts: false, started: Default::default() });
+    let scripted =
+        std::sync::Arc::new(Scripted { state: Default::default(), refuse_starts: false, started: Default::default() });
     let service = service_with(scripted.clone());
     let mut ids = Vec::new();
     for _ in 0..4 {
@@ -185,7 +201,11 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
     }
     scripted.started.lock().unwrap().clear();
     let (waiting, lost, ended, fresh) = (&ids[0], &ids[1], &ids[2], &ids[3]);
-    scripted.state.lock().unwrap().extend([(waiting.to_string(), AttemptState::Started), (ended.to_string(), AttemptState::Ended)]);
+    scripted
+        .state
+        .lock()
+        .unwrap()
+        .extend([(waiting.to_string(), AttemptState::Started), (ended.to_string(), AttemptState::Ended)]);
     // Three queued 11 minutes ago, one just now.
     let now = chrono::Utc::now();
     for id in [waiting, lost, ended] {
@@ -198,7 +218,11 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
 
     let report = service.watchdog(now).await.unwrap();
     assert_eq!((report.restarted, report.failed_unstarted, report.failed_stalled), (1, 1, 0));
-    assert_eq!(*scripted.started.lock().unwrap(), vec![lost.to_string()], "only the attempt nobody held is started again");
+    assert_eq!(
+        *scripted.started.lock().unwrap(),
+        vec![lost.to_string()],
+        "only the attempt nobody held is started again"
+    );
     let jobs = app.jobs.clone();
     let status = |id: &shared::domain::ExportId| {
         let (jobs, id) = (jobs.clone(), id.clone());
@@ -211,7 +235,8 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
     assert!(failed.error_message.unwrap().contains("ended before it ran"));
 
     // A start that fails fails the export too, with the reason, and it can be retried.
-    let refusing = std::sync::Arc::new(Scripted { state: Default::default(), refuse_starts: true, started: Default::default() });
+    let refusing =
+        std::sync::Arc::new(Scripted { state: Default::default(), refuse_starts: true, started: Default::default() });
     refusing.state.lock().unwrap().insert(waiting.to_string(), AttemptState::Started);
     let report = service_with(refusing).watchdog(now).await.unwrap();
     assert_eq!((report.restarted, report.failed_unstarted), (0, 1));

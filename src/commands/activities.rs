@@ -1,10 +1,10 @@
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
-use shared::demo::{check_file, generate, import_file, read_checked, ImportError};
+use anyhow::{Context, bail};
+use shared::demo::{ImportError, check_file, generate, import_file, read_checked};
 
-use super::backend::{Activities, BackendArgs};
 use super::DataDirArg;
+use super::backend::{Activities, BackendArgs};
 
 #[derive(clap::Subcommand)]
 pub enum ActivitiesCommand {

@@ -8,14 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use axum::Router;
 use clap::ValueEnum;
-use shared::adapters::aws::{provision, AwsApp, DynamoActivities};
-use shared::adapters::embedded::{jwt_for, DataDir, EmbeddedApp, SqliteActivities};
+use shared::adapters::aws::{AwsApp, DynamoActivities, provision};
+use shared::adapters::embedded::{DataDir, EmbeddedApp, SqliteActivities, jwt_for};
 use shared::demo::generate;
-use shared::http::downloads::downloads_router;
 use shared::http::LocalJwt;
+use shared::http::downloads::downloads_router;
 use shared::ports::{ActivityQuery, ActivitySource, PortResult};
 use shared::service::{ExportService, Settings};
 use shared::workflow::{LocalRunner, RunnerHandle};
@@ -73,7 +73,8 @@ impl BackendArgs {
     pub async fn activities(&self, data_dir: &Path) -> anyhow::Result<Activities> {
         Ok(match self.backend {
             Backend::Embedded => {
-                let dir = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
+                let dir = DataDir::open(data_dir)
+                    .with_context(|| format!("opening data directory {}", data_dir.display()))?;
                 Activities::Sqlite(Arc::new(SqliteActivities::open(&dir.activities_db_path())?))
             }
             Backend::Aws => Activities::Dynamo(self.aws().await?.activities),
@@ -88,7 +89,10 @@ pub enum Activities {
 }
 
 impl Activities {
-    pub async fn put_all(&self, activities: impl Iterator<Item = shared::domain::Activity> + Send + 'static) -> PortResult<u64> {
+    pub async fn put_all(
+        &self,
+        activities: impl Iterator<Item = shared::domain::Activity> + Send + 'static,
+    ) -> PortResult<u64> {
         match self {
             Activities::Sqlite(s) => s.insert_all(activities).await,
             Activities::Dynamo(d) => d.writer().put_all(activities).await,
@@ -103,7 +107,13 @@ impl Activities {
     }
 
     /// Generates `count` activities for `org` unless it already has some in `years`.
-    pub async fn seed_if_empty(&self, org: &str, count: u64, years: RangeInclusive<i32>, seed: u64) -> PortResult<Option<u64>> {
+    pub async fn seed_if_empty(
+        &self,
+        org: &str,
+        count: u64,
+        years: RangeInclusive<i32>,
+        seed: u64,
+    ) -> PortResult<Option<u64>> {
         let query = ActivityQuery {
             org_id: org.to_string(),
             from: chrono::NaiveDate::from_ymd_opt(*years.start(), 1, 1).expect("a valid year"),
@@ -131,7 +141,14 @@ pub struct Wired {
     pub location: String,
 }
 
-pub async fn wire(args: &BackendArgs, runner: Option<Runner>, data_dir: &Path, base_url: &str, concurrency: usize, settings: Settings) -> anyhow::Result<Wired> {
+pub async fn wire(
+    args: &BackendArgs,
+    runner: Option<Runner>,
+    data_dir: &Path,
+    base_url: &str,
+    concurrency: usize,
+    settings: Settings,
+) -> anyhow::Result<Wired> {
     match (args.backend, runner.unwrap_or(default_runner(args.backend))) {
         (Backend::Embedded, Runner::StepFunctions) => bail!("--runner step-functions needs --backend aws"),
         (Backend::Embedded, Runner::Local) => {
@@ -147,13 +164,16 @@ pub async fn wire(args: &BackendArgs, runner: Option<Runner>, data_dir: &Path, b
         }
         (Backend::Aws, runner) => {
             let app = args.aws().await?.with_limits(settings.max_in_flight, settings.stall_limit);
-            let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
-            let location = format!("jobs in DynamoDB table {}, files in s3://{}", app.names.exports_table, app.names.files_bucket);
+            let data =
+                DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
+            let location =
+                format!("jobs in DynamoDB table {}, files in s3://{}", app.names.exports_table, app.names.files_bucket);
             let (service, runner) = match runner {
                 Runner::Local => {
                     // Whatever a killed process was writing is unusable.
                     data.clear_tmp()?;
-                    let local = LocalRunner::new(app.workflow_context(data.tmp_dir(), AWS_LOCAL_HEARTBEAT), concurrency);
+                    let local =
+                        LocalRunner::new(app.workflow_context(data.tmp_dir(), AWS_LOCAL_HEARTBEAT), concurrency);
                     (app.service(Arc::new(RunnerHandle(local.clone()))), Some(local))
                 }
                 Runner::StepFunctions => (app.service(Arc::new(app.step_functions()?)), None),

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use shared::domain::{Caller, CreateExportRequest, ExportStatus};
 use shared::service::ServiceError;
 
@@ -75,7 +75,13 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         }
         let view = app.service.get(&caller, &id).await?;
         let p = &view.job.progress;
-        eprint!("\r{:<10} {:>9}/{:<9} rows  {:>6.1} s", view.job.status, p.rows_done, p.rows_total, started.elapsed().as_secs_f64());
+        eprint!(
+            "\r{:<10} {:>9}/{:<9} rows  {:>6.1} s",
+            view.job.status,
+            p.rows_done,
+            p.rows_total,
+            started.elapsed().as_secs_f64()
+        );
         let _ = std::io::stderr().flush();
         if !view.job.status.is_active() {
             eprintln!();
@@ -87,7 +93,9 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     match (job.status, &job.file) {
         (ExportStatus::Completed, Some(file)) => {
             let out = args.out.unwrap_or_else(|| PathBuf::from(&file.filename));
-            shared::ports::FileStore::fetch(&*app.files, &file.key, &out).await.with_context(|| format!("writing {}", out.display()))?;
+            shared::ports::FileStore::fetch(&*app.files, &file.key, &out)
+                .await
+                .with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "{} ({} activities, {} bytes) in {:.1} s",
                 out.display(),

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "bufdir-exports", version, about = "Bufdir grant report exports: the export API on one machine, and its tools")]
+#[command(
+    name = "bufdir-exports",
+    version,
+    about = "Bufdir grant report exports: the export API on one machine, and its tools"
+)]
 pub struct Cli {
     /// Log lines as JSON (one object per line) instead of text.
     #[arg(long, global = true, value_enum, default_value = "text", env = "BUFDIR_LOG_FORMAT")]

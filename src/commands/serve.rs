@@ -2,13 +2,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::http::{api_router, finish, openapi_router, serve, ApiState, LocalJwt, ServerLimits, BASE_PATH};
+use shared::http::{ApiState, BASE_PATH, LocalJwt, ServerLimits, api_router, finish, openapi_router, serve};
 use shared::service::Settings;
 use tokio::net::TcpListener;
 use tracing::info;
 
-use super::backend::{self, Activities, BackendArgs, Runner};
 use super::DataDirArg;
+use super::backend::{self, Activities, BackendArgs, Runner};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -62,8 +62,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         stall_limit: Duration::from_secs(args.stall_limit_secs),
         ..Settings::default()
     };
-    let wired =
-        backend::wire(&args.backend, args.runner, &args.data.data_dir, base_url.trim_end_matches('/'), args.concurrency, settings).await?;
+    let wired = backend::wire(
+        &args.backend,
+        args.runner,
+        &args.data.data_dir,
+        base_url.trim_end_matches('/'),
+        args.concurrency,
+        settings,
+    )
+    .await?;
 
     if args.demo {
         seed_demo(&wired.activities).await?;
@@ -110,7 +117,12 @@ fn connection_bound(wanted: u64) -> usize {
     let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
     let bound = wanted.min(files.saturating_sub(RESERVED_FDS).max(1));
     if bound < wanted {
-        tracing::warn!(wanted, bound, open_file_limit = files, "fewer connections allowed than asked: the open-file limit is low");
+        tracing::warn!(
+            wanted,
+            bound,
+            open_file_limit = files,
+            "fewer connections allowed than asked: the open-file limit is low"
+        );
     }
     usize::try_from(bound).unwrap_or(usize::MAX)
 }

@@ -110,7 +110,11 @@ fn files_under(dir: PathBuf) -> Vec<PathBuf> {
 pub async fn files_of(data: &Path, org: &str, id: &str) -> Vec<PathBuf> {
     match backend() {
         Backend::Embedded => files_under(data.join("files").join(org).join(id)),
-        Backend::Aws => s3_keys(&stack(data).bucket, &format!("{FILES_PREFIX}{org}/{id}/")).await.into_iter().map(PathBuf::from).collect(),
+        Backend::Aws => s3_keys(&stack(data).bucket, &format!("{FILES_PREFIX}{org}/{id}/"))
+            .await
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
     }
 }
 
@@ -119,14 +123,25 @@ pub async fn received_submission(data: &Path, key: &str) -> (Vec<String>, Value)
     match backend() {
         Backend::Embedded => {
             let folder = data.join("bufdir-outbox").join(key);
-            let names = files_under(folder.clone()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+            let names = files_under(folder.clone())
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
             (names, serde_json::from_slice(&std::fs::read(folder.join("submission.json")).unwrap()).unwrap())
         }
         Backend::Aws => {
             let bucket = stack(data).bucket;
             let prefix = format!("{OUTBOX_PREFIX}{key}/");
             let names = s3_keys(&bucket, &prefix).await.iter().map(|k| k[prefix.len()..].to_string()).collect();
-            let record = clients().await.s3.get_object().bucket(&bucket).key(format!("{prefix}submission.json")).send().await.unwrap();
+            let record = clients()
+                .await
+                .s3
+                .get_object()
+                .bucket(&bucket)
+                .key(format!("{prefix}submission.json"))
+                .send()
+                .await
+                .unwrap();
             (names, serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap())
         }
     }
@@ -252,7 +267,11 @@ pub async fn corrupt_one_activity(data: &Path, org: &str) {
 pub async fn in_flight(data: &Path, org: &str) -> u64 {
     match backend() {
         Backend::Embedded => {
-            let db = rusqlite::Connection::open_with_flags(data.join("bufdir.sqlite3"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            let db = rusqlite::Connection::open_with_flags(
+                data.join("bufdir.sqlite3"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
             let sql = "SELECT COUNT(*) FROM jobs WHERE org_id = ?1 AND status IN ('queued', 'running')";
             db.query_row(sql, [org], |r| r.get::<_, i64>(0)).unwrap() as u64
         }

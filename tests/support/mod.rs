@@ -15,8 +15,8 @@ mod backend;
 
 #[allow(unused_imports)]
 pub use backend::{
-    cancel_cleanup_limit, corrupt_one_activity, in_flight, link_expiry, long_export_rows, put_attachment, receipt_prefix,
-    server_signs_links,
+    cancel_cleanup_limit, corrupt_one_activity, in_flight, link_expiry, long_export_rows, put_attachment,
+    receipt_prefix, server_signs_links,
 };
 
 use std::io::{BufRead, BufReader};
@@ -31,7 +31,8 @@ pub const API: &str = "/api/v1/bufdir-exports";
 
 /// Runs the command-line tool and returns stdout; panics on failure.
 pub fn cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).arg("--data-dir").arg(data).envs(backend::env(data)).output().expect("run cli");
+    let out =
+        Command::new(BIN).args(args).arg("--data-dir").arg(data).envs(backend::env(data)).output().expect("run cli");
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -49,7 +50,21 @@ pub fn admin_token(data: &Path) -> String {
 }
 
 pub fn seed(data: &Path, org: &str, count: u64, year: i32, seed: u64) {
-    cli(data, &["activities", "seed", "--org", org, "--count", &count.to_string(), "--year", &year.to_string(), "--seed", &seed.to_string()]);
+    cli(
+        data,
+        &[
+            "activities",
+            "seed",
+            "--org",
+            org,
+            "--count",
+            &count.to_string(),
+            "--year",
+            &year.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ],
+    );
 }
 
 pub struct Server {
@@ -115,7 +130,13 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, reqwest::header::HeaderMap, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -127,13 +148,22 @@ impl Server {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let json =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, headers, json)
     }
 
     /// POST create with an `Idempotency-Key` header.
     pub async fn create_keyed(&self, token: &str, key: &str, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
-        let resp = self.http.post(self.url(API)).bearer_auth(token).header("Idempotency-Key", key).json(&body).send().await.expect("request");
+        let resp = self
+            .http
+            .post(self.url(API))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let json = resp.json().await.unwrap_or(Value::Null);

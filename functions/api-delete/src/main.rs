@@ -4,7 +4,7 @@
 //! it exactly as the local server does. The caller comes from the JWT
 //! authorizer's claims; resource names from the environment.
 
-use lambda_http::{run, tracing, Error};
+use lambda_http::{Error, run, tracing};
 use shared::adapters::aws::api_state_from_env;
 use shared::http::{api_router, finish};
 

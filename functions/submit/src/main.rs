@@ -4,9 +4,9 @@
 //! `{"export_id", "attempt", "stopped", "submit"}`; failures typed
 //! `Retryable` / `NonRetryable` for the state machine's Retry and Catch.
 
-use lambda_runtime::{tracing, Error};
-use shared::adapters::aws::steps::{serve_step, Step};
+use lambda_runtime::{Error, tracing};
 use shared::adapters::aws::AwsApp;
+use shared::adapters::aws::steps::{Step, serve_step};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

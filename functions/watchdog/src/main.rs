@@ -4,8 +4,8 @@
 //! never started, so nothing stays "running" or "queued" for ever (see
 //! `ExportService::watchdog`).
 
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
-use serde_json::{json, Value};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use serde_json::{Value, json};
 use shared::adapters::aws::AwsApp;
 
 #[tokio::main]

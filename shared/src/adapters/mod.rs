@@ -1,3 +1,3 @@
-pub mod embedded;
 pub mod aws;
+pub mod embedded;
 pub mod maskinporten;

@@ -202,7 +202,12 @@ impl Activity {
             out.push(format!("kommunenummer must be 4 digits, got {:?}", self.kommunenummer));
         }
         if !super::YEARS.contains(&chrono::Datelike::year(&self.date)) {
-            out.push(format!("date {} is outside the years {} to {}", self.date, super::YEARS.start(), super::YEARS.end()));
+            out.push(format!(
+                "date {} is outside the years {} to {}",
+                self.date,
+                super::YEARS.start(),
+                super::YEARS.end()
+            ));
         }
         let p = &self.participants;
         if p.new > p.total {

@@ -16,9 +16,7 @@ pub struct ExportId(String);
 impl ExportId {
     pub fn generate(day: NaiveDate) -> Self {
         let mut rng = rand::rng();
-        let suffix: String = (0..SUFFIX_LEN)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-            .collect();
+        let suffix: String = (0..SUFFIX_LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
         ExportId(format!("exp-{}-{suffix}", day.format("%Y%m%d")))
     }
 

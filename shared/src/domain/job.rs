@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::status::{next_status, ExportStatus, Transition};
+use super::status::{ExportStatus, Transition, next_status};
 use super::{ActivityType, BufdirSubmission, ExportId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -130,8 +130,7 @@ impl ExportJob {
 
     /// Moves the job along the transition table, or refuses.
     pub fn apply(&mut self, transition: Transition, at: DateTime<Utc>) -> Result<(), TransitionRefused> {
-        let to = next_status(self.status, transition)
-            .ok_or(TransitionRefused { from: self.status, transition })?;
+        let to = next_status(self.status, transition).ok_or(TransitionRefused { from: self.status, transition })?;
         self.status = to;
         self.updated_at = at;
         match transition {

@@ -12,10 +12,12 @@ mod submission;
 
 pub use activity::*;
 pub use caller::{Caller, OrgScope};
-pub use date::{parse_iso_date, DateError, YEARS};
+pub use date::{DateError, YEARS, parse_iso_date};
 pub use export_id::ExportId;
 pub use job::*;
-pub use profile::{find_profile, known_profiles, load_builtin, MissingAttachments, NotCountedReason, Profile, ProfileError, TypeRule};
+pub use profile::{
+    MissingAttachments, NotCountedReason, Profile, ProfileError, TypeRule, find_profile, known_profiles, load_builtin,
+};
 pub use request::*;
 pub use status::{ExportStatus, Transition};
 pub use submission::{BufdirSubmission, SubmissionStatus};

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::date::parse_iso_date;
-use super::{known_profiles, ActivityType, ExportFormat};
+use super::{ActivityType, ExportFormat, known_profiles};
 
 /// Longest period one export may cover.
 pub const MAX_PERIOD_MONTHS: u32 = 60;
@@ -119,10 +119,7 @@ impl CreateExportRequest {
         if let (Some(from), Some(to)) = (from, to) {
             if from > to {
                 errors.push(FieldError::new("period_to", "must not be before period_from"));
-            } else if from
-                .checked_add_months(chrono::Months::new(MAX_PERIOD_MONTHS))
-                .is_none_or(|limit| to >= limit)
-            {
+            } else if from.checked_add_months(chrono::Months::new(MAX_PERIOD_MONTHS)).is_none_or(|limit| to >= limit) {
                 errors.push(FieldError::new("period_to", "the period may cover at most 5 years"));
             }
         }

@@ -98,10 +98,7 @@ pub const TRANSITIONS: &[(ExportStatus, Transition, ExportStatus)] = &[
 ];
 
 pub fn next_status(from: ExportStatus, transition: Transition) -> Option<ExportStatus> {
-    TRANSITIONS
-        .iter()
-        .find(|(f, t, _)| *f == from && *t == transition)
-        .map(|(_, _, to)| *to)
+    TRANSITIONS.iter().find(|(f, t, _)| *f == from && *t == transition).map(|(_, _, to)| *to)
 }
 
 /// Delete is allowed from every status; an export with pending work is

@@ -31,7 +31,13 @@ pub struct BufdirSubmission {
 
 impl BufdirSubmission {
     pub fn pending() -> Self {
-        BufdirSubmission { status: SubmissionStatus::Pending, reference: None, submitted_at: None, attempts: 0, error: None }
+        BufdirSubmission {
+            status: SubmissionStatus::Pending,
+            reference: None,
+            submitted_at: None,
+            attempts: 0,
+            error: None,
+        }
     }
 
     pub fn is_submitted(&self) -> bool {
@@ -78,12 +84,18 @@ mod tests {
         let mut s = BufdirSubmission::pending();
         s.started();
         s.failed("receiver answered 503".into(), false);
-        assert_eq!((s.status, s.attempts, s.error.as_deref()), (SubmissionStatus::Pending, 1, Some("receiver answered 503")));
+        assert_eq!(
+            (s.status, s.attempts, s.error.as_deref()),
+            (SubmissionStatus::Pending, 1, Some("receiver answered 503"))
+        );
         s.started();
         assert_eq!(s.error, None);
         let at = Utc::now();
         s.succeeded("ref-1".into(), at);
-        assert_eq!((s.status, s.attempts, s.reference.as_deref(), s.submitted_at), (SubmissionStatus::Submitted, 2, Some("ref-1"), Some(at)));
+        assert_eq!(
+            (s.status, s.attempts, s.reference.as_deref(), s.submitted_at),
+            (SubmissionStatus::Submitted, 2, Some("ref-1"), Some(at))
+        );
         // a submitted report stays submitted whatever fails later
         s.abandoned("the export failed");
         assert!(s.is_submitted());
@@ -97,6 +109,9 @@ mod tests {
         assert_eq!(s.status, SubmissionStatus::Failed);
         let mut waiting = BufdirSubmission::pending();
         waiting.abandoned("reading activities failed");
-        assert_eq!((waiting.status, waiting.error.as_deref()), (SubmissionStatus::Failed, Some("reading activities failed")));
+        assert_eq!(
+            (waiting.status, waiting.error.as_deref()),
+            (SubmissionStatus::Failed, Some("reading activities failed"))
+        );
     }
 }

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 
@@ -29,7 +29,12 @@ pub fn downloads_router(store: Arc<DiskFileStore>) -> Router {
 
 fn refused() -> ApiError {
     // Expired, tampered and unknown links look the same from outside.
-    ApiError::new(StatusCode::FORBIDDEN, "download_link_invalid", "Download link not valid", "The link is invalid or has expired; GET the export again for a fresh link.")
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "download_link_invalid",
+        "Download link not valid",
+        "The link is invalid or has expired; GET the export again for a fresh link.",
+    )
 }
 
 /// Download an export's file with the signed link from `file_url`. Local
@@ -98,13 +103,13 @@ fn content_type(name: &str) -> &'static str {
 
 /// `attachment` with an ASCII fallback and the exact name per RFC 6266.
 fn content_disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
-        .collect();
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
     let encoded: String = name
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"._-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
         .collect();
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }

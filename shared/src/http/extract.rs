@@ -4,14 +4,14 @@
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::problem::ApiError;
 use super::ApiState;
 use super::dto::CancelRequest;
+use super::problem::ApiError;
 use crate::domain::{Caller, CreateExportRequest, ExportId, FieldError};
 
 /// The verified caller.
@@ -36,9 +36,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ExportIdParam {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::export_not_found())?;
+        let Path(raw) =
+            Path::<String>::from_request_parts(parts, state).await.map_err(|_| ApiError::export_not_found())?;
         ExportId::parse(&raw).map(ExportIdParam).ok_or_else(ApiError::export_not_found)
     }
 }
@@ -50,8 +49,16 @@ pub trait KnownFields {
 }
 
 impl KnownFields for CreateExportRequest {
-    const FIELDS: &'static [&'static str] =
-        &["org_id", "format", "period_from", "period_to", "activity_types", "include_attachments", "submit_to_bufdir_api", "report_profile"];
+    const FIELDS: &'static [&'static str] = &[
+        "org_id",
+        "format",
+        "period_from",
+        "period_to",
+        "activity_types",
+        "include_attachments",
+        "submit_to_bufdir_api",
+        "report_profile",
+    ];
 }
 
 impl KnownFields for CancelRequest {
@@ -137,7 +144,12 @@ fn json_problem(rejection: JsonRejection) -> ApiError {
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large", "The request body is larger than allowed.")
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "Body too large",
+        "The request body is larger than allowed.",
+    )
 }
 
 fn bad_json(detail: String) -> ApiError {
@@ -187,7 +199,12 @@ mod tests {
         let e = from_known_fields::<CreateExportRequest>(positional).err().unwrap();
         assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"));
         assert!(e.detail.contains("an array"), "{}", e.detail);
-        for other in [serde_json::json!(["a reason"]), serde_json::json!("a reason"), serde_json::json!(3), serde_json::json!(true)] {
+        for other in [
+            serde_json::json!(["a reason"]),
+            serde_json::json!("a reason"),
+            serde_json::json!(3),
+            serde_json::json!(true),
+        ] {
             let e = from_known_fields::<CancelRequest>(other.clone()).err().unwrap();
             assert_eq!(e.code, "invalid_body", "{other}");
         }

@@ -1,15 +1,15 @@
 //! The six endpoints. Each checks its input, asks the service, and shapes
 //! the answer; the rules live in the service and the domain.
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
+use super::ApiState;
 use super::dto::*;
 use super::extract::{AuthCaller, ExportIdParam, OptionalJson, StrictJson};
 use super::problem::{ApiError, ProblemBody};
-use super::ApiState;
 use crate::domain::{CreateExportRequest, ExportFormat, ExportStatus, FieldError};
 use crate::service::{Created, IdempotencyKey, ListParams, MAX_KEY_LEN};
 
@@ -37,13 +37,16 @@ fn list_params(query: &[(String, String)]) -> Result<ListParams, ApiError> {
             },
             "status" => match ExportStatus::parse(value) {
                 Some(s) => params.status = Some(s),
-                None => errors.push(FieldError::new("status", "must be one of queued, running, completed, failed, cancelled")),
+                None => errors
+                    .push(FieldError::new("status", "must be one of queued, running, completed, failed, cancelled")),
             },
             "format" => match ExportFormat::parse(value) {
                 Some(f) => params.format = Some(f),
                 None => errors.push(FieldError::new("format", "must be one of excel, csv, json")),
             },
-            other => errors.push(FieldError::new(other, "is not a known query parameter (page, limit, status, format)")),
+            other => {
+                errors.push(FieldError::new(other, "is not a known query parameter (page, limit, status, format)"))
+            }
         }
     }
     if errors.is_empty() { Ok(params) } else { Err(ApiError::invalid_query(errors)) }
@@ -266,8 +269,19 @@ mod tests {
         let p = list_params(&[]).unwrap();
         assert_eq!((p.page, p.limit), (1, 20));
         let p = list_params(&q(&[("page", "3"), ("limit", "100"), ("status", "failed"), ("format", "csv")])).unwrap();
-        assert_eq!((p.page, p.limit, p.status, p.format), (3, 100, Some(ExportStatus::Failed), Some(ExportFormat::Csv)));
-        for bad in [("limit", "0"), ("limit", "101"), ("page", "0"), ("page", "-1"), ("status", "done"), ("format", "pdf"), ("sort", "x")] {
+        assert_eq!(
+            (p.page, p.limit, p.status, p.format),
+            (3, 100, Some(ExportStatus::Failed), Some(ExportFormat::Csv))
+        );
+        for bad in [
+            ("limit", "0"),
+            ("limit", "101"),
+            ("page", "0"),
+            ("page", "-1"),
+            ("status", "done"),
+            ("format", "pdf"),
+            ("sort", "x"),
+        ] {
             let e = list_params(&q(&[bad])).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad:?}");
             assert_eq!(e.errors[0].field, bad.0);

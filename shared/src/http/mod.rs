@@ -15,14 +15,16 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
-use axum::{middleware, Router};
+use axum::{Router, middleware};
 
-pub use auth::{bearer_token, AuthError, Authenticator, Claims, LocalJwt, LOCAL_AUDIENCE, LOCAL_ISSUER, MAX_TOKEN_ORGS};
+pub use auth::{
+    AuthError, Authenticator, Claims, LOCAL_AUDIENCE, LOCAL_ISSUER, LocalJwt, MAX_TOKEN_ORGS, bearer_token,
+};
 pub use handlers::BASE_PATH;
-pub use openapi::{openapi_json, openapi_router, OPENAPI_PATH};
+pub use openapi::{OPENAPI_PATH, openapi_json, openapi_router};
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use request_context::REQUEST_ID_HEADER;
-pub use server::{serve, ServerLimits};
+pub use server::{ServerLimits, serve};
 
 use crate::service::ExportService;
 

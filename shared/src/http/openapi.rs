@@ -2,10 +2,10 @@
 //! the response types. `infra/openapi.json` is this document checked in;
 //! `tests/openapi.rs` fails when the two drift apart.
 
+use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
@@ -15,10 +15,12 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::MAX_TOKEN_ORGS;
-use super::problem::{ProblemBody, PROBLEM_CODES, PROBLEM_JSON};
 use super::handlers::{self, BASE_PATH};
+use super::problem::{PROBLEM_CODES, PROBLEM_JSON, ProblemBody};
 use super::{downloads, dto};
-use crate::domain::{ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage, SubmissionStatus};
+use crate::domain::{
+    ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage, SubmissionStatus,
+};
 
 /// Where the local server serves the document, without authentication.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -103,8 +105,14 @@ fn link_created_export(doc: &mut utoipa::openapi::OpenApi) {
         .and_then(|item| item.post.as_mut())
         .and_then(|op| op.responses.responses.get_mut("202"));
     let Some(RefOr::T(created)) = created else { return };
-    for (name, operation_id) in [("GetExport", "get_export"), ("CancelExport", "cancel_export"), ("RetryExport", "retry_export"), ("DeleteExport", "delete_export")] {
-        let link = LinkBuilder::new().operation_id(operation_id).parameter("export_id", "$response.body#/export_id").build();
+    for (name, operation_id) in [
+        ("GetExport", "get_export"),
+        ("CancelExport", "cancel_export"),
+        ("RetryExport", "retry_export"),
+        ("DeleteExport", "delete_export"),
+    ] {
+        let link =
+            LinkBuilder::new().operation_id(operation_id).parameter("export_id", "$response.body#/export_id").build();
         created.links.insert(name.to_string(), RefOr::T(link));
     }
 }
@@ -112,19 +120,37 @@ fn link_created_export(doc: &mut utoipa::openapi::OpenApi) {
 fn add_common_answers(operation: &mut Operation, authenticated: bool) {
     let responses = &mut operation.responses.responses;
     if authenticated {
-        responses.insert("401".into(), problem("`unauthorized`: the bearer token is missing or not valid. The answer is the same whatever the reason.").into());
-        responses.insert("500".into(), problem("`internal_error`: a fault on our side; the request id helps find it.").into());
-        responses.insert("503".into(), problem("`service_unavailable`: briefly unavailable; try again after `Retry-After`.").into());
+        responses.insert(
+            "401".into(),
+            problem(
+                "`unauthorized`: the bearer token is missing or not valid. The answer is the same whatever the reason.",
+            )
+            .into(),
+        );
+        responses.insert(
+            "500".into(),
+            problem("`internal_error`: a fault on our side; the request id helps find it.").into(),
+        );
+        responses.insert(
+            "503".into(),
+            problem("`service_unavailable`: briefly unavailable; try again after `Retry-After`.").into(),
+        );
     }
     for (status, response) in responses.iter_mut() {
         let RefOr::T(response) = response else { continue };
-        response.headers.insert("X-Request-Id".into(), string_header("The request's id: the caller's own when it is 1-64 of `A-Za-z0-9-_.`, otherwise a new one."));
+        response.headers.insert(
+            "X-Request-Id".into(),
+            string_header("The request's id: the caller's own when it is 1-64 of `A-Za-z0-9-_.`, otherwise a new one."),
+        );
         match status.as_str() {
             "401" => {
                 response.headers.insert("WWW-Authenticate".into(), string_header("`Bearer`"));
             }
             "503" => {
-                let seconds = HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0))).description(Some("Seconds to wait.")).build();
+                let seconds = HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                    .description(Some("Seconds to wait."))
+                    .build();
                 response.headers.insert("Retry-After".into(), seconds);
             }
             _ => {}
@@ -155,5 +181,8 @@ pub fn openapi_json() -> String {
 
 /// Serves the document; it describes the API, so it needs no token.
 pub fn openapi_router() -> Router {
-    Router::new().route(OPENAPI_PATH, get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response() }))
+    Router::new().route(
+        OPENAPI_PATH,
+        get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response() }),
+    )
 }

@@ -2,7 +2,7 @@
 //! `code`, a human `detail`, the request id, and for validation errors
 //! the list of bad fields. Internal details are logged, never returned.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -85,7 +85,12 @@ impl ApiError {
     }
 
     pub fn export_not_found() -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "export_not_found", "Export not found", "No export with this id exists for your organisations.")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "export_not_found",
+            "Export not found",
+            "No export with this id exists for your organisations.",
+        )
     }
 
     pub fn route_not_found() -> Self {
@@ -93,16 +98,31 @@ impl ApiError {
     }
 
     pub fn method_not_allowed() -> Self {
-        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "This endpoint does not support this method.")
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            "This endpoint does not support this method.",
+        )
     }
 
     pub fn invalid_query(errors: Vec<FieldError>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "Invalid query parameters", "One or more query parameters are invalid.")
-            .with_errors(errors)
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "Invalid query parameters",
+            "One or more query parameters are invalid.",
+        )
+        .with_errors(errors)
     }
 
     pub fn internal() -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error", "Something went wrong on our side; the request id helps us find it.")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+            "Something went wrong on our side; the request id helps us find it.",
+        )
     }
 }
 
@@ -123,9 +143,12 @@ impl From<ServiceError> for ApiError {
                 format!("Your token does not allow exports for organisation {org}."),
             ),
             ServiceError::NotFound => ApiError::export_not_found(),
-            ServiceError::InvalidTransition(refused) => {
-                ApiError::new(StatusCode::CONFLICT, "invalid_transition", "Not possible in this status", refused.to_string())
-            }
+            ServiceError::InvalidTransition(refused) => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_transition",
+                "Not possible in this status",
+                refused.to_string(),
+            ),
             ServiceError::RetryLimit(n) => ApiError::new(
                 StatusCode::CONFLICT,
                 "retry_limit_reached",
@@ -137,7 +160,9 @@ impl From<ServiceError> for ApiError {
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_exports_in_flight",
                     "Too many exports in progress",
-                    format!("Your organisation already has {limit} exports queued or running; try again when one has finished."),
+                    format!(
+                        "Your organisation already has {limit} exports queued or running; try again when one has finished."
+                    ),
                 );
                 e.retry_after = Some(retry_after);
                 e
@@ -201,7 +226,12 @@ mod tests {
     /// The code is the first string literal of each `ApiError::new` call.
     #[test]
     fn every_code_the_api_answers_with_is_published() {
-        let sources = [include_str!("problem.rs"), include_str!("extract.rs"), include_str!("handlers.rs"), include_str!("downloads.rs")];
+        let sources = [
+            include_str!("problem.rs"),
+            include_str!("extract.rs"),
+            include_str!("handlers.rs"),
+            include_str!("downloads.rs"),
+        ];
         let mut used = Vec::new();
         for source in sources {
             // The code, not its tests.

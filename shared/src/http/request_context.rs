@@ -25,9 +25,7 @@ tokio::task_local! {
 
 /// (request id, path) of the request being handled, if any.
 pub fn current_request() -> (String, String) {
-    REQUEST
-        .try_with(|r| (r.id.clone(), r.path.clone()))
-        .unwrap_or_else(|_| (String::new(), String::new()))
+    REQUEST.try_with(|r| (r.id.clone(), r.path.clone())).unwrap_or_else(|_| (String::new(), String::new()))
 }
 
 fn sane(id: &str) -> bool {
@@ -48,7 +46,11 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut response = REQUEST.scope(info, next.run(request).instrument(span.clone())).await;
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request handled");
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request handled"
+        );
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

@@ -50,7 +50,12 @@ impl Default for ServerLimits {
 
 /// Serves `app` on `listener` (HTTP/1.1) until `shutdown` completes, then
 /// lets open requests finish for at most `limits.drain`.
-pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let app = app.layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut http = http1::Builder::new();
@@ -94,8 +99,10 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
 /// the process (out of file descriptors): the latter would fail again at
 /// once, so wait a moment first, as `axum::serve` does.
 async fn accept_failed(e: io::Error) {
-    let per_connection =
-        matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset);
+    let per_connection = matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    );
     if !per_connection {
         warn!(error = %e, "accept failed; pausing");
         tokio::time::sleep(Duration::from_secs(1)).await;

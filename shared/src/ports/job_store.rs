@@ -56,7 +56,13 @@ pub trait JobStore: KeyedJobs + Send + Sync {
     /// and a user's cancel or retry (versioned writes) must never lose a
     /// race to it. `Conflict` when the job is gone, no longer running, or
     /// running another attempt: the caller's attempt should stop.
-    async fn record_progress(&self, id: &ExportId, attempt: u32, progress: &Progress, at: DateTime<Utc>) -> PortResult<()>;
+    async fn record_progress(
+        &self,
+        id: &ExportId,
+        attempt: u32,
+        progress: &Progress,
+        at: DateTime<Utc>,
+    ) -> PortResult<()>;
 
     /// Removes the job; removing a missing job is not an error.
     async fn delete(&self, id: &ExportId) -> PortResult<()>;

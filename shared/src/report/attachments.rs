@@ -146,14 +146,18 @@ impl AttachmentLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{fixtures, Attachment};
+    use crate::domain::{Attachment, fixtures};
 
     fn log_of_two_activities(dir: &Path) -> AttachmentLog {
         let mut log = AttachmentLog::create(dir).unwrap();
         let mut a = fixtures::activity();
         log.add(&a).unwrap();
         a.activity_id = "act-2".into();
-        a.attachments.push(Attachment { name: "b\n;\"x\".pdf".into(), content_type: "application/pdf".into(), key: "k2".into() });
+        a.attachments.push(Attachment {
+            name: "b\n;\"x\".pdf".into(),
+            content_type: "application/pdf".into(),
+            key: "k2".into(),
+        });
         log.add(&a).unwrap();
         a.attachments.clear();
         log.add(&a).unwrap();
@@ -169,7 +173,10 @@ mod tests {
         assert_eq!(counts, None);
         let rows: Vec<AttachmentRow> = rows.rows().unwrap().map(Result::unwrap).collect();
         let names: Vec<(&str, &str)> = rows.iter().map(|r| (r.activity_id.as_str(), r.name.as_str())).collect();
-        assert_eq!(names, [("act-000123", "oppmøteliste.pdf"), ("act-2", "oppmøteliste.pdf"), ("act-2", "b\n;\"x\".pdf")]);
+        assert_eq!(
+            names,
+            [("act-000123", "oppmøteliste.pdf"), ("act-2", "oppmøteliste.pdf"), ("act-2", "b\n;\"x\".pdf")]
+        );
         assert!(rows.iter().all(|r| r.size_bytes.is_none() && r.sha256.is_none() && r.in_bundle.is_none()));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -199,8 +206,9 @@ mod tests {
     fn a_missing_file_is_listed_or_fails_as_the_profile_says() {
         let dir = tempfile::tempdir().unwrap();
         let mut bundler = Recording::default();
-        let (rows, counts) =
-            log_of_two_activities(dir.path()).finish(dir.path(), Some(&mut bundler), MissingAttachments::SkipAndList).unwrap();
+        let (rows, counts) = log_of_two_activities(dir.path())
+            .finish(dir.path(), Some(&mut bundler), MissingAttachments::SkipAndList)
+            .unwrap();
         assert_eq!(counts, Some(BundleCounts { included: 2, missing: 1 }));
         assert_eq!(bundler.added.len(), 2);
         assert_eq!(bundler.missing, ["act-2:b\n;\"x\".pdf"]);
@@ -209,9 +217,15 @@ mod tests {
         assert_eq!(rows[0].size_bytes, Some(7));
         assert_eq!((rows[2].in_bundle, rows[2].size_bytes.is_none()), (Some(InBundle::Missing), true));
 
-        let failed = log_of_two_activities(dir.path()).finish(dir.path(), Some(&mut Recording::default()), MissingAttachments::Fail);
+        let failed = log_of_two_activities(dir.path()).finish(
+            dir.path(),
+            Some(&mut Recording::default()),
+            MissingAttachments::Fail,
+        );
         match failed {
-            Err(ReportError::MissingAttachment { activity_id, name }) => assert_eq!((activity_id.as_str(), name.as_str()), ("act-2", "b\n;\"x\".pdf")),
+            Err(ReportError::MissingAttachment { activity_id, name }) => {
+                assert_eq!((activity_id.as_str(), name.as_str()), ("act-2", "b\n;\"x\".pdf"))
+            }
             other => panic!("expected a missing attachment, got {:?}", other.map(|(_, c)| c)),
         }
     }

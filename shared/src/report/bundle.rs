@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use zip::write::SimpleFileOptions;
 use zip::ZipWriter;
+use zip::write::SimpleFileOptions;
 
 use super::attachments::{AttachmentBundler, Scratch};
-use super::{csv::zip_options, file_name, write_report_with, xlsx, PartialFile, ReportError, ReportMeta, ReportOutput};
+use super::{PartialFile, ReportError, ReportMeta, ReportOutput, csv::zip_options, file_name, write_report_with, xlsx};
 use crate::domain::Activity;
 use crate::ports::PortError;
 
@@ -90,7 +90,12 @@ struct Bundle<'f, 'a> {
 }
 
 impl<'f, 'a> Bundle<'f, 'a> {
-    fn create(meta: &ReportMeta, dir: &Path, path: &Path, fetch: &'f mut FetchAttachment<'a>) -> Result<Self, ReportError> {
+    fn create(
+        meta: &ReportMeta,
+        dir: &Path,
+        path: &Path,
+        fetch: &'f mut FetchAttachment<'a>,
+    ) -> Result<Self, ReportError> {
         Ok(Bundle {
             zip: ZipWriter::new(BufWriter::new(File::create(path)?)),
             options: zip_options(meta),
@@ -169,7 +174,10 @@ impl<'f, 'a> Bundle<'f, 'a> {
     }
 }
 
-fn write_list<T: Serialize>(out: &mut impl Write, rows: impl Iterator<Item = Result<T, ReportError>>) -> Result<(), ReportError> {
+fn write_list<T: Serialize>(
+    out: &mut impl Write,
+    rows: impl Iterator<Item = Result<T, ReportError>>,
+) -> Result<(), ReportError> {
     for (i, row) in rows.enumerate() {
         out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
         serde_json::to_writer(&mut *out, &row?)?;
@@ -206,10 +214,16 @@ impl AttachmentBundler for Bundle<'_, '_> {
 /// become `_`, leading and trailing dots and spaces go, and it is at most
 /// 120 characters.
 fn safe_component(raw: &str, fallback: &str) -> String {
-    let replaced: String = raw
-        .chars()
-        .map(|c| if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
-        .collect();
+    let replaced: String =
+        raw.chars()
+            .map(|c| {
+                if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
     let trimmed: String = replaced.trim_matches(|c| c == '.' || c == ' ').chars().take(120).collect();
     if trimmed.is_empty() { fallback.to_string() } else { trimmed }
 }

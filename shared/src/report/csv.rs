@@ -18,7 +18,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::labels;
-use super::sheets::{self, Cell, SheetModel, HIDDEN};
+use super::sheets::{self, Cell, HIDDEN, SheetModel};
 use super::{Activity, Finished, NotCountedReason, ReportError, ReportMeta, Sink};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -156,7 +156,15 @@ pub(super) fn zip_options(meta: &ReportMeta) -> SimpleFileOptions {
 fn zip_time(t: chrono::DateTime<chrono::Utc>) -> Option<zip::DateTime> {
     use chrono::{Datelike, Timelike};
     let year = u16::try_from(t.year()).ok()?;
-    zip::DateTime::from_date_and_time(year, t.month() as u8, t.day() as u8, t.hour() as u8, t.minute() as u8, t.second() as u8).ok()
+    zip::DateTime::from_date_and_time(
+        year,
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+    )
+    .ok()
 }
 
 /// One CSV record being appended to a buffer.

@@ -8,7 +8,7 @@
 //! hand-over per row would cost more than it saves), and this thread
 //! encodes, hashes and drops them beside it.
 
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
@@ -30,23 +30,21 @@ pub(super) struct DataDigest {
 impl DataDigest {
     pub(super) fn start() -> Result<Self, ReportError> {
         let (tx, rx) = sync_channel::<Vec<Activity>>(IN_FLIGHT);
-        let hasher = std::thread::Builder::new()
-            .name("report-digest".into())
-            .spawn(move || {
-                let mut sha = Sha256::new();
-                // One reused buffer: serde_json's many small writes straight
-                // into the hasher cost more than the hashing itself.
-                let mut line = Vec::with_capacity(1024);
-                for batch in rx {
-                    for a in &batch {
-                        line.clear();
-                        serde_json::to_writer(&mut line, a).map_err(|e| e.to_string())?;
-                        line.push(b'\n');
-                        sha.update(&line);
-                    }
+        let hasher = std::thread::Builder::new().name("report-digest".into()).spawn(move || {
+            let mut sha = Sha256::new();
+            // One reused buffer: serde_json's many small writes straight
+            // into the hasher cost more than the hashing itself.
+            let mut line = Vec::with_capacity(1024);
+            for batch in rx {
+                for a in &batch {
+                    line.clear();
+                    serde_json::to_writer(&mut line, a).map_err(|e| e.to_string())?;
+                    line.push(b'\n');
+                    sha.update(&line);
                 }
-                Ok(hex::encode(sha.finalize()))
-            })?;
+            }
+            Ok(hex::encode(sha.finalize()))
+        })?;
         Ok(DataDigest { batch: Vec::with_capacity(BATCH), to_hasher: Some(tx), hasher: Some(hasher) })
     }
 

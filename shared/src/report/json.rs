@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::labels;
-use super::summary::{fylke_name, Summary};
+use super::summary::{Summary, fylke_name};
 use super::suppression::Suppressed;
 use super::{Activity, ActivityType, Finished, NotCountedReason, ReportError, ReportMeta, Sink, TypeFigures};
 use crate::domain::Profile;
@@ -132,7 +132,12 @@ struct Table {
 }
 
 impl Table {
-    fn new(columns: Vec<String>, column_labels: Vec<&'static str>, rows: Vec<(String, String)>, t: &Suppressed) -> Self {
+    fn new(
+        columns: Vec<String>,
+        column_labels: Vec<&'static str>,
+        rows: Vec<(String, String)>,
+        t: &Suppressed,
+    ) -> Self {
         Table {
             rows: rows
                 .into_iter()
@@ -264,7 +269,11 @@ fn summary_out(s: &Summary) -> SummaryOut {
         months: s
             .months
             .iter()
-            .map(|(m, c)| Month { month: m.format("%Y-%m").to_string(), countable_by_type: c.to_vec(), total: c.iter().sum() })
+            .map(|(m, c)| Month {
+                month: m.format("%Y-%m").to_string(),
+                countable_by_type: c.to_vec(),
+                total: c.iter().sum(),
+            })
             .collect(),
     }
 }
@@ -349,7 +358,11 @@ impl Sink for JsonSink {
             countable_activities: s.total.countable,
             not_counted: NotCountedReason::ALL
                 .iter()
-                .map(|r| Reason { code: r.code(), explanation: r.explanation_nb(), activities: s.not_counted[r.index()] })
+                .map(|r| Reason {
+                    code: r.code(),
+                    explanation: r.explanation_nb(),
+                    activities: s.not_counted[r.index()],
+                })
                 .collect(),
             hidden_cells: [&s.by_gender, &s.by_age, &s.by_area].iter().map(|t| t.hidden_count()).sum(),
             attachments: s.attachments,
@@ -404,7 +417,10 @@ mod tests {
 
         let acts = v["activities"].as_array().unwrap();
         assert_eq!(acts.len(), 4);
-        assert_eq!((&acts[2]["counted"], &acts[2]["not_counted_reason"]), (&serde_json::json!(false), &serde_json::json!("utlandet")));
+        assert_eq!(
+            (&acts[2]["counted"], &acts[2]["not_counted_reason"]),
+            (&serde_json::json!(false), &serde_json::json!("utlandet"))
+        );
         assert_eq!(
             acts[0],
             serde_json::json!({"activity_id":"act-1","date":"2025-01-15","activity_type":"group_session",

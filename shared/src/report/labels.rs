@@ -29,11 +29,13 @@ pub const SUMMARY_HEADERS: [&str; 9] = [
 ];
 
 pub const GENDERS: [&str; 4] = ["Kvinner", "Menn", "Annet", "Ukjent"];
-pub const AGE_BANDS: [&str; 7] = ["0-5 år", "6-12 år", "13-17 år", "18-24 år", "25-66 år", "67 år og eldre", "Ukjent alder"];
+pub const AGE_BANDS: [&str; 7] =
+    ["0-5 år", "6-12 år", "13-17 år", "18-24 år", "25-66 år", "67 år og eldre", "Ukjent alder"];
 
 pub const VOLUNTEER_HEADERS: [&str; 5] = ["Måned", "Aktivitetstype", "Aktiviteter", "Frivillige", "Frivilligtimer"];
 
-pub const ATTACHMENT_HEADERS: [&str; 6] = ["Aktivitets-ID", "Filnavn", "Innholdstype", "Størrelse (byte)", "SHA-256", "I pakken"];
+pub const ATTACHMENT_HEADERS: [&str; 6] =
+    ["Aktivitets-ID", "Filnavn", "Innholdstype", "Størrelse (byte)", "SHA-256", "I pakken"];
 
 /// The "I pakken" cell: whether the file went into the bundle (blank when
 /// the files were not asked for).
@@ -87,4 +89,3 @@ pub mod col {
 pub fn yes_no(b: bool) -> &'static str {
     if b { "ja" } else { "nei" }
 }
-

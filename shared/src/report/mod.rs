@@ -27,13 +27,13 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{find_profile, Activity, ActivityType, ExportFormat, NotCountedReason, Profile};
+use crate::domain::{Activity, ActivityType, ExportFormat, NotCountedReason, Profile, find_profile};
 use crate::ports::PortError;
 
-use attachments::{AttachmentLog, AttachmentRow, BundleCounts, Scratch};
-use digest::DataDigest;
 pub use attachments::{AttachmentBundler, InBundle};
-pub use bundle::{bundle_name, write_bundle, FetchAttachment, ATTACHMENT_FOLDER, MANIFEST};
+use attachments::{AttachmentLog, AttachmentRow, BundleCounts, Scratch};
+pub use bundle::{ATTACHMENT_FOLDER, FetchAttachment, MANIFEST, bundle_name, write_bundle};
+use digest::DataDigest;
 pub use summary::{Summary, SummaryBuilder, TypeFigures, VolunteerFigures};
 
 /// What the report says about itself (cover sheet, file name).
@@ -159,14 +159,17 @@ where
         ExportFormat::Csv => ("zip", "application/zip"),
         ExportFormat::Json => ("json", "application/json"),
     };
-    let profile = find_profile(&meta.report_profile).ok_or_else(|| ReportError::UnknownProfile(meta.report_profile.clone()))?;
+    let profile =
+        find_profile(&meta.report_profile).ok_or_else(|| ReportError::UnknownProfile(meta.report_profile.clone()))?;
     let filename = file_name(meta, ext);
     let path = dir.join(&filename);
     // Armed before anything is created, so every early return below cleans up.
     let guard = PartialFile(Some(path.clone()));
     let run = Run { meta, profile, dir };
     let rows = match meta.format {
-        ExportFormat::Excel => run.stream(xlsx::XlsxSink::create(meta, dir, &path, rows_per_sheet)?, activities, on_row, bundler)?,
+        ExportFormat::Excel => {
+            run.stream(xlsx::XlsxSink::create(meta, dir, &path, rows_per_sheet)?, activities, on_row, bundler)?
+        }
         ExportFormat::Csv => run.stream(csv::CsvSink::create(meta, &path)?, activities, on_row, bundler)?,
         ExportFormat::Json => run.stream(json::JsonSink::create(meta, profile, &path)?, activities, on_row, bundler)?,
     };
@@ -183,13 +186,20 @@ struct Run<'a> {
 impl Run<'_> {
     /// The one pass: each activity is judged once, written, and folded
     /// into the figures; nothing per activity is kept.
-    fn stream<S, I, F>(&self, mut sink: S, activities: I, mut on_row: F, bundler: Option<&mut dyn AttachmentBundler>) -> Result<u64, ReportError>
+    fn stream<S, I, F>(
+        &self,
+        mut sink: S,
+        activities: I,
+        mut on_row: F,
+        bundler: Option<&mut dyn AttachmentBundler>,
+    ) -> Result<u64, ReportError>
     where
         S: Sink,
         I: Iterator<Item = Result<Activity, PortError>>,
         F: FnMut(u64) -> bool,
     {
-        let mut summary = SummaryBuilder::new(self.meta.period_from, self.meta.period_to, self.profile.suppression_threshold);
+        let mut summary =
+            SummaryBuilder::new(self.meta.period_from, self.meta.period_to, self.profile.suppression_threshold);
         let mut attachments = AttachmentLog::create(self.dir)?;
         let mut digest = DataDigest::start()?;
         let mut rows = 0u64;
@@ -222,11 +232,8 @@ impl Run<'_> {
 /// request, so anything that could leave `dir` or upset a download header
 /// is replaced.
 fn file_name(meta: &ReportMeta, ext: &str) -> String {
-    let org: String = meta
-        .org_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-        .collect();
+    let org: String =
+        meta.org_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     format!("bufdir-{org}-{}-{}.{ext}", meta.period_from.format("%Y-%m-%d"), meta.period_to.format("%Y-%m-%d"))
 }
 
@@ -270,7 +277,8 @@ mod tests {
         assert_eq!(from_summary, want);
 
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let run = |f, d: &tempfile::TempDir| write_report(&meta(f), d.path(), ok_items(acts.clone()), |_| true).unwrap();
+        let run =
+            |f, d: &tempfile::TempDir| write_report(&meta(f), d.path(), ok_items(acts.clone()), |_| true).unwrap();
         let x = run(ExportFormat::Excel, &dirs[0]);
         let c = run(ExportFormat::Csv, &dirs[1]);
         let j = run(ExportFormat::Json, &dirs[2]);
@@ -319,7 +327,10 @@ mod tests {
                 .chain(std::iter::once(Err(PortError::Transient("db busy".into()))))
                 .chain(fifty().into_iter().map(Ok));
             let err = write_report(&meta(format), dir.path(), items, |_| true).unwrap_err();
-            assert!(matches!(err, ReportError::Source(PortError::Transient(ref m)) if m == "db busy"), "{format:?}: {err}");
+            assert!(
+                matches!(err, ReportError::Source(PortError::Transient(ref m)) if m == "db busy"),
+                "{format:?}: {err}"
+            );
             assert!(files_in(dir.path()).is_empty(), "{format:?} left {:?}", files_in(dir.path()));
         }
     }

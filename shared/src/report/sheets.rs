@@ -5,11 +5,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::labels::{self, SHEET_CONTROL, SHEET_COVER, SHEET_GEOGRAPHY, SHEET_PARTICIPANTS, SHEET_SUMMARY, SHEET_VOLUNTEERS};
-use super::attachments::BundleCounts;
-use super::suppression::Suppressed;
-use super::summary::{fylke_name, Summary, TypeFigures};
 use super::ReportMeta;
+use super::attachments::BundleCounts;
+use super::labels::{
+    self, SHEET_CONTROL, SHEET_COVER, SHEET_GEOGRAPHY, SHEET_PARTICIPANTS, SHEET_SUMMARY, SHEET_VOLUNTEERS,
+};
+use super::summary::{Summary, TypeFigures, fylke_name};
+use super::suppression::Suppressed;
 use crate::domain::{ActivityType, NotCountedReason, Profile};
 
 /// What a hidden cell shows, as Statistics Norway prints it.
@@ -241,8 +243,11 @@ fn geography(s: &Summary) -> SheetModel {
     m.blank();
     m.text(Style::Note, "Per fylke (fylkesnummer som registrert)");
     let types: Vec<&str> = ActivityType::ALL.iter().map(|t| t.label_nb()).collect();
-    let areas: Vec<String> =
-        s.areas.iter().map(|a| if a.code.is_empty() { a.name.clone() } else { format!("{} {}", a.code, a.name) }).collect();
+    let areas: Vec<String> = s
+        .areas
+        .iter()
+        .map(|a| if a.code.is_empty() { a.name.clone() } else { format!("{} {}", a.code, a.name) })
+        .collect();
     table(&mut m, "Fylke", &types, &areas, &s.by_area);
     m.blank();
     m.text(
@@ -267,7 +272,16 @@ fn volunteers(s: &Summary) -> SheetModel {
     m.headers(labels::VOLUNTEER_HEADERS);
     let (mut acts, mut vols, mut hours) = (0, 0, 0.0);
     for (month, t, v) in &s.volunteers {
-        m.push(Style::Body, vec![Cell::Month(*month), text(t.label_nb()), Cell::Int(v.activities), Cell::Int(v.volunteers), Cell::Dec(v.hours)]);
+        m.push(
+            Style::Body,
+            vec![
+                Cell::Month(*month),
+                text(t.label_nb()),
+                Cell::Int(v.activities),
+                Cell::Int(v.volunteers),
+                Cell::Dec(v.hours),
+            ],
+        );
         acts += v.activities;
         vols += v.volunteers;
         hours += v.hours;
@@ -291,22 +305,42 @@ pub fn control(meta: &ReportMeta, profile: &Profile, s: &Summary, bundle: Option
     }
     m.blank();
     m.headers(["Skjulte celler (prikking)", "Grunn", "Antall"]);
-    let tables = [("Deltakere etter kjønn", &s.by_gender), ("Deltakere etter alder", &s.by_age), ("Geografi per fylke", &s.by_area)];
+    let tables = [
+        ("Deltakere etter kjønn", &s.by_gender),
+        ("Deltakere etter alder", &s.by_age),
+        ("Geografi per fylke", &s.by_area),
+    ];
     let mut total = 0;
     for (name, t) in tables {
         m.push(Style::Body, vec![text(name), text(format!("under {}", s.threshold)), Cell::Int(t.primary as u64)]);
-        m.push(Style::Body, vec![text(name), text("sekundær (så summene ikke avslører)"), Cell::Int(t.secondary as u64)]);
+        m.push(
+            Style::Body,
+            vec![text(name), text("sekundær (så summene ikke avslører)"), Cell::Int(t.secondary as u64)],
+        );
         total += t.hidden_count() as u64;
     }
     m.push(Style::Total, vec![text("Skjulte celler i alt"), Cell::Empty, Cell::Int(total)]);
     let open: u64 = tables.iter().map(|(_, t)| t.unprotected.len() as u64).sum();
-    m.push(Style::Body, vec![text("Skjulte celler som summene likevel avslører"), text("tabellen har for få rader eller kolonner"), Cell::Int(open)]);
+    m.push(
+        Style::Body,
+        vec![
+            text("Skjulte celler som summene likevel avslører"),
+            text("tabellen har for få rader eller kolonner"),
+            Cell::Int(open),
+        ],
+    );
     m.push(Style::Body, vec![text("Kommuner utelatt i Geografi"), Cell::Empty, Cell::Int(s.kommuner_left_out as u64)]);
     m.blank();
     m.push(Style::Body, vec![text("Vedlegg i aktivitetene"), Cell::Empty, Cell::Int(s.attachments)]);
     if let Some(b) = bundle {
-        m.push(Style::Body, vec![text("Vedleggsfiler med i pakken"), text("vedlegg/ i ZIP-filen"), Cell::Int(b.included)]);
-        m.push(Style::Body, vec![text("Vedleggsfiler som mangler"), text("listet i Vedlegg og manifest.json"), Cell::Int(b.missing)]);
+        m.push(
+            Style::Body,
+            vec![text("Vedleggsfiler med i pakken"), text("vedlegg/ i ZIP-filen"), Cell::Int(b.included)],
+        );
+        m.push(
+            Style::Body,
+            vec![text("Vedleggsfiler som mangler"), text("listet i Vedlegg og manifest.json"), Cell::Int(b.missing)],
+        );
     }
     m.blank();
     m.push(Style::Body, vec![text("Rapportprofil"), text(&profile.name)]);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::suppression::{is_small, suppress, Suppressed};
+use super::suppression::{Suppressed, is_small, suppress};
 use crate::domain::{Activity, ActivityType, NotCountedReason};
 
 /// Label of the Geografi row for activities held outside Norway.
@@ -279,7 +279,9 @@ impl SummaryBuilder {
             let mut list: Vec<(&String, &[u64; 6])> = self
                 .kommuner
                 .iter()
-                .filter(|(k, row)| k.starts_with(&area.code) && !row.iter().any(|&n| small(n)) && !small(row.iter().sum()))
+                .filter(|(k, row)| {
+                    k.starts_with(&area.code) && !row.iter().any(|&n| small(n)) && !small(row.iter().sum())
+                })
                 .collect();
             loop {
                 let mut rest = fylke.clone();

@@ -55,7 +55,8 @@ pub fn is_small(n: u64, threshold: u32) -> bool {
 pub fn suppress(cells: Vec<Vec<u64>>, threshold: u32) -> Suppressed {
     let cols = cells.first().map_or(0, Vec::len);
     assert!(cells.iter().all(|r| r.len() == cols), "a table's rows have equal length");
-    let mut hidden: Vec<Vec<bool>> = cells.iter().map(|r| r.iter().map(|&n| is_small(n, threshold)).collect()).collect();
+    let mut hidden: Vec<Vec<bool>> =
+        cells.iter().map(|r| r.iter().map(|&n| is_small(n, threshold)).collect()).collect();
     let primary = hidden.iter().flatten().filter(|&&h| h).count();
     let mut secondary = 0;
     let mut given_up = Vec::new();
@@ -87,7 +88,8 @@ fn cheapest_rectangle(cells: &[Vec<u64>], hidden: &[Vec<bool>], r: usize, c: usi
     let mut best: Option<(Cost, Vec<(usize, usize)>)> = None;
     for i in (0..cells.len()).filter(|&i| i != r && !row_zero[i]) {
         for j in (0..cells[0].len()).filter(|&j| j != c && !col_zero[j]) {
-            let new: Vec<(usize, usize)> = [(r, j), (i, c), (i, j)].into_iter().filter(|&(a, b)| !hidden[a][b]).collect();
+            let new: Vec<(usize, usize)> =
+                [(r, j), (i, c), (i, j)].into_iter().filter(|&(a, b)| !hidden[a][b]).collect();
             let zeros = new.iter().filter(|&&(a, b)| cells[a][b] == 0).count();
             let lost = new.iter().map(|&(a, b)| cells[a][b]).sum();
             let key = (new.len(), zeros, lost);
@@ -243,12 +245,7 @@ mod tests {
         // Every hidden row and column has two hidden cells, yet the cell
         // joining the two squares is fixed by the totals: the simple
         // "two per line" rule is not enough.
-        let cells = vec![
-            vec![1, 1, 9, 9, 9],
-            vec![1, 1, 1, 9, 9],
-            vec![9, 9, 9, 1, 1],
-            vec![9, 9, 9, 1, 1],
-        ];
+        let cells = vec![vec![1, 1, 9, 9, 9], vec![1, 1, 1, 9, 9], vec![9, 9, 9, 1, 1], vec![9, 9, 9, 1, 1]];
         let s = suppress(cells, 5);
         assert_eq!((s.primary, s.secondary), (9, 1));
         assert!(s.hidden[0][2], "the cheapest fix closes the loop through row 0");

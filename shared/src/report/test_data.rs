@@ -80,7 +80,7 @@ pub fn tiny() -> Vec<Activity> {
 /// activity days, hours, participations, new, volunteers, volunteer hours.
 pub fn tiny_expected() -> Vec<[f64; 8]> {
     vec![
-        [2.0, 2.0, 2.0, 2.5, 13.0, 2.0, 3.0, 5.5],  // group_session: 90+60 min, two dates
+        [2.0, 2.0, 2.0, 2.5, 13.0, 2.0, 3.0, 5.5], // group_session: 90+60 min, two dates
         [1.0, 0.0, 0.0, 0.75, 1.0, 1.0, 0.0, 0.0], // individual_counseling: abroad, not counted
         [0.0; 8],
         [0.0; 8],

@@ -12,7 +12,7 @@ use rust_xlsxwriter::{
 };
 
 use super::labels::{self, col};
-use super::sheets::{self, Cell, SheetModel, Style, HIDDEN};
+use super::sheets::{self, Cell, HIDDEN, SheetModel, Style};
 use super::{Activity, Finished, NotCountedReason, ReportError, ReportMeta, Sink};
 
 /// Excel's 1,048,576 rows per sheet, less the header row.
@@ -94,7 +94,12 @@ pub(super) struct XlsxSink<'a> {
 }
 
 impl<'a> XlsxSink<'a> {
-    pub(super) fn create(meta: &'a ReportMeta, dir: &Path, path: &Path, rows_per_sheet: u32) -> Result<Self, ReportError> {
+    pub(super) fn create(
+        meta: &'a ReportMeta,
+        dir: &Path,
+        path: &Path,
+        rows_per_sheet: u32,
+    ) -> Result<Self, ReportError> {
         let mut wb = Workbook::new();
         // Scratch files in the caller's private directory, not a shared /tmp
         // that may be small or in memory.
@@ -305,7 +310,8 @@ impl Sink for XlsxSink<'_> {
 
 fn excel_date(d: chrono::NaiveDate) -> Result<ExcelDateTime, ReportError> {
     use chrono::Datelike;
-    let year = u16::try_from(d.year()).map_err(|_| ReportError::Write(format!("date {d} cannot be written to Excel")))?;
+    let year =
+        u16::try_from(d.year()).map_err(|_| ReportError::Write(format!("date {d} cannot be written to Excel")))?;
     Ok(ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8)?)
 }
 
@@ -326,11 +332,11 @@ fn cell_text(s: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::labels;
     use super::super::test_data::*;
     use super::super::{write_report, write_report_with};
     use crate::domain::ExportFormat;
     use calamine::{Data, Reader};
-    use super::super::labels;
 
     fn serial(d: chrono::NaiveDate) -> f64 {
         (d - date(1899, 12, 30)).num_days() as f64
@@ -437,7 +443,8 @@ mod tests {
     fn excel_spills_onto_numbered_sheets_past_the_row_limit() {
         let dir = tempfile::tempdir().unwrap();
         let acts = fifty();
-        let out = write_report_with(&meta(ExportFormat::Excel), dir.path(), ok_items(acts.clone()), |_| true, None, 20).unwrap();
+        let out = write_report_with(&meta(ExportFormat::Excel), dir.path(), ok_items(acts.clone()), |_| true, None, 20)
+            .unwrap();
         assert_eq!(out.rows, 50);
         assert_eq!(
             open_xlsx(&out.path).sheet_names(),

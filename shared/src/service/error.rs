@@ -38,7 +38,9 @@ impl From<PortError> for ServiceError {
             PortError::Conflict => ServiceError::Unavailable("the export changed concurrently; try again".into()),
             // The service answers this itself (with when to try again)
             // wherever a write can occupy a slot; reaching here is a bug.
-            PortError::InFlightCapReached => ServiceError::Internal("in-flight cap reached on an unexpected write".into()),
+            PortError::InFlightCapReached => {
+                ServiceError::Internal("in-flight cap reached on an unexpected write".into())
+            }
             PortError::Permanent(m) => ServiceError::Internal(m),
         }
     }

@@ -10,16 +10,16 @@ use std::time::Duration;
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::estimate::{estimate_rows, estimate_seconds};
-use super::idempotency::{fingerprint, record_for, Created, IdempotencyKey};
 use super::ServiceError;
+use super::estimate::{estimate_rows, estimate_seconds};
+use super::idempotency::{Created, IdempotencyKey, fingerprint, record_for};
 use crate::domain::{
-    BufdirSubmission, Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope,
-    Progress, Transition, ValidRequest,
+    BufdirSubmission, Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError,
+    OrgScope, Progress, Transition, ValidRequest,
 };
 use crate::ports::{
-    ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage,
-    JobQuery, JobStore, KeyRecord, KeyedInsert, PortError, WorkflowStarter,
+    ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage, JobQuery, JobStore, KeyRecord,
+    KeyedInsert, PortError, WorkflowStarter,
 };
 
 /// The ports the service talks to.
@@ -306,7 +306,12 @@ impl ExportService {
         Ok(ExportView { job, file_url })
     }
 
-    pub async fn cancel(&self, caller: &Caller, id: &ExportId, reason: Option<String>) -> Result<ExportJob, ServiceError> {
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: &ExportId,
+        reason: Option<String>,
+    ) -> Result<ExportJob, ServiceError> {
         self.load(caller, id).await?;
         let job = self
             .change(id, |j| {

@@ -33,7 +33,13 @@ impl ExportService {
         let mut purged = 0;
         let mut page = 1;
         loop {
-            let query = JobQuery { scope: OrgScope::All, status: Some(ExportStatus::Completed), format: None, page, limit: 100 };
+            let query = JobQuery {
+                scope: OrgScope::All,
+                status: Some(ExportStatus::Completed),
+                format: None,
+                page,
+                limit: 100,
+            };
             let batch = self.ports.jobs.list(&query).await?;
             for job in &batch.jobs {
                 let expired = job.file.is_some() && job.file_expires_at.is_some_and(|at| at <= now);
@@ -95,7 +101,9 @@ impl ExportService {
                     }
                     Err(e) => format!("the export could not be started ({e}); retry to run it again"),
                 },
-                Ok(AttemptState::Ended) => "the export's workflow ended before it ran; retry to run it again".to_string(),
+                Ok(AttemptState::Ended) => {
+                    "the export's workflow ended before it ran; retry to run it again".to_string()
+                }
                 Err(e) => {
                     warn!(export_id = %id, error = %e, "workflow of a queued export not checked; trying again next pass");
                     continue;

@@ -8,7 +8,7 @@ mod housekeeping;
 mod idempotency;
 
 pub use error::ServiceError;
-pub use estimate::{estimate_seconds, DEFAULT_ROWS_PER_SECOND};
+pub use estimate::{DEFAULT_ROWS_PER_SECOND, estimate_seconds};
 pub use exports::*;
 pub use housekeeping::WatchdogReport;
 pub use idempotency::{Created, IdempotencyKey, KEY_TTL_HOURS, MAX_KEY_LEN};

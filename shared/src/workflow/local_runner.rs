@@ -10,9 +10,9 @@ use chrono::Utc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, Instrument};
+use tracing::{Instrument, info};
 
-use super::{run_export, WorkflowContext};
+use super::{WorkflowContext, run_export};
 use crate::domain::{ExportId, ExportStatus, Transition};
 use crate::ports::{AttemptState, PortError, PortResult, WorkflowStarter};
 

@@ -12,4 +12,4 @@ mod steps;
 pub use context::WorkflowContext;
 pub use local_runner::{LocalRunner, RunnerHandle};
 pub use retry::RetryPolicy;
-pub use steps::{complete, generate, mark_failed, run_export, submit, StepError};
+pub use steps::{StepError, complete, generate, mark_failed, run_export, submit};

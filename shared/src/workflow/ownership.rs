@@ -37,7 +37,12 @@ pub async fn claim(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Result
 }
 
 /// Changes the job if it is still running `attempt`; `Stopped` otherwise.
-pub async fn change_if_ours<F>(ctx: &WorkflowContext, id: &ExportId, attempt: u32, mut f: F) -> Result<ExportJob, StepError>
+pub async fn change_if_ours<F>(
+    ctx: &WorkflowContext,
+    id: &ExportId,
+    attempt: u32,
+    mut f: F,
+) -> Result<ExportJob, StepError>
 where
     F: FnMut(&mut ExportJob) -> Result<(), StepError>,
 {

@@ -2,8 +2,8 @@
 //! run twice, it does the same thing; run after a cancel, it does nothing.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::ownership::{change_if_ours, claim};
 use super::WorkflowContext;
+use super::ownership::{change_if_ours, claim};
 use crate::domain::{BufdirSubmission, ExportId, ExportJob, Progress, Stage, StoredFile, Transition};
 use crate::ports::{ActivityQuery, ExportEventType, PortError, Submission};
 use crate::report::{self, ReportError, ReportMeta};
@@ -49,7 +49,12 @@ const PULL_BATCH: usize = 256;
 /// Generates the report for `attempt` and stores it. Rows stream from the
 /// activity source straight into the writer; a heartbeat records progress
 /// and notices a cancel within one beat.
-pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel: &CancellationToken) -> Result<(), StepError> {
+pub async fn generate(
+    ctx: &WorkflowContext,
+    id: &ExportId,
+    attempt: u32,
+    cancel: &CancellationToken,
+) -> Result<(), StepError> {
     let job = claim(ctx, id, attempt).await?;
     let query = ActivityQuery {
         org_id: job.org_id.clone(),
@@ -94,19 +99,21 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
         // stream on its own blocking thread.
         tokio::task::spawn_blocking(move || {
             let mut pulled = Vec::new().into_iter();
-            let rows = std::iter::from_fn(|| loop {
-                if let Some(row) = pulled.next() {
-                    return Some(row);
+            let rows = std::iter::from_fn(|| {
+                loop {
+                    if let Some(row) = pulled.next() {
+                        return Some(row);
+                    }
+                    pulled = runtime
+                        .block_on(async {
+                            tokio::select! {
+                                biased;
+                                _ = halt.cancelled() => None,
+                                next = stream.next() => next,
+                            }
+                        })?
+                        .into_iter();
                 }
-                pulled = runtime
-                    .block_on(async {
-                        tokio::select! {
-                            biased;
-                            _ = halt.cancelled() => None,
-                            next = stream.next() => next,
-                        }
-                    })?
-                    .into_iter();
             });
             let on_row = |n| {
                 done.store(n, Ordering::Relaxed);
@@ -139,16 +146,20 @@ pub async fn generate(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel
     let output = match written {
         Ok(output) => output,
         Err(ReportError::Cancelled) => return Err(StepError::Stopped),
-        Err(ReportError::Source(e)) => return Err(match StepError::from(e) {
-            StepError::Retryable(m) => StepError::Retryable(format!("reading activities failed: {m}")),
-            other => StepError::NonRetryable(format!("reading activities failed: {other}")),
-        }),
-        Err(ReportError::Attachment(e)) => return Err(match StepError::from(e) {
-            StepError::Retryable(m) => StepError::Retryable(format!("reading an attachment failed: {m}")),
-            other => StepError::NonRetryable(format!("reading an attachment failed: {other}")),
-        }),
+        Err(ReportError::Source(e)) => {
+            return Err(match StepError::from(e) {
+                StepError::Retryable(m) => StepError::Retryable(format!("reading activities failed: {m}")),
+                other => StepError::NonRetryable(format!("reading activities failed: {other}")),
+            });
+        }
+        Err(ReportError::Attachment(e)) => {
+            return Err(match StepError::from(e) {
+                StepError::Retryable(m) => StepError::Retryable(format!("reading an attachment failed: {m}")),
+                other => StepError::NonRetryable(format!("reading an attachment failed: {other}")),
+            });
+        }
         Err(e @ (ReportError::Write(_) | ReportError::UnknownProfile(_) | ReportError::MissingAttachment { .. })) => {
-            return Err(StepError::NonRetryable(e.to_string()))
+            return Err(StepError::NonRetryable(e.to_string()));
         }
     };
     // A halt while waiting for the source ends the rows early, not in error.
@@ -237,7 +248,9 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
         }
     };
     change_if_ours(ctx, id, attempt, |j| {
-        j.bufdir_submission.get_or_insert_with(BufdirSubmission::pending).succeeded(receipt.reference.clone(), Utc::now());
+        j.bufdir_submission
+            .get_or_insert_with(BufdirSubmission::pending)
+            .succeeded(receipt.reference.clone(), Utc::now());
         Ok(())
     })
     .await?;
@@ -329,7 +342,14 @@ where
 
 /// Records progress; `Stopped` when the job is no longer ours. Not a
 /// versioned write, so it never makes a user's cancel or retry conflict.
-async fn beat(ctx: &WorkflowContext, id: &ExportId, attempt: u32, stage: Stage, done: u64, total: u64) -> Result<(), StepError> {
+async fn beat(
+    ctx: &WorkflowContext,
+    id: &ExportId,
+    attempt: u32,
+    stage: Stage,
+    done: u64,
+    total: u64,
+) -> Result<(), StepError> {
     let progress = Progress { stage, rows_done: done, rows_total: total };
     match ctx.jobs.record_progress(id, attempt, &progress, Utc::now()).await {
         Ok(()) => Ok(()),
@@ -356,4 +376,3 @@ async fn sha256_file(path: &Path) -> Result<String, StepError> {
     .map_err(|e| StepError::NonRetryable(e.to_string()))?
     .map_err(|e| StepError::Retryable(format!("reading the report: {e}")))
 }
-

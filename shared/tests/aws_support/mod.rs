@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
-use shared::adapters::aws::{provision, AwsNames, Clients};
+use shared::adapters::aws::{AwsNames, Clients, provision};
 
 pub const REGION: &str = "eu-north-1";
 
@@ -146,7 +146,8 @@ pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
 pub fn unique(label: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000_000;
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000_000;
     format!("{label}-{nanos:x}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -292,8 +293,7 @@ pub fn verify_presigned(url: &str) -> Result<(), String> {
     canonical_query.sort();
     let canonical_query = canonical_query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     let canonical_uri = sigv4_encode(&percent_decode(&format!("/{path}")), true);
-    let canonical_request =
-        format!("GET\n{canonical_uri}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD");
+    let canonical_request = format!("GET\n{canonical_uri}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD");
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
         hex::encode(sha2::Sha256::digest(canonical_request.as_bytes()))
@@ -332,7 +332,8 @@ pub fn asl_definition(prefix: &str) -> String {
         ("CompleteFunctionArn", "complete"),
         ("MarkFailedFunctionArn", "mark-failed"),
     ] {
-        definition = definition.replace(&format!("${{{var}}}"), &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{prefix}-{f}"));
+        definition = definition
+            .replace(&format!("${{{var}}}"), &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{prefix}-{f}"));
     }
     assert!(!definition.contains("${"), "every substitution is filled");
     definition

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use shared::domain::{ExportJob, ExportStatus};
-use shared::ports::{JobQuery, JobStore, KeyRecord, KeyedInsert, PortError, DEFAULT_IN_FLIGHT_CAP};
+use shared::ports::{DEFAULT_IN_FLIGHT_CAP, JobQuery, JobStore, KeyRecord, KeyedInsert, PortError};
 
 use super::{job, only, unique_org};
 
@@ -100,7 +100,9 @@ async fn every_write_that_adds_one_is_checked(store: &dyn JobStore) {
     let keyed = job(&org, Utc::now());
     assert_eq!(store.insert_keyed(&keyed, &key_of(&keyed, "k-late")).await.unwrap(), KeyedInsert::Inserted);
     let again = job(&org, Utc::now());
-    assert!(matches!(store.insert_keyed(&again, &key_of(&again, "k-late")).await.unwrap(), KeyedInsert::KeyTaken(r) if r.export_id == keyed.export_id));
+    assert!(
+        matches!(store.insert_keyed(&again, &key_of(&again, "k-late")).await.unwrap(), KeyedInsert::KeyTaken(r) if r.export_id == keyed.export_id)
+    );
     assert_eq!(in_flight(store, &org).await, CAP as u64);
     assert_eq!(in_flight(store, &other).await, CAP as u64);
 }

@@ -18,13 +18,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest};
-use aws_sdk_dynamodb::Client;
 use chrono::NaiveDate;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
-use super::attr::{get_s, s, Item};
+use super::attr::{Item, get_s, s};
 use super::errors::port_error;
 use crate::domain::Activity;
 use crate::ports::{ActivityQuery, ActivitySource, PortError, PortResult};
@@ -198,7 +198,10 @@ impl DynamoActivityWriter {
         let mut requests: Vec<WriteRequest> = Vec::with_capacity(latest.len() * 3);
         for a in &latest {
             let put = |item: Item| -> PortResult<WriteRequest> {
-                let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| PortError::Permanent(e.to_string()))?;
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|e| PortError::Permanent(e.to_string()))?;
                 Ok(WriteRequest::builder().put_request(put).build())
             };
             requests.push(put(activity_item(a)?)?);
@@ -222,7 +225,10 @@ impl DynamoActivityWriter {
     /// The dates the batch's activities are stored under now, from their pointers.
     async fn stored_dates(&self, batch: &[Activity]) -> PortResult<HashMap<(String, String), NaiveDate>> {
         let keys: Vec<Item> = batch.iter().map(|a| key(&a.org_id, pointer_key(&a.activity_id))).collect();
-        let mut wanted = KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(|e| PortError::Permanent(e.to_string()))?;
+        let mut wanted = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .map_err(|e| PortError::Permanent(e.to_string()))?;
         let mut found = HashMap::new();
         for _ in 0..10 {
             let out = self
@@ -233,7 +239,11 @@ impl DynamoActivityWriter {
                 .await
                 .map_err(|e| port_error("read activity pointers", e))?;
             for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                let (Some(org), Some(sk), Some(date)) = (get_s(&item, "org_id"), get_s(&item, "sk"), get_s(&item, "date")) else { continue };
+                let (Some(org), Some(sk), Some(date)) =
+                    (get_s(&item, "org_id"), get_s(&item, "sk"), get_s(&item, "date"))
+                else {
+                    continue;
+                };
                 if let (Some(id), Ok(date)) = (sk.strip_prefix("id#"), date.parse::<NaiveDate>()) {
                     found.insert((org.to_string(), id.to_string()), date);
                 }

@@ -10,10 +10,10 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
-use super::config::{self, AwsNames, BufdirReceiver, Clients, ConfigError, BUFDIR_RECEIVER_URL, STATE_MACHINE_ARN};
+use super::config::{self, AwsNames, BUFDIR_RECEIVER_URL, BufdirReceiver, Clients, ConfigError, STATE_MACHINE_ARN};
 use super::{
-    bufdir_key, ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3Attachments, S3BufdirOutbox, S3FileStore,
-    SqsEventPublisher, StepFunctionsStarter,
+    ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3Attachments, S3BufdirOutbox, S3FileStore,
+    SqsEventPublisher, StepFunctionsStarter, bufdir_key,
 };
 use crate::adapters::maskinporten::BufdirApiConfig;
 use crate::http::ApiState;
@@ -109,7 +109,8 @@ impl AwsApp {
     /// The Step Functions starter for the stack's state machine.
     pub fn step_functions(&self) -> Result<StepFunctionsStarter, ConfigError> {
         let arn = self.names.state_machine_arn.clone().ok_or(ConfigError::Missing(STATE_MACHINE_ARN))?;
-        StepFunctionsStarter::new(self.clients.sfn.clone(), arn).map_err(|e| ConfigError::Invalid(STATE_MACHINE_ARN, e.to_string()))
+        StepFunctionsStarter::new(self.clients.sfn.clone(), arn)
+            .map_err(|e| ConfigError::Invalid(STATE_MACHINE_ARN, e.to_string()))
     }
 
     /// The service's ports, with `workflow` running the exports (Step
@@ -154,7 +155,8 @@ impl AwsApp {
         let heartbeat = match std::env::var("HEARTBEAT_SECONDS").ok().filter(|v| !v.is_empty()) {
             None => DEFAULT_HEARTBEAT,
             Some(v) => Duration::from_secs(
-                v.parse().map_err(|_| ConfigError::Invalid("HEARTBEAT_SECONDS", format!("{v:?} is not a whole number")))?,
+                v.parse()
+                    .map_err(|_| ConfigError::Invalid("HEARTBEAT_SECONDS", format!("{v:?} is not a whole number")))?,
             ),
         };
         Ok(self.workflow_context(config::work_dir_from_env(), heartbeat))
@@ -163,7 +165,10 @@ impl AwsApp {
     /// The API behind API Gateway: exports run in Step Functions and the
     /// caller comes from the JWT authorizer's claims.
     pub fn api_state(&self) -> Result<ApiState, ConfigError> {
-        Ok(ApiState { service: self.service(Arc::new(self.step_functions()?)), auth: Arc::new(ApiGatewayAuthenticator) })
+        Ok(ApiState {
+            service: self.service(Arc::new(self.step_functions()?)),
+            auth: Arc::new(ApiGatewayAuthenticator),
+        })
     }
 }
 

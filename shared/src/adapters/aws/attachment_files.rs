@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use async_trait::async_trait;
+use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
-use aws_sdk_s3::Client;
 
 use super::errors::port_error;
 use super::file_store::download;
@@ -37,9 +37,13 @@ impl AttachmentFiles for S3Attachments {
         if !plausible(key) {
             return Ok(false);
         }
-        let out = match self.client.get_object().bucket(&self.bucket).key(format!("{}{key}", self.prefix)).send().await {
+        let out = match self.client.get_object().bucket(&self.bucket).key(format!("{}{key}", self.prefix)).send().await
+        {
             Ok(out) => out,
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) || e.code() == Some("NoSuchKey") => {
+            Err(e)
+                if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_)))
+                    || e.code() == Some("NoSuchKey") =>
+            {
                 return Ok(false);
             }
             Err(e) => return Err(port_error("fetch attachment", e)),

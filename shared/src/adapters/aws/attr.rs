@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 
 use crate::ports::PortError;
@@ -31,11 +31,13 @@ pub fn from_attr(value: &AttributeValue) -> Result<Value, PortError> {
         AttributeValue::N(n) => Value::Number(parse_number(n)?),
         AttributeValue::S(s) => Value::String(s.clone()),
         AttributeValue::L(l) => Value::Array(l.iter().map(from_attr).collect::<Result<_, _>>()?),
-        AttributeValue::M(m) => {
-            Value::Object(m.iter().map(|(k, v)| Ok((k.clone(), from_attr(v)?))).collect::<Result<Map<_, _>, PortError>>()?)
-        }
+        AttributeValue::M(m) => Value::Object(
+            m.iter().map(|(k, v)| Ok((k.clone(), from_attr(v)?))).collect::<Result<Map<_, _>, PortError>>()?,
+        ),
         AttributeValue::Ss(s) => Value::Array(s.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(n) => Value::Array(n.iter().map(|n| parse_number(n).map(Value::Number)).collect::<Result<_, _>>()?),
+        AttributeValue::Ns(n) => {
+            Value::Array(n.iter().map(|n| parse_number(n).map(Value::Number)).collect::<Result<_, _>>()?)
+        }
         other => return Err(PortError::Permanent(format!("unsupported attribute type {other:?}"))),
     })
 }

@@ -51,7 +51,9 @@ pub fn claims_from_map(map: &HashMap<String, String>) -> Claims {
 impl Authenticator for ApiGatewayAuthenticator {
     fn authenticate(&self, parts: &Parts) -> Result<Caller, AuthError> {
         let claims = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims)
+            }
             _ => None,
         };
         match claims {
@@ -78,12 +80,14 @@ mod tests {
 
     #[test]
     fn claims_become_a_caller() {
-        let map: HashMap<String, String> =
-            [("sub", "alice"), ("org_ids", "[org-b org-a]"), ("exp", "1900000000")].map(|(k, v)| (k.into(), v.into())).into();
+        let map: HashMap<String, String> = [("sub", "alice"), ("org_ids", "[org-b org-a]"), ("exp", "1900000000")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
         let caller = claims_from_map(&map).into_caller().unwrap();
         assert_eq!(caller.subject, "alice");
         assert_eq!(caller.scope, OrgScope::Only(vec!["org-a".into(), "org-b".into()]));
-        let admin: HashMap<String, String> = [("sub", "root"), ("roles", "[admin]")].map(|(k, v)| (k.into(), v.into())).into();
+        let admin: HashMap<String, String> =
+            [("sub", "root"), ("roles", "[admin]")].map(|(k, v)| (k.into(), v.into())).into();
         assert_eq!(claims_from_map(&admin).into_caller().unwrap().scope, OrgScope::All);
         let none: HashMap<String, String> = [("sub", "x")].map(|(k, v)| (k.into(), v.into())).into();
         assert!(claims_from_map(&none).into_caller().is_err());

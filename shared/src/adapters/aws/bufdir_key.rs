@@ -34,7 +34,9 @@ pub async fn secret_pem(secrets: &aws_sdk_secretsmanager::Client, secret_id: &st
         return Ok(text.to_string());
     }
     match out.secret_binary() {
-        Some(blob) => String::from_utf8(blob.as_ref().to_vec()).map_err(|_| invalid("its binary value is not PEM text".into())),
+        Some(blob) => {
+            String::from_utf8(blob.as_ref().to_vec()).map_err(|_| invalid("its binary value is not PEM text".into()))
+        }
         None => Err(invalid("it has no value".into())),
     }
 }

@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use async_trait::async_trait;
+use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::Client;
 use sha2::{Digest, Sha256};
 
 use super::errors::port_error;
@@ -25,7 +25,10 @@ pub struct S3BufdirOutbox {
 }
 
 fn safe_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 200 && !s.starts_with('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    !s.is_empty()
+        && s.len() <= 200
+        && !s.starts_with('.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// The same key always gives the same reference.
@@ -45,7 +48,8 @@ impl S3BufdirOutbox {
     async fn stored_record(&self, key: &str) -> PortResult<Option<serde_json::Value>> {
         match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => {
-                let bytes = out.body.collect().await.map_err(|e| PortError::Transient(format!("read submission: {e}")))?;
+                let bytes =
+                    out.body.collect().await.map_err(|e| PortError::Transient(format!("read submission: {e}")))?;
                 let value = serde_json::from_slice(&bytes.into_bytes())
                     .map_err(|e| PortError::Permanent(format!("stored submission is unreadable: {e}")))?;
                 Ok(Some(value))
@@ -72,7 +76,9 @@ async fn sha256_file(path: &Path) -> PortResult<String> {
 impl BufdirSubmitter for S3BufdirOutbox {
     async fn submit(&self, submission: &Submission, file: &Path) -> PortResult<Receipt> {
         if !safe_name(&submission.idempotency_key) || !safe_name(&submission.filename) {
-            return Err(PortError::Permanent("idempotency key and filename must be plain names ([A-Za-z0-9._-])".into()));
+            return Err(PortError::Permanent(
+                "idempotency key and filename must be plain names ([A-Za-z0-9._-])".into(),
+            ));
         }
         let reference = reference_for(&submission.idempotency_key);
         let record_key = self.record_key(&submission.idempotency_key);
@@ -87,7 +93,10 @@ impl BufdirSubmitter for S3BufdirOutbox {
         }
         let actual = sha256_file(file).await?;
         if actual != submission.sha256 {
-            return Err(PortError::Permanent(format!("the report's sha256 is {actual}, the submission says {}", submission.sha256)));
+            return Err(PortError::Permanent(format!(
+                "the report's sha256 is {actual}, the submission says {}",
+                submission.sha256
+            )));
         }
         let body = ByteStream::from_path(file).await.map_err(|e| PortError::Permanent(format!("read report: {e}")))?;
         self.client
@@ -108,7 +117,9 @@ impl BufdirSubmitter for S3BufdirOutbox {
             .bucket(&self.bucket)
             .key(record_key)
             .content_type("application/json")
-            .body(ByteStream::from(serde_json::to_vec_pretty(&record).map_err(|e| PortError::Permanent(e.to_string()))?))
+            .body(ByteStream::from(
+                serde_json::to_vec_pretty(&record).map_err(|e| PortError::Permanent(e.to_string()))?,
+            ))
             .send()
             .await
             .map_err(|e| port_error("file submission", e))?;

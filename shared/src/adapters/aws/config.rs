@@ -109,7 +109,9 @@ impl AwsNames {
                 None => None,
                 Some(_) => match number(ACTIVITIES_PAGE_SIZE, 0)? {
                     n @ 1..=10_000 => Some(n as u32),
-                    n => return Err(ConfigError::Invalid(ACTIVITIES_PAGE_SIZE, format!("{n} is not within 1..=10000"))),
+                    n => {
+                        return Err(ConfigError::Invalid(ACTIVITIES_PAGE_SIZE, format!("{n} is not within 1..=10000")));
+                    }
                 },
             },
         })

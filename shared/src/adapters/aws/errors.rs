@@ -2,8 +2,8 @@
 //! dropped connections and 5xx answers are worth another try; everything
 //! else (access denied, a missing table, a validation error) is not.
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::config::http::HttpResponse as Response;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::ports::PortError;
 

@@ -1,8 +1,8 @@
 //! Export outcome events on an SQS queue (schema: `infra/events.md`).
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::MessageAttributeValue;
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::MessageAttributeValue;
 
 use super::errors::port_error;
 use crate::ports::{EventPublisher, ExportEvent, PortError, PortResult};

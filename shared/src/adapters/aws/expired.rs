@@ -7,8 +7,8 @@
 use serde_json::Value;
 use tracing::info;
 
-use super::attr::Item;
 use super::DynamoJobStore;
+use super::attr::Item;
 use crate::ports::{PortError, PortResult};
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -60,7 +60,10 @@ pub async fn handle_stream_batch(store: &DynamoJobStore, event: &Value) -> PortR
         let item = image_to_item(image)?;
         if store.forget_expired(&item).await? {
             counted += 1;
-            info!(export_id = item.get("export_id").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or(""), "expired export uncounted");
+            info!(
+                export_id = item.get("export_id").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or(""),
+                "expired export uncounted"
+            );
         }
     }
     Ok(counted)

@@ -8,12 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use aws_sdk_s3::Client;
 use tokio::io::AsyncWriteExt;
 
 use super::errors::port_error;
@@ -165,7 +165,8 @@ impl S3FileStore {
         if result.is_err() {
             // Parts of an unfinished upload are billed until aborted (the
             // bucket's lifecycle rule also aborts stale uploads).
-            let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(&upload_id).send().await;
+            let _ =
+                self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(&upload_id).send().await;
         }
         result
     }
@@ -180,7 +181,8 @@ impl FileStore for S3FileStore {
         if size > self.threshold {
             self.put_multipart(&full, local, size, content_type).await?;
         } else {
-            let body = ByteStream::from_path(local).await.map_err(|e| PortError::Permanent(format!("read report: {e}")))?;
+            let body =
+                ByteStream::from_path(local).await.map_err(|e| PortError::Permanent(format!("read report: {e}")))?;
             self.client
                 .put_object()
                 .bucket(&self.bucket)
@@ -236,7 +238,13 @@ impl FileStore for S3FileStore {
                 .client
                 .delete_objects()
                 .bucket(&self.bucket)
-                .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| PortError::Permanent(e.to_string()))?)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(ids))
+                        .quiet(true)
+                        .build()
+                        .map_err(|e| PortError::Permanent(e.to_string()))?,
+                )
                 .send()
                 .await
                 .map_err(|e| port_error("delete files", e))?;
@@ -265,7 +273,11 @@ impl FileStore for S3FileStore {
                 .await
                 .map_err(|e| port_error("list files", e))?;
             keys.extend(
-                page.contents().iter().filter_map(|o| o.key()).filter_map(|k| k.strip_prefix(&self.root)).map(str::to_string),
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter_map(|k| k.strip_prefix(&self.root))
+                    .map(str::to_string),
             );
             match page.next_continuation_token {
                 Some(t) if page.is_truncated == Some(true) => token = Some(t),
@@ -304,7 +316,12 @@ mod tests {
             "attachment; filename=\"Bufdir-rapport 2025.xlsx\"; filename*=UTF-8''Bufdir-rapport%202025.xlsx"
         );
         let d = content_disposition("pårørende \"x\".csv");
-        assert!(d.starts_with("attachment; filename=\"p_r_rende _x_.csv\"; filename*=UTF-8''p%C3%A5r%C3%B8rende%20%22x%22.csv"), "{d}");
+        assert!(
+            d.starts_with(
+                "attachment; filename=\"p_r_rende _x_.csv\"; filename*=UTF-8''p%C3%A5r%C3%B8rende%20%22x%22.csv"
+            ),
+            "{d}"
+        );
     }
 
     #[test]

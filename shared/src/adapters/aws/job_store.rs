@@ -43,19 +43,19 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
-use super::attr::{self, get_n, get_s, n, s, Item};
+use super::attr::{self, Item, get_n, get_s, n, s};
 use super::errors::port_error;
 use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope, Progress};
-use crate::ports::{JobPage, JobQuery, JobStore, PortError, PortResult, DEFAULT_IN_FLIGHT_CAP};
+use crate::ports::{DEFAULT_IN_FLIGHT_CAP, JobPage, JobQuery, JobStore, PortError, PortResult};
 
 mod keys;
 
@@ -175,12 +175,19 @@ fn cancelled(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -
     match err.as_service_error()? {
         TransactWriteItemsError::TransactionCanceledException(e) => {
             let reasons = e.cancellation_reasons();
-            let failed: Vec<usize> =
-                reasons.iter().enumerate().filter(|(_, r)| r.code() == Some("ConditionalCheckFailed")).map(|(i, _)| i).collect();
+            let failed: Vec<usize> = reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                .map(|(i, _)| i)
+                .collect();
             let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
             if !failed.is_empty() {
                 Some(Cancelled::Condition(failed))
-            } else if codes.iter().all(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")) {
+            } else if codes
+                .iter()
+                .all(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
+            {
                 Some(Cancelled::Collision)
             } else {
                 // a validation error or a size limit: trying again will not help
@@ -288,11 +295,15 @@ impl DynamoJobStore {
                 let mut adds = Vec::new();
                 for (i, (cell, delta)) in cells.iter().enumerate() {
                     adds.push(format!("#c{i} :d{i}"));
-                    update = update.expression_attribute_names(format!("#c{i}"), cell).expression_attribute_values(format!(":d{i}"), n(delta));
+                    update = update
+                        .expression_attribute_names(format!("#c{i}"), cell)
+                        .expression_attribute_values(format!(":d{i}"), n(delta));
                 }
                 if let Some(delta) = flight {
                     adds.push("#inf :dinf".to_string());
-                    update = update.expression_attribute_names("#inf", IN_FLIGHT).expression_attribute_values(":dinf", n(delta));
+                    update = update
+                        .expression_attribute_names("#inf", IN_FLIGHT)
+                        .expression_attribute_values(":dinf", n(delta));
                     if delta > 0 {
                         // Room for `delta` more: at most cap - delta now.
                         let room = i64::from(self.in_flight_cap) - delta;
@@ -301,7 +312,10 @@ impl DynamoJobStore {
                             .expression_attribute_values(":room", n(room));
                     }
                 }
-                Some(built(update.update_expression(format!("ADD {}", adds.join(", "))).build()).map(|u| TransactWriteItem::builder().update(u).build()))
+                Some(
+                    built(update.update_expression(format!("ADD {}", adds.join(", "))).build())
+                        .map(|u| TransactWriteItem::builder().update(u).build()),
+                )
             })
             .collect()
     }
@@ -345,10 +359,8 @@ impl DynamoJobStore {
     async fn total(&self, counter_keys: Vec<String>, query: &JobQuery) -> PortResult<u64> {
         let statuses: Vec<ExportStatus> = query.status.map(|s| vec![s]).unwrap_or_else(|| ExportStatus::ALL.to_vec());
         let formats: Vec<ExportFormat> = query.format.map(|f| vec![f]).unwrap_or_else(|| ExportFormat::ALL.to_vec());
-        let cells: Vec<String> = statuses
-            .iter()
-            .flat_map(|st| formats.iter().map(move |f| counter_attr(st.as_str(), f.as_str())))
-            .collect();
+        let cells: Vec<String> =
+            statuses.iter().flat_map(|st| formats.iter().map(move |f| counter_attr(st.as_str(), f.as_str()))).collect();
         let mut total: i64 = 0;
         for chunk in counter_keys.chunks(100) {
             let mut pending: Option<KeysAndAttributes> = Some(built(
@@ -391,15 +403,17 @@ impl DynamoJobStore {
             (PK.to_string(), s(format!("gone#{id}"))),
             (EXPIRES_AT.to_string(), n((Utc::now() + chrono::Duration::days(TOMBSTONE_DAYS)).timestamp())),
         ]);
-        let mut items = vec![TransactWriteItem::builder()
-            .put(built(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(tombstone))
-                    .condition_expression("attribute_not_exists(export_id)")
-                    .build(),
-            )?)
-            .build()];
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(tombstone))
+                        .condition_expression("attribute_not_exists(export_id)")
+                        .build(),
+                )?)
+                .build(),
+        ];
         items.extend(self.counter_updates(&[(cell, -1)])?);
         Ok(self.transact("count expired export", items).await?.is_ok())
     }
@@ -492,7 +506,14 @@ impl Cursor {
     }
 
     /// Reads pages until there is an item to offer or the partition ends.
-    async fn fill(&mut self, client: &Client, table: &str, newest_first: bool, filter: &Filter, page_size: i32) -> PortResult<()> {
+    async fn fill(
+        &mut self,
+        client: &Client,
+        table: &str,
+        newest_first: bool,
+        filter: &Filter,
+        page_size: i32,
+    ) -> PortResult<()> {
         while self.buf.is_empty() && !self.done {
             let mut names = filter.names.clone();
             let mut values = filter.values.clone();
@@ -544,7 +565,9 @@ impl JobStore for DynamoJobStore {
     async fn list(&self, query: &JobQuery) -> PortResult<JobPage> {
         let (sources, counters): (Vec<Source>, Vec<String>) = match &query.scope {
             OrgScope::All => (0..SHARDS)
-                .map(|i| (Source { index: INDEX_BY_ALL, pk_name: ALL_SHARD, pk: format!("all#{i}") }, all_counter_key(i)))
+                .map(|i| {
+                    (Source { index: INDEX_BY_ALL, pk_name: ALL_SHARD, pk: format!("all#{i}") }, all_counter_key(i))
+                })
                 .unzip(),
             OrgScope::Only(orgs) => {
                 let mut orgs = orgs.clone();
@@ -562,7 +585,8 @@ impl JobStore for DynamoJobStore {
         let skip = (query.page.max(1) as usize - 1).saturating_mul(limit);
         let filter = Filter::of(query);
         let (jobs, total) =
-            futures::future::try_join(self.merged(sources, true, &filter, skip, limit), self.total(counters, query)).await?;
+            futures::future::try_join(self.merged(sources, true, &filter, skip, limit), self.total(counters, query))
+                .await?;
         Ok(JobPage { jobs, total })
     }
 
@@ -626,7 +650,13 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn record_progress(&self, id: &ExportId, attempt: u32, progress: &Progress, at: DateTime<Utc>) -> PortResult<()> {
+    async fn record_progress(
+        &self,
+        id: &ExportId,
+        attempt: u32,
+        progress: &Progress,
+        at: DateTime<Utc>,
+    ) -> PortResult<()> {
         let encode = |v: serde_json::Result<serde_json::Value>| {
             v.map(|v| attr::to_attr(&v)).map_err(|e| PortError::Permanent(format!("encode progress: {e}")))
         };

@@ -4,11 +4,11 @@
 //! account the SAM template creates them; nothing here runs there.
 //! Idempotent: what already exists is left as it is.
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 
 use super::config::{AwsNames, Clients};
@@ -17,7 +17,11 @@ use super::{INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG};
 use crate::ports::{PortError, PortResult};
 
 fn key(name: &str, t: KeyType) -> PortResult<KeySchemaElement> {
-    KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(|e| PortError::Permanent(e.to_string()))
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(t)
+        .build()
+        .map_err(|e| PortError::Permanent(e.to_string()))
 }
 
 fn attr(name: &str) -> PortResult<AttributeDefinition> {
@@ -106,7 +110,9 @@ pub async fn create_bucket(c: &Clients, name: &str) -> PortResult<()> {
     // us-east-1 is the one region that takes no location constraint
     if let Some(region) = c.s3.config().region().map(|r| r.as_ref().to_string()).filter(|r| r != "us-east-1") {
         request = request.create_bucket_configuration(
-            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(region.as_str())).build(),
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                .build(),
         );
     }
     match request.send().await {

@@ -13,7 +13,7 @@ use lambda_http::lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn, Instrument};
+use tracing::{Instrument, info, warn};
 
 use crate::domain::ExportId;
 use crate::workflow::{self, StepError, WorkflowContext};
@@ -122,7 +122,7 @@ fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<tokio::time::Instant> {
 /// The whole life of a step Lambda: every invocation runs `step` with
 /// the invocation's deadline. Each step's `main` builds `ctx` and calls this.
 pub async fn serve_step(step: Step, ctx: WorkflowContext) -> Result<(), lambda_http::Error> {
-    use lambda_http::{lambda_runtime, service_fn, LambdaEvent};
+    use lambda_http::{LambdaEvent, lambda_runtime, service_fn};
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StepInput>| async move {
         run_step(ctx, step, event.payload, Some(event.context.deadline)).await
@@ -133,7 +133,12 @@ pub async fn serve_step(step: Step, ctx: WorkflowContext) -> Result<(), lambda_h
 /// Runs one step for one attempt. `deadline_ms` is the invocation's
 /// deadline (epoch milliseconds); generation that would overrun it stops
 /// and fails the export rather than be killed half-way.
-pub async fn run_step(ctx: &WorkflowContext, step: Step, input: StepInput, deadline_ms: Option<u64>) -> Result<StepOutput, StepFailure> {
+pub async fn run_step(
+    ctx: &WorkflowContext,
+    step: Step,
+    input: StepInput,
+    deadline_ms: Option<u64>,
+) -> Result<StepOutput, StepFailure> {
     let id = ExportId::parse(&input.export_id)
         .ok_or_else(|| StepFailure::non_retryable(format!("not an export id: {:?}", input.export_id)))?;
     let attempt = input.attempt;
@@ -206,8 +211,14 @@ mod tests {
     fn caught_errors_become_readable_messages() {
         let caught = json!({"Error": "NonRetryable", "Cause": "{\"errorType\":\"NonRetryable\",\"errorMessage\":\"no report was stored\"}"});
         assert_eq!(failure_message(Some(&caught)), "no report was stored");
-        assert_eq!(failure_message(Some(&json!({"Error": "States.Timeout", "Cause": ""}))), "the export did not finish in time");
-        assert_eq!(failure_message(Some(&json!({"Error": "Lambda.Unknown"}))), "the export failed unexpectedly (Lambda.Unknown)");
+        assert_eq!(
+            failure_message(Some(&json!({"Error": "States.Timeout", "Cause": ""}))),
+            "the export did not finish in time"
+        );
+        assert_eq!(
+            failure_message(Some(&json!({"Error": "Lambda.Unknown"}))),
+            "the export failed unexpectedly (Lambda.Unknown)"
+        );
         assert_eq!(failure_message(None), "the export failed");
     }
 

@@ -1,11 +1,11 @@
 //! The export workflow as a Step Functions execution per attempt.
 
 use async_trait::async_trait;
+use aws_sdk_sfn::Client;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus;
-use aws_sdk_sfn::Client;
 use serde_json::json;
 use tracing::info;
 
@@ -51,7 +51,15 @@ impl WorkflowStarter for StepFunctionsStarter {
     async fn start(&self, id: &ExportId, attempt: u32) -> PortResult<()> {
         let name = execution_name(id, attempt);
         let input = json!({ "export_id": id.as_str(), "attempt": attempt }).to_string();
-        match self.client.start_execution().state_machine_arn(&self.state_machine_arn).name(&name).input(input).send().await {
+        match self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(&name)
+            .input(input)
+            .send()
+            .await
+        {
             Ok(out) => {
                 info!(export_id = %id, attempt, execution_arn = out.execution_arn(), "workflow started");
                 Ok(())

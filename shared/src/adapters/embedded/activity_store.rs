@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Statement, TransactionBehavior, params, params_from_iter};
 use tokio::sync::mpsc;

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use super::{
     DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
 };
@@ -15,6 +14,7 @@ use crate::http::LocalJwt;
 use crate::ports::BufdirSubmitter;
 use crate::service::{ExportService, Ports, Settings};
 use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
+use anyhow::Context;
 
 pub struct EmbeddedApp {
     pub data: DataDir,
@@ -41,7 +41,12 @@ impl EmbeddedApp {
         Self::open_with(data_dir, base_url, concurrency, Settings::default())
     }
 
-    pub fn open_with(data_dir: &Path, base_url: &str, concurrency: usize, settings: Settings) -> anyhow::Result<EmbeddedApp> {
+    pub fn open_with(
+        data_dir: &Path,
+        base_url: &str,
+        concurrency: usize,
+        settings: Settings,
+    ) -> anyhow::Result<EmbeddedApp> {
         Self::open_submitting_to(data_dir, base_url, concurrency, settings, None)
     }
 
@@ -67,7 +72,9 @@ impl EmbeddedApp {
         let submitter: Arc<dyn BufdirSubmitter> = match submitter {
             Some(given) => given,
             None => match BufdirApiConfig::from_env().map_err(|e| anyhow::anyhow!("{e}"))? {
-                Some(config) => Arc::new(HttpBufdirSubmitter::from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?),
+                Some(config) => {
+                    Arc::new(HttpBufdirSubmitter::from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?)
+                }
                 None => Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?),
             },
         };

@@ -64,7 +64,9 @@ mod tests {
 
         assert!(store.fetch("org-a/act-1/liste.pdf", &out).await.unwrap());
         assert_eq!(std::fs::read(&out).unwrap(), b"%PDF");
-        for absent in ["org-a/act-1/other.pdf", "org-a/act-1", "../secret", "/etc/passwd", "org-a/./act-1/liste.pdf", ""] {
+        for absent in
+            ["org-a/act-1/other.pdf", "org-a/act-1", "../secret", "/etc/passwd", "org-a/./act-1/liste.pdf", ""]
+        {
             assert!(!store.fetch(absent, &out).await.unwrap(), "{absent}");
         }
     }

@@ -5,14 +5,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::types::Value;
 use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
 use super::sqlite::{self, blocking, lock, map_err};
 use crate::domain::{ExportId, ExportJob, ExportStatus, OrgScope, Progress};
 use crate::ports::{
-    JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult, DEFAULT_IN_FLIGHT_CAP,
+    DEFAULT_IN_FLIGHT_CAP, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult,
 };
 
 #[derive(Clone)]
@@ -197,9 +197,11 @@ impl JobStore for SqliteJobStore {
         self.with_conn(move |c| {
             let tx = write_transaction(c)?;
             let before: Option<String> = tx
-                .query_row("SELECT status FROM jobs WHERE export_id = ?1 AND version = ?2", params![row.export_id, expected], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT status FROM jobs WHERE export_id = ?1 AND version = ?2",
+                    params![row.export_id, expected],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(map_err)?;
             let Some(before) = before else { return Err(PortError::Conflict) };
@@ -231,11 +233,18 @@ impl JobStore for SqliteJobStore {
         .await
     }
 
-    async fn record_progress(&self, id: &ExportId, attempt: u32, progress: &Progress, at: DateTime<Utc>) -> PortResult<()> {
+    async fn record_progress(
+        &self,
+        id: &ExportId,
+        attempt: u32,
+        progress: &Progress,
+        at: DateTime<Utc>,
+    ) -> PortResult<()> {
         let encode = |v: serde_json::Result<serde_json::Value>| {
             v.map(|v| v.to_string()).map_err(|e| PortError::Permanent(format!("encode progress: {e}")))
         };
-        let (id, progress, at) = (id.to_string(), encode(serde_json::to_value(progress))?, encode(serde_json::to_value(at))?);
+        let (id, progress, at) =
+            (id.to_string(), encode(serde_json::to_value(progress))?, encode(serde_json::to_value(at))?);
         let retry_count = i64::from(attempt) - 1;
         self.with_conn(move |c| {
             // Edits the two fields in place, leaving `version` alone.

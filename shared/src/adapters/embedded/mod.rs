@@ -3,8 +3,8 @@
 //! outbox for events, and a local receiver standing in for Bufdir.
 
 mod activity_store;
-mod attachment_files;
 mod app;
+mod attachment_files;
 mod bufdir_receiver;
 mod data_dir;
 mod event_outbox;
@@ -12,8 +12,8 @@ mod file_store;
 mod job_store;
 pub mod sqlite;
 
-pub use app::{jwt_for, EmbeddedApp};
 pub use activity_store::{ActivityWriter, SqliteActivities};
+pub use app::{EmbeddedApp, jwt_for};
 pub use attachment_files::DiskAttachments;
 pub use bufdir_receiver::LocalBufdirReceiver;
 pub use data_dir::DataDir;

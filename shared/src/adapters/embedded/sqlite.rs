@@ -214,7 +214,9 @@ mod tests {
         }
         let conn = open(&path).unwrap();
         let in_order: Vec<String> = conn
-            .prepare("SELECT body FROM activities WHERE org_id = 'o' AND date >= '2025-01-01' ORDER BY date, activity_id")
+            .prepare(
+                "SELECT body FROM activities WHERE org_id = 'o' AND date >= '2025-01-01' ORDER BY date, activity_id",
+            )
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()

@@ -54,10 +54,7 @@ impl RetryPolicy {
     /// The sleep before try `next_try` (2, 3, ...), without `Retry-After`.
     pub fn backoff(&self, next_try: u32) -> Duration {
         let exponent = next_try.saturating_sub(2).min(30);
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_delay);
+        let ceiling = self.base_delay.saturating_mul(1u32 << exponent).min(self.max_delay);
         let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(rand::random_range(0..=millis))
     }
@@ -118,11 +115,7 @@ impl BufdirApiConfig {
 
     /// [`from_env`](Self::from_env) with the variables looked up by `get`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
-        let value = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let value = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let Some(receiver_url) = value("BUFDIR_RECEIVER_URL") else {
             return Ok(None);
         };
@@ -135,11 +128,7 @@ impl BufdirApiConfig {
                  (the file locally, the secret on AWS)"
             )));
         }
-        let mut missing: Vec<&str> = REQUIRED
-            .iter()
-            .copied()
-            .filter(|name| value(name).is_none())
-            .collect();
+        let mut missing: Vec<&str> = REQUIRED.iter().copied().filter(|name| value(name).is_none()).collect();
         if key_file.is_none() && key_secret_id.is_none() {
             missing.push("MASKINPORTEN_KEY_FILE or MASKINPORTEN_KEY_SECRET_ID");
         }
@@ -155,9 +144,11 @@ impl BufdirApiConfig {
         let seconds = |name: &str, default: u64| -> Result<u64, ConfigError> {
             match value(name) {
                 None => Ok(default),
-                Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    ConfigError(format!("{name} must be a whole number above 0, not {v:?}"))
-                }),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError(format!("{name} must be a whole number above 0, not {v:?}"))),
             }
         };
         let mut config = BufdirApiConfig::new(
@@ -184,9 +175,7 @@ impl BufdirApiConfig {
         check_url("BUFDIR_RECEIVER_URL", &self.receiver_url)?;
         self.maskinporten.validate()?;
         if self.retry.max_tries == 0 {
-            return Err(ConfigError(
-                "the retry policy needs at least one try".into(),
-            ));
+            return Err(ConfigError("the retry policy needs at least one try".into()));
         }
         if self.request_timeout.is_zero() {
             return Err(ConfigError("the request timeout must be above 0".into()));
@@ -214,8 +203,7 @@ impl MaskinportenConfig {
 
 /// Tokens travel to these URLs, so plain http is allowed on loopback only.
 pub(crate) fn check_url(name: &str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value)
-        .map_err(|e| ConfigError(format!("{name} is not a valid URL ({value:?}): {e}")))?;
+    let url = Url::parse(value).map_err(|e| ConfigError(format!("{name} is not a valid URL ({value:?}): {e}")))?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
@@ -225,9 +213,7 @@ pub(crate) fn check_url(name: &str, value: &str) -> Result<Url, ConfigError> {
             )));
         }
         other => {
-            return Err(ConfigError(format!(
-                "{name} must be an https URL, not {other}: {value}"
-            )));
+            return Err(ConfigError(format!("{name} must be an https URL, not {other}: {value}")));
         }
     }
     if url.host().is_none() {

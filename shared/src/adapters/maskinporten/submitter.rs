@@ -58,20 +58,9 @@ impl HttpBufdirSubmitter {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("bufdir-exports/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| {
-                ConfigError(format!(
-                    "could not set up the HTTP client: {}",
-                    describe(&e)
-                ))
-            })?;
-        let tokens =
-            MaskinportenClient::new(config.maskinporten.clone(), private_key_pem, http.clone())?;
-        Ok(HttpBufdirSubmitter {
-            receiver_url,
-            tokens: Arc::new(tokens),
-            http,
-            retry: config.retry,
-        })
+            .map_err(|e| ConfigError(format!("could not set up the HTTP client: {}", describe(&e))))?;
+        let tokens = MaskinportenClient::new(config.maskinporten.clone(), private_key_pem, http.clone())?;
+        Ok(HttpBufdirSubmitter { receiver_url, tokens: Arc::new(tokens), http, retry: config.retry })
     }
 
     /// A submitter with the private key read from `config.key_file`
@@ -82,17 +71,11 @@ impl HttpBufdirSubmitter {
                 Some(_) => "MASKINPORTEN_KEY_SECRET_ID names a secret in AWS Secrets Manager, \
                     which only the AWS backend reads; set MASKINPORTEN_KEY_FILE to a PEM file instead"
                     .into(),
-                None => {
-                    "MASKINPORTEN_KEY_FILE is not set: no private key to sign grants with".into()
-                }
+                None => "MASKINPORTEN_KEY_FILE is not set: no private key to sign grants with".into(),
             })
         })?;
-        let pem = std::fs::read(path).map_err(|e| {
-            ConfigError(format!(
-                "MASKINPORTEN_KEY_FILE {}: cannot read it: {e}",
-                path.display()
-            ))
-        })?;
+        let pem = std::fs::read(path)
+            .map_err(|e| ConfigError(format!("MASKINPORTEN_KEY_FILE {}: cannot read it: {e}", path.display())))?;
         Self::new(config, &pem)
     }
 
@@ -121,25 +104,17 @@ impl HttpBufdirSubmitter {
         let opened = match tokio::fs::File::open(file).await {
             Ok(f) => f,
             Err(e) => {
-                return Try::Stop(PortError::Transient(format!(
-                    "read report {}: {e}",
-                    file.display()
-                )));
+                return Try::Stop(PortError::Transient(format!("read report {}: {e}", file.display())));
             }
         };
-        let file_part =
-            Part::stream_with_length(Body::wrap_stream(ReaderStream::new(opened)), size)
-                .file_name(submission.filename.clone())
-                .mime_str(content_type);
+        let file_part = Part::stream_with_length(Body::wrap_stream(ReaderStream::new(opened)), size)
+            .file_name(submission.filename.clone())
+            .mime_str(content_type);
         let metadata_part = Part::bytes(metadata.to_vec()).mime_str("application/json");
         let (Ok(file_part), Ok(metadata_part)) = (file_part, metadata_part) else {
-            return Try::Stop(PortError::Permanent(
-                "could not build the multipart request".into(),
-            ));
+            return Try::Stop(PortError::Permanent("could not build the multipart request".into()));
         };
-        let form = Form::new()
-            .part("metadata", metadata_part)
-            .part("file", file_part);
+        let form = Form::new().part("metadata", metadata_part).part("file", file_part);
 
         let url = &self.receiver_url;
         let sent = self
@@ -154,10 +129,7 @@ impl HttpBufdirSubmitter {
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
-                return Try::Retry(
-                    format!("Bufdir receiver {url}: {}", describe(&e.without_url())),
-                    None,
-                );
+                return Try::Retry(format!("Bufdir receiver {url}: {}", describe(&e.without_url())), None);
             }
         };
         let status = response.status();
@@ -166,10 +138,7 @@ impl HttpBufdirSubmitter {
             Ok(b) => b,
             Err(e) => {
                 return Try::Retry(
-                    format!(
-                        "Bufdir receiver {url}: reading the answer: {}",
-                        describe(&e.without_url())
-                    ),
+                    format!("Bufdir receiver {url}: reading the answer: {}", describe(&e.without_url())),
                     None,
                 );
             }
@@ -186,30 +155,19 @@ impl HttpBufdirSubmitter {
         }
         let said = receiver_message(&headers, &body);
         if status == StatusCode::UNAUTHORIZED {
-            return Try::Unauthorized(
-                token,
-                format!("Bufdir receiver {url} answered {status}: {said}"),
-            );
+            return Try::Unauthorized(token, format!("Bufdir receiver {url} answered {status}: {said}"));
         }
         if is_transient(status) {
-            return Try::Retry(
-                format!("Bufdir receiver {url} answered {status}: {said}"),
-                retry_after(&headers),
-            );
+            return Try::Retry(format!("Bufdir receiver {url} answered {status}: {said}"), retry_after(&headers));
         }
         if status.is_redirection() {
-            let to = headers
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("?");
+            let to = headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("?");
             return Try::Stop(PortError::Permanent(format!(
                 "Bufdir receiver {url} answered {status} (redirect to {to}); \
                  set BUFDIR_RECEIVER_URL to the final URL"
             )));
         }
-        Try::Stop(PortError::Permanent(format!(
-            "Bufdir receiver {url} refused the report: {status}: {said}"
-        )))
+        Try::Stop(PortError::Permanent(format!("Bufdir receiver {url} refused the report: {status}: {said}")))
     }
 }
 
@@ -217,9 +175,7 @@ impl HttpBufdirSubmitter {
 impl BufdirSubmitter for HttpBufdirSubmitter {
     async fn submit(&self, submission: &Submission, file: &Path) -> PortResult<Receipt> {
         if reqwest::header::HeaderValue::from_str(&submission.idempotency_key).is_err() {
-            return Err(PortError::Permanent(
-                "the idempotency key is not a valid header value".into(),
-            ));
+            return Err(PortError::Permanent("the idempotency key is not a valid header value".into()));
         }
         let (size, sha256) = hash_file(file).await?;
         if !sha256.eq_ignore_ascii_case(&submission.sha256) {
@@ -234,10 +190,7 @@ impl BufdirSubmitter for HttpBufdirSubmitter {
         let metadata = serde_json::to_vec(&metadata)
             .map_err(|e| PortError::Permanent(format!("encode submission metadata: {e}")))?;
         // Files whose content type does not parse go as plain bytes.
-        let content_type = if Part::bytes(Vec::new())
-            .mime_str(&submission.content_type)
-            .is_ok()
-        {
+        let content_type = if Part::bytes(Vec::new()).mime_str(&submission.content_type).is_ok() {
             submission.content_type.as_str()
         } else {
             "application/octet-stream"
@@ -248,10 +201,7 @@ impl BufdirSubmitter for HttpBufdirSubmitter {
         let mut refreshed = false;
         loop {
             tries += 1;
-            match self
-                .try_once(submission, file, size, &metadata, content_type)
-                .await
-            {
+            match self.try_once(submission, file, size, &metadata, content_type).await {
                 Try::Accepted(receipt) => {
                     info!(export_id = %submission.export_id, attempt = submission.attempt, tries,
                           reference = %receipt.reference, "Bufdir receiver accepted the report");
@@ -273,9 +223,7 @@ impl BufdirSubmitter for HttpBufdirSubmitter {
                 }
                 Try::Stop(error) => return Err(error),
                 Try::Retry(message, _) if tries >= max_tries => {
-                    return Err(PortError::Transient(format!(
-                        "{message} (gave up after {tries} tries)"
-                    )));
+                    return Err(PortError::Transient(format!("{message} (gave up after {tries} tries)")));
                 }
                 Try::Retry(message, retry_after) => {
                     let delay = match retry_after {
@@ -306,26 +254,15 @@ async fn hash_file(file: &Path) -> PortResult<(u64, String)> {
 
 /// The receiver's reference: JSON `reference` (or `id`), else `Location`.
 fn reference(headers: &HeaderMap, body: &[u8]) -> Option<String> {
-    let from_json = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            ["reference", "id"]
-                .iter()
-                .find_map(|field| match &v[*field] {
-                    serde_json::Value::String(s) if !s.trim().is_empty() => {
-                        Some(s.trim().to_string())
-                    }
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-        });
+    let from_json = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
+        ["reference", "id"].iter().find_map(|field| match &v[*field] {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    });
     from_json.or_else(|| {
-        headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
+        headers.get(LOCATION).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty()).map(String::from)
     })
 }
 
@@ -336,13 +273,7 @@ fn receiver_message(headers: &HeaderMap, body: &[u8]) -> String {
     let field = json.as_ref().and_then(|v| {
         ["detail", "message", "error_description", "error", "title"]
             .iter()
-            .find_map(|f| {
-                v.get(*f)
-                    .and_then(|x| x.as_str())
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-            })
+            .find_map(|f| v.get(*f).and_then(|x| x.as_str()).map(str::trim).filter(|s| !s.is_empty()).map(String::from))
     });
     let text = field.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -350,10 +281,7 @@ fn receiver_message(headers: &HeaderMap, body: &[u8]) -> String {
         return truncate(&text, MESSAGE_CHARS);
     }
     // An empty 401 may still say why in WWW-Authenticate (never holds the token).
-    match headers
-        .get(reqwest::header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-    {
+    match headers.get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) {
         Some(challenge) => truncate(challenge, MESSAGE_CHARS),
         None => "(no message)".to_string(),
     }
@@ -380,10 +308,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
@@ -393,23 +318,14 @@ mod tests {
     fn picks_the_receivers_message() {
         let h = HeaderMap::new();
         assert_eq!(
-            receiver_message(
-                &h,
-                br#"{"title":"Bad","detail":"period_to before period_from"}"#
-            ),
+            receiver_message(&h, br#"{"title":"Bad","detail":"period_to before period_from"}"#),
             "period_to before period_from"
         );
-        assert_eq!(
-            receiver_message(&h, br#"{"message":"org not registered"}"#),
-            "org not registered"
-        );
+        assert_eq!(receiver_message(&h, br#"{"message":"org not registered"}"#), "org not registered");
         assert_eq!(receiver_message(&h, b"plain\n text"), "plain text");
         assert_eq!(receiver_message(&h, b""), "(no message)");
         let long = "x".repeat(1000);
-        assert_eq!(
-            receiver_message(&h, long.as_bytes()).chars().count(),
-            MESSAGE_CHARS + 1
-        );
+        assert_eq!(receiver_message(&h, long.as_bytes()).chars().count(), MESSAGE_CHARS + 1);
     }
 
     #[test]

@@ -47,10 +47,7 @@ impl AccessToken {
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("secret", &"<redacted>")
-            .field("refresh_at", &self.refresh_at)
-            .finish()
+        f.debug_struct("AccessToken").field("secret", &"<redacted>").field("refresh_at", &self.refresh_at).finish()
     }
 }
 
@@ -93,9 +90,7 @@ pub struct MaskinportenClient {
 
 impl fmt::Debug for MaskinportenClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MaskinportenClient")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("MaskinportenClient").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -105,29 +100,18 @@ fn rsa_key_der(pem: &[u8]) -> Result<Vec<u8>, ConfigError> {
     let bad = |why: &str| ConfigError(format!("the Maskinporten private key {why}"));
     let text = std::str::from_utf8(pem).map_err(|_| bad("is not PEM text"))?;
     let key = if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-        return Err(bad(
-            "is encrypted; store it unencrypted (and protect the file or secret instead)",
-        ));
+        return Err(bad("is encrypted; store it unencrypted (and protect the file or secret instead)"));
     } else if text.contains("-----BEGIN RSA PRIVATE KEY-----") {
-        RsaPrivateKey::from_pkcs1_pem(text)
-            .map_err(|e| bad(&format!("is not a valid PKCS#1 RSA key: {e}")))?
+        RsaPrivateKey::from_pkcs1_pem(text).map_err(|e| bad(&format!("is not a valid PKCS#1 RSA key: {e}")))?
     } else if text.contains("-----BEGIN PRIVATE KEY-----") {
-        RsaPrivateKey::from_pkcs8_pem(text)
-            .map_err(|e| bad(&format!("is not a valid PKCS#8 RSA key: {e}")))?
+        RsaPrivateKey::from_pkcs8_pem(text).map_err(|e| bad(&format!("is not a valid PKCS#8 RSA key: {e}")))?
     } else {
-        return Err(bad(
-            "is not an RSA private key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)",
-        ));
+        return Err(bad("is not an RSA private key in PEM (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)"));
     };
     if key.size() * 8 < 2048 {
-        return Err(bad(&format!(
-            "has {} bits; Maskinporten needs at least 2048",
-            key.size() * 8
-        )));
+        return Err(bad(&format!("has {} bits; Maskinporten needs at least 2048", key.size() * 8)));
     }
-    let der = key
-        .to_pkcs1_der()
-        .map_err(|e| bad(&format!("could not be encoded: {e}")))?;
+    let der = key.to_pkcs1_der().map_err(|e| bad(&format!("could not be encoded: {e}")))?;
     Ok(der.as_bytes().to_vec())
 }
 
@@ -137,14 +121,7 @@ fn random_jti() -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
 impl MaskinportenClient {
@@ -152,19 +129,10 @@ impl MaskinportenClient {
     /// unencrypted), from a file or a secret store. `http` should have a
     /// request timeout; [`HttpBufdirSubmitter`](super::HttpBufdirSubmitter)
     /// passes its own.
-    pub fn new(
-        config: MaskinportenConfig,
-        private_key_pem: &[u8],
-        http: reqwest::Client,
-    ) -> Result<Self, ConfigError> {
+    pub fn new(config: MaskinportenConfig, private_key_pem: &[u8], http: reqwest::Client) -> Result<Self, ConfigError> {
         config.validate()?;
         let key = EncodingKey::from_rsa_der(&rsa_key_der(private_key_pem)?);
-        Ok(MaskinportenClient {
-            config,
-            key,
-            http,
-            cached: Mutex::new(None),
-        })
+        Ok(MaskinportenClient { config, key, http, cached: Mutex::new(None) })
     }
 
     pub fn config(&self) -> &MaskinportenConfig {
@@ -186,9 +154,8 @@ impl MaskinportenClient {
             exp: iat + MAX_GRANT_LIFETIME.as_secs() as i64,
             jti: random_jti(),
         };
-        jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| {
-            PortError::Permanent(format!("could not sign the Maskinporten grant: {e}"))
-        })
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|e| PortError::Permanent(format!("could not sign the Maskinporten grant: {e}")))
     }
 
     /// The cached access token, or a new one when there is none or it is
@@ -225,10 +192,7 @@ impl MaskinportenClient {
             .send()
             .await
             .map_err(|e| {
-                PortError::Transient(format!(
-                    "Maskinporten token endpoint {url}: {}",
-                    describe(&e.without_url())
-                ))
+                PortError::Transient(format!("Maskinporten token endpoint {url}: {}", describe(&e.without_url())))
             })?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| {
@@ -246,11 +210,7 @@ impl MaskinportenClient {
                 (None, Some(d)) => d,
                 (None, None) => String::from_utf8_lossy(&body).into_owned(),
             };
-            let said = if said.trim().is_empty() {
-                "(no message)".to_string()
-            } else {
-                truncate(&said, 300)
-            };
+            let said = if said.trim().is_empty() { "(no message)".to_string() } else { truncate(&said, 300) };
             let message = format!("Maskinporten token endpoint {url} answered {status}: {said}");
             return Err(if is_transient(status) {
                 PortError::Transient(message)
@@ -264,11 +224,7 @@ impl MaskinportenClient {
                 "Maskinporten token endpoint {url} answered {status} without a usable token: {e}"
             ))
         })?;
-        if let Some(kind) = token
-            .token_type
-            .as_deref()
-            .filter(|t| !t.eq_ignore_ascii_case("bearer"))
-        {
+        if let Some(kind) = token.token_type.as_deref().filter(|t| !t.eq_ignore_ascii_case("bearer")) {
             return Err(PortError::Permanent(format!(
                 "Maskinporten token endpoint {url} issued a {kind:?} token; only Bearer tokens are supported"
             )));
@@ -278,16 +234,10 @@ impl MaskinportenClient {
                 "Maskinporten token endpoint {url} issued an empty access token"
             )));
         }
-        let lifetime = token
-            .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        let lifetime = token.expires_in.map(Duration::from_secs).unwrap_or(DEFAULT_TOKEN_LIFETIME);
         // Refresh a little early: 10 % of the lifetime, at most 30 s.
         let margin = (lifetime / 10).min(Duration::from_secs(30));
-        Ok(AccessToken {
-            secret: token.access_token,
-            refresh_at: sent_at + lifetime.saturating_sub(margin),
-        })
+        Ok(AccessToken { secret: token.access_token, refresh_at: sent_at + lifetime.saturating_sub(margin) })
     }
 }
 

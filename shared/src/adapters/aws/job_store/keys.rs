@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::{built, get_n, get_s, n, s, Cancelled, Cell, DynamoJobStore, Item, EXPIRES_AT, PK};
+use super::{Cancelled, Cell, DynamoJobStore, EXPIRES_AT, Item, PK, built, get_n, get_s, n, s};
 use crate::domain::{ExportId, ExportJob, ExportStatus};
 use crate::ports::{KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult};
 
@@ -71,7 +71,8 @@ impl KeyedJobs for DynamoJobStore {
                 .build(),
         )?;
         let job_put = self.new_job_put(job)?;
-        let mut items = vec![TransactWriteItem::builder().put(key_put).build(), TransactWriteItem::builder().put(job_put).build()];
+        let mut items =
+            vec![TransactWriteItem::builder().put(key_put).build(), TransactWriteItem::builder().put(job_put).build()];
         items.extend(self.counter_updates(&[(Cell::of(job), 1)])?);
         let outcome = match self.transact("store export with its idempotency key", items).await {
             // DynamoDB refuses a transaction that meets another one on the
