@@ -6,9 +6,9 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test tools libreoffice rust-test e2e-aws report-readback fuzz infra-check bench lambdas run clean-tools
+.PHONY: test tools libreoffice lint rust-test e2e-aws report-readback fuzz infra-check bench lambdas cold-start run clean-tools
 
-test: tools rust-test e2e-aws report-readback fuzz infra-check
+test: tools lint rust-test e2e-aws report-readback fuzz infra-check
 
 tools: $(VENV)/.installed node_modules/.bin/asl-validator libreoffice
 
@@ -29,14 +29,22 @@ $(VENV)/.installed: requirements-dev.txt
 node_modules/.bin/asl-validator: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 
-# The AWS suites start moto from .venv themselves (shared/tests/aws_support).
+# One style (rustfmt.toml) and no clippy warnings, in every target.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Each test binary starts one moto server from .venv (shared/testing).
 rust-test:
 	$(CARGO) test --workspace --locked
 
-# The end-to-end suites once more, unchanged, on `serve --backend aws
-# --runner local` against moto (tests/support/backend.rs).
+# The end-to-end suites that differ between the backends once more,
+# unchanged, on `serve --backend aws --runner local` against moto
+# (tests/e2e/support/backend.rs). Same package selection as rust-test, so
+# nothing is compiled again.
+E2E_AWS_SUITES := http_api:: attachments:: restart_recovery:: idempotency:: races:: hardening:: tokens::
 e2e-aws:
-	BUFDIR_E2E_BACKEND=aws $(CARGO) test --locked --test http_api --test attachments --test restart_recovery --test idempotency --test races --test hardening --test tokens
+	BUFDIR_E2E_BACKEND=aws $(CARGO) test --workspace --locked --test e2e -- $(E2E_AWS_SUITES)
 
 # The golden workbook opened by LibreOffice, not only by our own reader.
 report-readback:
@@ -53,6 +61,13 @@ infra-check:
 # arm64), with each bootstrap's size. Not part of test: a long build.
 lambdas: $(VENV)/.installed
 	scripts/build-lambdas.sh
+
+# Spawn-to-first-/next of the Lambda bootstraps against a fake Runtime
+# API (scripts/cold_start.py), for native release builds of one API and
+# one step function. Not part of test.
+cold-start:
+	$(CARGO) build --release --locked -p api-get -p generate
+	python3 scripts/cold_start.py api-get=target/release/api-get generate=target/release/generate
 
 # Speed and memory of an excel export of 1 000 000 activities against a
 # bare writer and Python XlsxWriter; writes BENCHMARKS.md. Not part of test.

@@ -2,7 +2,7 @@
 `sam validate --lint` do not catch (a wrong Runtime or Architectures, a
 CodeUri or DefinitionUri pointing nowhere, a misspelled key inside an
 HttpApi event, an ASL task naming a function the template lacks), plus
-the promises the issue makes about the stack (among them: only the Submit
+the promises the README makes about the stack (among them: only the Submit
 function may read the Maskinporten key, and only when a receiver is set).
 
     .venv/bin/python scripts/check_template.py [template.yaml]

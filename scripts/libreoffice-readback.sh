@@ -5,7 +5,7 @@
 #
 # Usage: scripts/libreoffice-readback.sh [workbook.xlsx]
 #   Without an argument the golden workbook is generated first with
-#   `cargo test -p shared --test golden_report` (GOLDEN_OUT_DIR).
+#   the golden report test (GOLDEN_OUT_DIR).
 # Needs: soffice and pdftotext (Debian: apt-get install -y --no-install-recommends
 # libreoffice-calc-nogui poppler-utils).
 # LibreOffice exits 0 even on a file it cannot read, so only the files and
@@ -24,8 +24,9 @@ fi
 if [[ $# -ge 1 ]]; then
     xlsx="$1"
 else
-    (cd "$root" && GOLDEN_OUT_DIR="$work/golden" cargo test -q -p shared --test golden_report \
-        the_workbook_read_back_with_calamine_has_the_hand_counted_figures >/dev/null)
+    # --workspace, as make test builds it, so nothing is compiled again.
+    (cd "$root" && GOLDEN_OUT_DIR="$work/golden" cargo test -q --workspace --locked --test integration -- \
+        golden_report::the_workbook_read_back_with_calamine_has_the_hand_counted_figures >/dev/null)
     xlsx="$(ls "$work"/golden/*.xlsx)"
 fi
 [[ -s "$xlsx" ]] || { echo "libreoffice-readback: no workbook at $xlsx" >&2; exit 1; }
@@ -37,7 +38,7 @@ timeout 180 soffice -env:UserInstallation="file://$work/lo-profile" --headless \
     --convert-to "$filter" --outdir "$work/out" "$xlsx" >"$work/soffice.log" 2>&1 || true
 
 base="$(basename "$xlsx" .xlsx)"
-# Rows per sheet of the golden report (see shared/tests/golden_report.rs):
+# Rows per sheet of the golden report (see shared/tests/integration/golden_report.rs):
 # Aktiviteter 254 activities + header; Vedlegg 32 + header; Frivillige
 # 5 types x 12 months + 10 + header + total; the rest is layout.
 declare -A want=(

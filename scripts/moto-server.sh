@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts moto's server for the AWS tests and prints the line to export:
 #   eval "$(scripts/moto-server.sh start)"   # sets MOTO_ENDPOINT (and MOTO_PID)
-#   cargo test -p shared --test 'aws_*'
+#   cargo test -p shared --test integration aws_
 #   scripts/moto-server.sh stop
 # The tests also start a server of their own when MOTO_ENDPOINT is unset;
 # one shared server just saves a second per test binary.

@@ -1,11 +1,55 @@
-//! Bufdir export orchestrator: the domain, its ports, the services that
-//! use them, the report writer, and the adapters that plug storage in.
+//! The Bufdir export orchestrator as one library: what the
+//! `bufdir-exports` program and the test suites build on. It re-exports
+//! the crates under `shared/`, each of which a Lambda can link alone.
+//!
+//! # Layout
+//!
+//! - [`domain`] (`shared/core/src/domain/`): the export job, its statuses
+//!   and the transition table (`status.rs`), the create request and its
+//!   validation, dates, organisation ids, the activity record and the
+//!   report profiles. No storage, no HTTP, no AWS.
+//! - [`ports`] (`shared/core/src/ports/`): one narrow trait per outside
+//!   thing the services need: `JobStore` (with idempotency keys and the
+//!   in-flight cap), `ActivitySource`, `FileStore` (and the download name
+//!   and key rules), `AttachmentFiles`, `WorkflowStarter`, `EventPublisher`,
+//!   `BufdirSubmitter`.
+//! - [`service`] (`shared/core/src/service/`): what callers can do (create,
+//!   list, get, cancel, retry, delete), idempotency, estimates, and the
+//!   housekeeping nobody asks for (expired files, the watchdog).
+//! - [`http`] (`shared/core/src/http/`): the axum router, problem answers,
+//!   authentication from claims, the OpenAPI document, signed downloads and
+//!   the local server's connection handling.
+//! - [`backoff`]: the one way anything is retried.
+//! - [`report`] (`shared/report/`): the streaming report writer (xlsx, the
+//!   csv ZIP, json), the counting, suppression and the attachment bundle.
+//! - [`workflow`] (`shared/workflow/`): the steps (generate -> submit ->
+//!   complete, or mark failed) and the in-process runner that plays Step
+//!   Functions locally.
+//! - [`adapters::embedded`] (`shared/embedded/`): SQLite, files in the data
+//!   directory, the local Bufdir receiver, local tokens, demo data; and
+//!   [`EmbeddedApp`](adapters::embedded::EmbeddedApp), which wires them.
+//! - [`adapters::aws`] (`shared/aws/`, `shared/aws-steps/`): DynamoDB, S3,
+//!   SQS, Step Functions, API Gateway's caller, and
+//!   [`AwsApp`](adapters::aws::AwsApp), which every Lambda builds once per
+//!   cold start; the step Lambdas add the workflow (`WorkflowWiring`).
+//! - [`adapters::maskinporten`] (`shared/maskinporten/`): submitting to a
+//!   Bufdir receiver over HTTP with a Maskinporten token.
+//!
+//! The program is `src/` (its commands in `src/commands/`); each Lambda is
+//! a crate in `functions/` whose `main` only wires configuration.
 
-pub mod adapters;
-pub mod demo;
-pub mod domain;
-pub mod http;
-pub mod ports;
-pub mod report;
-pub mod service;
-pub mod workflow;
+pub use bufdir_core::{backoff, domain, http, ports, service};
+pub use bufdir_embedded::demo;
+pub use bufdir_report as report;
+pub use bufdir_workflow as workflow;
+
+pub mod adapters {
+    pub use bufdir_embedded as embedded;
+    pub use bufdir_maskinporten as maskinporten;
+
+    /// The AWS adapters and, for the step Lambdas, the workflow on them.
+    pub mod aws {
+        pub use bufdir_aws::*;
+        pub use bufdir_aws_steps::{WorkflowWiring, bufdir_key, steps};
+    }
+}

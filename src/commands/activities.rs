@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use shared::demo::{ImportError, check_file, generate, import_file, read_checked};
+use shared::domain::OrgId;
 
 use super::DataDirArg;
 use super::backend::{Activities, BackendArgs};
@@ -38,11 +39,10 @@ pub enum ActivitiesCommand {
 }
 
 fn check_org(org: &str) -> anyhow::Result<()> {
-    let ok = (1..=100).contains(&org.len()) && org.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !ok {
-        bail!("--org must be 1..100 letters, digits, '-' or '_', got {org:?}");
+    match OrgId::parse(org) {
+        Ok(_) => Ok(()),
+        Err(e) => bail!("--org {e}, got {org:?}"),
     }
-    Ok(())
 }
 
 pub async fn run(cmd: ActivitiesCommand) -> anyhow::Result<()> {

@@ -2,7 +2,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::http::{ApiState, BASE_PATH, LocalJwt, ServerLimits, api_router, finish, openapi_router, serve};
+use shared::adapters::embedded::LocalJwt;
+use shared::http::{ApiState, BASE_PATH, ServerLimits, api_router, finish, openapi_router, serve};
 use shared::service::Settings;
 use tokio::net::TcpListener;
 use tracing::info;

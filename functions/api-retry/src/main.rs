@@ -4,9 +4,9 @@
 //! it exactly as the local server does. The caller comes from the JWT
 //! authorizer's claims; resource names from the environment.
 
+use bufdir_aws::api_state_from_env;
+use bufdir_core::http::{api_router, finish};
 use lambda_http::{Error, run, tracing};
-use shared::adapters::aws::api_state_from_env;
-use shared::http::{api_router, finish};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -4,9 +4,10 @@
 //! `{"export_id", "attempt", "stopped", "submit"}`; failures typed
 //! `Retryable` / `NonRetryable` for the state machine's Retry and Catch.
 
+use bufdir_aws::AwsApp;
+use bufdir_aws_steps::WorkflowWiring;
+use bufdir_aws_steps::steps::{Step, serve_step};
 use lambda_runtime::{Error, tracing};
-use shared::adapters::aws::AwsApp;
-use shared::adapters::aws::steps::{Step, serve_step};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,10 +1,10 @@
 //! Consumes the jobs table's stream: jobs that DynamoDB's TTL removed are
-//! taken off the list counters (see `shared::adapters::aws::expired`).
+//! taken off the list counters (see `bufdir_aws::expired`).
 
+use bufdir_aws::AwsApp;
+use bufdir_aws::expired::handle_stream_batch;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use serde_json::{Value, json};
-use shared::adapters::aws::AwsApp;
-use shared::adapters::aws::expired::handle_stream_batch;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -4,9 +4,9 @@
 //! never started, so nothing stays "running" or "queued" for ever (see
 //! `ExportService::watchdog`).
 
+use bufdir_aws::AwsApp;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use serde_json::{Value, json};
-use shared::adapters::aws::AwsApp;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

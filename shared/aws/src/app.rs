@@ -1,0 +1,134 @@
+//! Wires the AWS adapters into the service, as every API Lambda, the
+//! watchdog and `serve --backend aws` use them; the step Lambdas add the
+//! workflow on top (`bufdir-aws-steps`). Built once per cold start.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::config::{self, AwsNames, BufdirReceiver, Clients, ConfigError, STATE_MACHINE_ARN};
+use super::{
+    ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
+    StepFunctionsStarter,
+};
+use crate::http::ApiState;
+use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission, WorkflowStarter};
+use crate::service::{ExportService, Ports, Settings};
+
+#[derive(Clone)]
+pub struct AwsApp {
+    pub names: AwsNames,
+    pub clients: Clients,
+    pub settings: Settings,
+    pub jobs: Arc<DynamoJobStore>,
+    pub activities: Arc<DynamoActivities>,
+    pub files: Arc<S3FileStore>,
+    pub events: Arc<SqsEventPublisher>,
+    pub outbox: Arc<S3BufdirOutbox>,
+    /// Where the Submit step hands reports: the S3 outbox, or Bufdir's
+    /// receiver over HTTP once `bufdir-aws-steps` has built it.
+    pub submitter: Arc<dyn BufdirSubmitter>,
+}
+
+impl AwsApp {
+    pub fn new(names: AwsNames, clients: Clients, settings: Settings) -> Self {
+        let jobs = Arc::new(
+            DynamoJobStore::new(clients.dynamodb.clone(), &names.exports_table, names.job_retention)
+                .with_in_flight_cap(settings.max_in_flight),
+        );
+        let mut activities = DynamoActivities::new(clients.dynamodb.clone(), &names.activities_table);
+        if let Some(items) = names.activities_page_size {
+            activities = activities.with_page_size(items as i32);
+        }
+        let activities = Arc::new(activities);
+        let files = Arc::new(S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.files_prefix));
+        let events = Arc::new(SqsEventPublisher::new(clients.sqs.clone(), &names.events_queue_url));
+        let outbox = Arc::new(S3BufdirOutbox::new(clients.s3.clone(), &names.files_bucket, &names.outbox_prefix));
+        AwsApp { names, clients, settings, jobs, activities, files, events, submitter: outbox.clone(), outbox }
+    }
+
+    /// The limits a local server was given on its command line in place of
+    /// the environment's: the in-flight cap (in the service's answers and
+    /// in the job store that enforces it) and the watchdog's stall limit.
+    pub fn with_limits(mut self, max_in_flight: u32, stall_limit: Duration) -> Self {
+        self.settings.max_in_flight = max_in_flight;
+        self.settings.stall_limit = stall_limit;
+        self.jobs = Arc::new((*self.jobs).clone().with_in_flight_cap(max_in_flight));
+        self
+    }
+
+    /// Submits to `submitter` instead of the S3 outbox.
+    pub fn with_submitter(mut self, submitter: Arc<dyn BufdirSubmitter>) -> Self {
+        self.submitter = submitter;
+        self
+    }
+
+    /// Names and settings from the environment, clients from the SDK's chain.
+    /// Submissions go to the outbox when `BUFDIR_OUTBOX=enabled`; a process
+    /// that submits over HTTP adds the receiver (`bufdir-aws-steps`).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let names = AwsNames::from_env()?;
+        let settings = config::settings_from_env()?;
+        let app = AwsApp::new(names, Clients::from_env().await, settings);
+        Ok(match BufdirReceiver::from_env()? {
+            BufdirReceiver::Outbox => app,
+            BufdirReceiver::Http => app.with_submitter(Arc::new(NoReceiver(
+                "this process was started without the Bufdir receiver's settings; only the Submit step submits",
+            ))),
+            BufdirReceiver::None => app.with_submitter(Arc::new(NoReceiver(
+                "no Bufdir receiver is configured (BUFDIR_RECEIVER_URL is empty and BUFDIR_OUTBOX is not enabled)",
+            ))),
+        })
+    }
+
+    /// The Step Functions starter for the stack's state machine.
+    pub fn step_functions(&self) -> Result<StepFunctionsStarter, ConfigError> {
+        let arn = self.names.state_machine_arn.clone().ok_or(ConfigError::Missing(STATE_MACHINE_ARN))?;
+        StepFunctionsStarter::new(self.clients.sfn.clone(), arn)
+            .map_err(|e| ConfigError::Invalid(STATE_MACHINE_ARN, e.to_string()))
+    }
+
+    /// The service's ports, with `workflow` running the exports (Step
+    /// Functions in the stack, or the in-process runner for `--runner local`).
+    pub fn ports(&self, workflow: Arc<dyn WorkflowStarter>) -> Ports {
+        Ports {
+            jobs: self.jobs.clone(),
+            activities: self.activities.clone(),
+            files: self.files.clone(),
+            workflow,
+            events: self.events.clone(),
+        }
+    }
+
+    pub fn service(&self, workflow: Arc<dyn WorkflowStarter>) -> Arc<ExportService> {
+        Arc::new(ExportService::new(self.ports(workflow), self.settings.clone()))
+    }
+
+    /// The API behind API Gateway: exports run in Step Functions and the
+    /// caller comes from the JWT authorizer's claims.
+    pub fn api_state(&self) -> Result<ApiState, ConfigError> {
+        Ok(ApiState {
+            service: self.service(Arc::new(self.step_functions()?)),
+            auth: Arc::new(ApiGatewayAuthenticator),
+        })
+    }
+}
+
+/// Everything an API Lambda needs, from the environment.
+pub async fn api_state_from_env() -> Result<ApiState, ConfigError> {
+    AwsApp::from_env().await?.api_state()
+}
+
+/// The submitter of a process that has no receiver to submit to. The API
+/// refuses such exports when they are created; this catches one created
+/// before the configuration changed, and says why instead of pretending.
+struct NoReceiver(&'static str);
+
+#[async_trait]
+impl BufdirSubmitter for NoReceiver {
+    async fn submit(&self, _: &Submission, _: &Path) -> PortResult<Receipt> {
+        Err(PortError::Permanent(self.0.to_string()))
+    }
+}

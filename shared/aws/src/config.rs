@@ -1,0 +1,244 @@
+//! Everything the AWS adapters need comes from the environment: resource
+//! names from the variables below (set by the SAM template, or by hand
+//! for `serve --backend aws`), credentials, region and endpoint from the
+//! SDK's usual chain, so `AWS_ENDPOINT_URL` points every client at a
+//! local emulator in tests.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::service::Settings;
+
+pub const EXPORTS_TABLE: &str = "EXPORTS_TABLE";
+pub const ACTIVITIES_TABLE: &str = "ACTIVITIES_TABLE";
+pub const FILES_BUCKET: &str = "FILES_BUCKET";
+pub const FILES_PREFIX: &str = "FILES_PREFIX";
+pub const BUFDIR_OUTBOX_PREFIX: &str = "BUFDIR_OUTBOX_PREFIX";
+pub const EVENTS_QUEUE_URL: &str = "EVENTS_QUEUE_URL";
+pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
+pub const FILE_RETENTION_DAYS: &str = "FILE_RETENTION_DAYS";
+pub const JOB_RETENTION_DAYS: &str = "JOB_RETENTION_DAYS";
+pub const DOWNLOAD_URL_TTL_SECONDS: &str = "DOWNLOAD_URL_TTL_SECONDS";
+pub const MAX_RETRIES: &str = "MAX_RETRIES";
+pub const MAX_IN_FLIGHT: &str = "MAX_IN_FLIGHT";
+pub const WORK_DIR: &str = "WORK_DIR";
+pub const STALL_LIMIT_SECONDS: &str = "STALL_LIMIT_SECONDS";
+pub const BUFDIR_RECEIVER_URL: &str = "BUFDIR_RECEIVER_URL";
+pub const BUFDIR_OUTBOX: &str = "BUFDIR_OUTBOX";
+pub const ACTIVITIES_PAGE_SIZE: &str = "ACTIVITIES_PAGE_SIZE";
+pub const ATTACHMENTS_BUCKET: &str = "ATTACHMENTS_BUCKET";
+pub const ATTACHMENTS_PREFIX: &str = "ATTACHMENTS_PREFIX";
+
+pub const DEFAULT_FILES_PREFIX: &str = "exports/";
+pub const DEFAULT_OUTBOX_PREFIX: &str = "bufdir-outbox/";
+pub const DEFAULT_ATTACHMENTS_PREFIX: &str = "attachments/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} is not valid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// Names of the stack's resources and the service's settings.
+#[derive(Clone, Debug)]
+pub struct AwsNames {
+    pub exports_table: String,
+    pub activities_table: String,
+    pub files_bucket: String,
+    /// Every report key is stored under this prefix (the lifecycle rule's filter).
+    pub files_prefix: String,
+    pub outbox_prefix: String,
+    pub events_queue_url: String,
+    /// Only the API functions and `serve --backend aws` without a local runner need it.
+    pub state_machine_arn: Option<String>,
+    /// How long a finished job's record is kept before DynamoDB's TTL removes it.
+    pub job_retention: chrono::Duration,
+    /// Items per activities query page; unset, DynamoDB's 1 MB page. A
+    /// smaller page lowers the memory a page takes and makes each read
+    /// shorter (a cancel is noticed between pages sooner).
+    pub activities_page_size: Option<u32>,
+    /// Where the attachment files are (by default the files bucket).
+    pub attachments_bucket: String,
+    pub attachments_prefix: String,
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+fn optional(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match optional(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid(name, format!("{v:?} is not a whole number"))),
+    }
+}
+
+fn prefix(name: &'static str, default: &str) -> Result<String, ConfigError> {
+    let p = optional(name).unwrap_or_else(|| default.to_string());
+    if p.is_empty() || !p.ends_with('/') || p.starts_with('/') || p.split('/').any(|s| s == "..") {
+        return Err(ConfigError::Invalid(name, format!("{p:?} must be a relative prefix ending in '/'")));
+    }
+    Ok(p)
+}
+
+impl AwsNames {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let files_bucket = required(FILES_BUCKET)?;
+        Ok(AwsNames {
+            exports_table: required(EXPORTS_TABLE)?,
+            activities_table: required(ACTIVITIES_TABLE)?,
+            attachments_bucket: optional(ATTACHMENTS_BUCKET).unwrap_or_else(|| files_bucket.clone()),
+            attachments_prefix: prefix(ATTACHMENTS_PREFIX, DEFAULT_ATTACHMENTS_PREFIX)?,
+            files_bucket,
+            files_prefix: prefix(FILES_PREFIX, DEFAULT_FILES_PREFIX)?,
+            outbox_prefix: prefix(BUFDIR_OUTBOX_PREFIX, DEFAULT_OUTBOX_PREFIX)?,
+            events_queue_url: required(EVENTS_QUEUE_URL)?,
+            state_machine_arn: optional(STATE_MACHINE_ARN),
+            job_retention: chrono::Duration::days(number(JOB_RETENTION_DAYS, 90)? as i64),
+            activities_page_size: match optional(ACTIVITIES_PAGE_SIZE) {
+                None => None,
+                Some(_) => match number(ACTIVITIES_PAGE_SIZE, 0)? {
+                    n @ 1..=10_000 => Some(n as u32),
+                    n => {
+                        return Err(ConfigError::Invalid(ACTIVITIES_PAGE_SIZE, format!("{n} is not within 1..=10000")));
+                    }
+                },
+            },
+        })
+    }
+}
+
+/// Where the Submit step hands reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufdirReceiver {
+    /// `BUFDIR_RECEIVER_URL` over HTTP with Maskinporten (wins over the outbox).
+    Http,
+    /// The S3 outbox prefix, for an integration of the organisation's own to
+    /// forward from: only with `BUFDIR_OUTBOX=enabled`, since an outbox
+    /// nobody reads would make exports look submitted when nothing reached Bufdir.
+    Outbox,
+    /// Exports asking to be submitted are refused at creation.
+    None,
+}
+
+impl BufdirReceiver {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Only whether a receiver exists: the Maskinporten settings are read
+    /// (and the key fetched) by the Submit step alone, so the other
+    /// functions need neither those variables nor access to the key.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let value = |name| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let outbox = match value(BUFDIR_OUTBOX).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("disabled") => false,
+            Some("enabled") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid(BUFDIR_OUTBOX, format!("{other:?} is neither enabled nor disabled")));
+            }
+        };
+        Ok(match (value(BUFDIR_RECEIVER_URL), outbox) {
+            (Some(_), _) => BufdirReceiver::Http,
+            (None, true) => BufdirReceiver::Outbox,
+            (None, false) => BufdirReceiver::None,
+        })
+    }
+}
+
+/// The service's settings, with the environment's overrides. The file
+/// retention must match the bucket's lifecycle rule (the template sets both
+/// from one parameter).
+pub fn settings_from_env() -> Result<Settings, ConfigError> {
+    let d = Settings::default();
+    #[allow(clippy::needless_update)]
+    Ok(Settings {
+        file_retention: chrono::Duration::days(number(FILE_RETENTION_DAYS, d.file_retention.num_days() as u64)? as i64),
+        download_url_ttl: Duration::from_secs(number(DOWNLOAD_URL_TTL_SECONDS, d.download_url_ttl.as_secs())?),
+        max_retries: number(MAX_RETRIES, d.max_retries as u64)? as u32,
+        max_in_flight: number(MAX_IN_FLIGHT, d.max_in_flight as u64)? as u32,
+        stall_limit: Duration::from_secs(number(STALL_LIMIT_SECONDS, d.stall_limit.as_secs())?),
+        accepts_submissions: BufdirReceiver::from_env()? != BufdirReceiver::None,
+        ..d
+    })
+}
+
+/// Where the workflow steps write reports before uploading them.
+pub fn work_dir_from_env() -> std::path::PathBuf {
+    optional(WORK_DIR).map(Into::into).unwrap_or_else(|| std::env::temp_dir().join("bufdir-exports"))
+}
+
+/// The SDK's shared configuration: region, credentials and endpoint
+/// from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the Lambda role...).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// The clients, built once per process and shared by every adapter.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    /// What the clients were made from, for a process that needs another
+    /// service (the Submit step reads its key from Secrets Manager).
+    pub sdk: SdkConfig,
+}
+
+impl Clients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        // An emulator answers on one host, so buckets go in the path.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            sfn: aws_sdk_sfn::Client::new(sdk),
+            sdk: sdk.clone(),
+        }
+    }
+
+    pub async fn from_env() -> Self {
+        Clients::new(&sdk_config().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver(vars: &[(&str, &str)]) -> Result<BufdirReceiver, ConfigError> {
+        BufdirReceiver::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn the_outbox_is_off_unless_enabled_and_a_receiver_url_wins() {
+        assert_eq!(receiver(&[]).unwrap(), BufdirReceiver::None);
+        assert_eq!(receiver(&[(BUFDIR_OUTBOX, "disabled")]).unwrap(), BufdirReceiver::None);
+        assert_eq!(receiver(&[(BUFDIR_OUTBOX, " ")]).unwrap(), BufdirReceiver::None);
+        assert_eq!(receiver(&[(BUFDIR_OUTBOX, "Enabled")]).unwrap(), BufdirReceiver::Outbox);
+        assert_eq!(receiver(&[(BUFDIR_RECEIVER_URL, "https://mottak.example.no/r")]).unwrap(), BufdirReceiver::Http);
+        assert_eq!(
+            receiver(&[(BUFDIR_RECEIVER_URL, "https://mottak.example.no/r"), (BUFDIR_OUTBOX, "enabled")]).unwrap(),
+            BufdirReceiver::Http
+        );
+        assert_eq!(receiver(&[(BUFDIR_RECEIVER_URL, ""), (BUFDIR_OUTBOX, "disabled")]).unwrap(), BufdirReceiver::None);
+    }
+
+    #[test]
+    fn a_misspelt_outbox_switch_is_an_error_not_a_silent_no() {
+        let err = receiver(&[(BUFDIR_OUTBOX, "yes")]).unwrap_err().to_string();
+        assert!(err.contains("BUFDIR_OUTBOX") && err.contains("\"yes\""), "{err}");
+    }
+}

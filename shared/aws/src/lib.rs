@@ -1,0 +1,32 @@
+//! AWS adapters: jobs and activities in DynamoDB, reports in S3, events on
+//! SQS, the workflow in Step Functions, callers from API Gateway's JWT
+//! authorizer. Configured only from the environment (see [`config`]).
+//! What the API Lambdas link: no report writer, no SQLite, no RSA.
+
+mod activities;
+mod app;
+mod attachment_files;
+pub mod attr;
+mod auth;
+mod bufdir_outbox;
+pub mod config;
+mod errors;
+mod events;
+pub mod expired;
+mod file_store;
+mod job_store;
+pub mod provision;
+mod workflow;
+
+pub use activities::{DynamoActivities, DynamoActivityWriter, activity_item};
+pub use app::{AwsApp, api_state_from_env};
+pub use attachment_files::S3Attachments;
+pub use auth::{ApiGatewayAuthenticator, claims_from_map, parse_list_claim};
+pub use bufdir_outbox::{S3BufdirOutbox, reference_for};
+pub use config::{AwsNames, BufdirReceiver, Clients, ConfigError};
+pub use events::SqsEventPublisher;
+pub use file_store::{MULTIPART_THRESHOLD, PART_SIZE, S3FileStore};
+pub use job_store::{DynamoJobStore, INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG, SHARDS};
+pub use workflow::{StepFunctionsStarter, execution_arn, execution_name};
+
+use bufdir_core::{backoff, domain, http, ports, service};

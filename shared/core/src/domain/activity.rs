@@ -1,0 +1,265 @@
+//! The activity record as the recording side holds it (see the domain
+//! notes): counts only, never names, birth dates or diagnoses.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityType {
+    GroupSession,
+    IndividualCounseling,
+    PeerSupportCourse,
+    OutreachVisit,
+    OpenMeeting,
+    VolunteerTraining,
+}
+
+impl ActivityType {
+    pub const ALL: [ActivityType; 6] = [
+        ActivityType::GroupSession,
+        ActivityType::IndividualCounseling,
+        ActivityType::PeerSupportCourse,
+        ActivityType::OutreachVisit,
+        ActivityType::OpenMeeting,
+        ActivityType::VolunteerTraining,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityType::GroupSession => "group_session",
+            ActivityType::IndividualCounseling => "individual_counseling",
+            ActivityType::PeerSupportCourse => "peer_support_course",
+            ActivityType::OutreachVisit => "outreach_visit",
+            ActivityType::OpenMeeting => "open_meeting",
+            ActivityType::VolunteerTraining => "volunteer_training",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Bokmål label used in the report.
+    pub fn label_nb(self) -> &'static str {
+        match self {
+            ActivityType::GroupSession => "Samtalegruppe",
+            ActivityType::IndividualCounseling => "Individuell samtale",
+            ActivityType::PeerSupportCourse => "Likepersonskurs",
+            ActivityType::OutreachVisit => "Oppsøkende besøk",
+            ActivityType::OpenMeeting => "Åpent møte",
+            ActivityType::VolunteerTraining => "Opplæring av frivillige",
+        }
+    }
+
+    /// Position in [`ActivityType::ALL`], for fixed-size per-type tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    InPerson,
+    Digital,
+    Phone,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::InPerson => "in_person",
+            Mode::Digital => "digital",
+            Mode::Phone => "phone",
+        }
+    }
+
+    pub fn label_nb(self) -> &'static str {
+        match self {
+            Mode::InPerson => "Fysisk",
+            Mode::Digital => "Digitalt",
+            Mode::Phone => "Telefon",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByGender {
+    pub female: u32,
+    pub male: u32,
+    pub other: u32,
+    pub unknown: u32,
+}
+
+impl ByGender {
+    pub fn sum(&self) -> u32 {
+        self.female + self.male + self.other + self.unknown
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByAge {
+    #[serde(rename = "0-5")]
+    pub age_0_5: u32,
+    #[serde(rename = "6-12")]
+    pub age_6_12: u32,
+    #[serde(rename = "13-17")]
+    pub age_13_17: u32,
+    #[serde(rename = "18-24")]
+    pub age_18_24: u32,
+    #[serde(rename = "25-66")]
+    pub age_25_66: u32,
+    #[serde(rename = "67+")]
+    pub age_67_plus: u32,
+    pub unknown: u32,
+}
+
+impl ByAge {
+    pub fn sum(&self) -> u32 {
+        self.age_0_5
+            + self.age_6_12
+            + self.age_13_17
+            + self.age_18_24
+            + self.age_25_66
+            + self.age_67_plus
+            + self.unknown
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participants {
+    pub total: u32,
+    pub new: u32,
+    pub by_gender: ByGender,
+    pub by_age: ByAge,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Volunteers {
+    pub count: u32,
+    pub hours: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: String,
+    pub key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activity {
+    pub activity_id: String,
+    pub org_id: String,
+    pub activity_type: ActivityType,
+    pub title: String,
+    pub date: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    pub duration_minutes: u32,
+    pub mode: Mode,
+    pub kommunenummer: String,
+    pub in_norway: bool,
+    pub participants: Participants,
+    pub volunteers: Volunteers,
+    #[serde(default)]
+    pub led_by_peer: bool,
+    #[serde(default)]
+    pub target_groups: Vec<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+impl Activity {
+    /// The county is the first two digits of the municipality code.
+    pub fn fylkesnummer(&self) -> &str {
+        self.kommunenummer.get(..2).unwrap_or("")
+    }
+
+    /// Checks the record's own consistency; each problem is one message.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.activity_id.trim().is_empty() || self.activity_id.len() > 100 {
+            out.push("activity_id must be 1..100 characters".to_string());
+        }
+        if self.org_id.trim().is_empty() {
+            out.push("org_id must not be empty".to_string());
+        }
+        if self.duration_minutes == 0 {
+            out.push("duration_minutes must be greater than 0".to_string());
+        }
+        if self.duration_minutes > 24 * 60 {
+            out.push("duration_minutes must be at most 1440 (one day)".to_string());
+        }
+        if !(self.kommunenummer.len() == 4 && self.kommunenummer.bytes().all(|b| b.is_ascii_digit())) {
+            out.push(format!("kommunenummer must be 4 digits, got {:?}", self.kommunenummer));
+        }
+        if !super::YEARS.contains(&chrono::Datelike::year(&self.date)) {
+            out.push(format!(
+                "date {} is outside the years {} to {}",
+                self.date,
+                super::YEARS.start(),
+                super::YEARS.end()
+            ));
+        }
+        let p = &self.participants;
+        if p.new > p.total {
+            out.push(format!("participants.new ({}) exceeds participants.total ({})", p.new, p.total));
+        }
+        if p.by_gender.sum() != p.total {
+            out.push(format!("participants.by_gender sums to {}, not total {}", p.by_gender.sum(), p.total));
+        }
+        if p.by_age.sum() != p.total {
+            out.push(format!("participants.by_age sums to {}, not total {}", p.by_age.sum(), p.total));
+        }
+        if !(self.volunteers.hours.is_finite() && self.volunteers.hours >= 0.0) {
+            out.push("volunteers.hours must be a non-negative number".to_string());
+        }
+        if let Some(t) = &self.start_time
+            && chrono::NaiveTime::parse_from_str(t, "%H:%M").is_err()
+        {
+            out.push(format!("start_time must be HH:MM, got {t:?}"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures::activity as sample;
+
+    #[test]
+    fn the_documented_example_parses_and_is_valid() {
+        let a = sample();
+        assert_eq!(a.activity_type, ActivityType::GroupSession);
+        assert_eq!(a.fylkesnummer(), "03");
+        assert!(a.problems().is_empty(), "{:?}", a.problems());
+    }
+
+    #[test]
+    fn inconsistent_counts_are_reported() {
+        let mut a = sample();
+        a.participants.new = 9;
+        a.participants.by_gender.male = 4;
+        a.duration_minutes = 0;
+        a.kommunenummer = "301".into();
+        let p = a.problems();
+        assert_eq!(p.len(), 4, "{p:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["diagnosis"] = "x".into();
+        let err = serde_json::from_value::<Activity>(v).unwrap_err();
+        assert!(err.to_string().contains("diagnosis"), "{err}");
+    }
+}

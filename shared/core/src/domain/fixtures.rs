@@ -1,0 +1,45 @@
+//! A sample activity and job, for the unit tests of this crate and of
+//! the crates built on it (feature `fixtures`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{Activity, ExportFormat, ExportId, ExportJob, ValidRequest};
+
+/// The activity record the domain notes document, valid and countable.
+pub fn activity() -> Activity {
+    serde_json::from_str(
+        r#"{"activity_id":"act-000123","org_id":"org-demo","activity_type":"group_session",
+ "title":"Samtalegruppe for pårørende","date":"2025-03-04","start_time":"18:00",
+ "duration_minutes":90,"mode":"in_person","kommunenummer":"0301","in_norway":true,
+ "participants":{"total":8,"new":2,
+   "by_gender":{"female":5,"male":3,"other":0,"unknown":0},
+   "by_age":{"0-5":0,"6-12":0,"13-17":1,"18-24":2,"25-66":5,"67+":0,"unknown":0}},
+ "volunteers":{"count":2,"hours":4.0},"led_by_peer":true,
+ "target_groups":["relatives"],
+ "attachments":[{"name":"oppmøteliste.pdf","content_type":"application/pdf","key":"k1"}]}"#,
+    )
+    .unwrap()
+}
+
+/// A queued excel export of org-demo's 2025, made on 2026-03-26.
+pub fn job() -> ExportJob {
+    let at: DateTime<Utc> = "2026-03-26T10:00:00Z".parse().unwrap();
+    let request = ValidRequest {
+        org_id: None,
+        format: ExportFormat::Excel,
+        period_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+        period_to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+        activity_types: vec![],
+        include_attachments: false,
+        submit_to_bufdir_api: false,
+        report_profile: "standard".into(),
+    };
+    ExportJob::queued(
+        ExportId::parse("exp-20260326-xyz789").unwrap(),
+        "org-demo".into(),
+        request,
+        "tester".into(),
+        at,
+        1,
+    )
+}

@@ -1,0 +1,57 @@
+//! The HTTP API: routes, authentication, problem responses. The same
+//! router serves the local server and, behind API Gateway, the Lambdas.
+
+mod auth;
+pub mod downloads;
+pub mod dto;
+mod extract;
+mod handlers;
+mod openapi;
+mod problem;
+mod request_context;
+mod server;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::{Router, middleware};
+
+pub use auth::{AuthError, Authenticator, Claims, MAX_TOKEN_ORGS, bearer_token};
+pub use handlers::BASE_PATH;
+pub use openapi::{OPENAPI_PATH, openapi_json, openapi_router};
+pub use problem::{ApiError, PROBLEM_JSON};
+pub use request_context::REQUEST_ID_HEADER;
+pub use server::{ServerLimits, serve};
+
+use crate::service::ExportService;
+
+/// Largest request body accepted; a create request is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub service: Arc<ExportService>,
+    pub auth: Arc<dyn Authenticator>,
+}
+
+/// The export API's routes, with request ids, body limits and problem
+/// answers for unknown routes and methods.
+pub fn api_router(state: ApiState) -> Router {
+    Router::new()
+        .route(BASE_PATH, get(handlers::list_exports).post(handlers::create_export))
+        .route(&format!("{BASE_PATH}/{{export_id}}"), get(handlers::get_export).delete(handlers::delete_export))
+        .route(&format!("{BASE_PATH}/{{export_id}}/cancel"), put(handlers::cancel_export))
+        .route(&format!("{BASE_PATH}/{{export_id}}/retry"), post(handlers::retry_export))
+        .with_state(state)
+}
+
+/// Wraps any router with what every response needs: a request id, a body
+/// limit, and problem answers for unknown routes and methods.
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_context::request_context))
+}

@@ -1,0 +1,188 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and
+//! the response types. `infra/openapi.json` is this document checked in;
+//! `tests/e2e/openapi.rs` fails when the two drift apart.
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::auth::MAX_TOKEN_ORGS;
+use super::handlers::{self, BASE_PATH};
+use super::problem::{PROBLEM_CODES, PROBLEM_JSON, ProblemBody};
+use super::{downloads, dto};
+use crate::domain::{
+    ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage, SubmissionStatus,
+};
+
+/// Where the local server serves the document, without authentication.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bufdir Export Orchestrator",
+        version = "1.0.0",
+        description = "Asynchronous exports of a voluntary organisation's recorded activities as its \
+            Bufdir grant report: create an export for a period, watch it, download the file, cancel, \
+            retry, delete. Errors are RFC 9457 problem details with a stable `code`."
+    ),
+    paths(
+        handlers::list_exports,
+        handlers::create_export,
+        handlers::get_export,
+        handlers::delete_export,
+        handlers::cancel_export,
+        handlers::retry_export,
+        downloads::download,
+    ),
+    components(schemas(
+        dto::ExportListBody, dto::ExportSummaryBody, dto::PaginationBody, dto::ExportDetailBody, dto::ProgressBody,
+        dto::FileBody, dto::CreatedBody, dto::CancelledBody, dto::RetriedBody, dto::DeletedBody, dto::CancelRequest,
+        dto::SubmissionBody, SubmissionStatus,
+        CreateExportRequest, ExportStatus, ExportFormat, ActivityType, Stage, FieldError, ProblemBody,
+    )),
+    modifiers(&CommonAnswers),
+    security(("bearer" = [])),
+    tags(
+        (name = "exports", description = "Export jobs of the caller's organisations."),
+        (name = "downloads", description = "Files behind signed links; the signature is the authorisation."),
+    )
+)]
+struct ApiDoc;
+
+/// What operations share, added here once rather than repeated on each
+/// handler: every answer carries the request id, and the export
+/// operations all authenticate (401) and ask the service (500, 503).
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(format!(
+                "A JWT whose `org_ids` (or `org_id`) claim names the organisations the caller acts for (at most \
+                 {MAX_TOKEN_ORGS}; a token naming more answers 401); role `admin` acts for all."
+            )))
+            .build();
+        doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(bearer));
+
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let authenticated = path.starts_with(BASE_PATH);
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                add_common_answers(operation, authenticated);
+            }
+        }
+        link_created_export(doc);
+        list_problem_codes(doc);
+    }
+}
+
+fn list_problem_codes(doc: &mut utoipa::openapi::OpenApi) {
+    let schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+    let Some(RefOr::T(Schema::Object(problem))) = schemas.and_then(|s| s.get_mut("Problem")) else { return };
+    if let Some(RefOr::T(Schema::Object(code))) = problem.properties.get_mut("code") {
+        code.enum_values = Some(PROBLEM_CODES.iter().map(|c| (*c).into()).collect());
+    }
+}
+
+/// Links from the create answer to what can be done with the new export,
+/// so clients and stateful testers know where its id goes.
+fn link_created_export(doc: &mut utoipa::openapi::OpenApi) {
+    let created = doc
+        .paths
+        .paths
+        .get_mut(BASE_PATH)
+        .and_then(|item| item.post.as_mut())
+        .and_then(|op| op.responses.responses.get_mut("202"));
+    let Some(RefOr::T(created)) = created else { return };
+    for (name, operation_id) in [
+        ("GetExport", "get_export"),
+        ("CancelExport", "cancel_export"),
+        ("RetryExport", "retry_export"),
+        ("DeleteExport", "delete_export"),
+    ] {
+        let link =
+            LinkBuilder::new().operation_id(operation_id).parameter("export_id", "$response.body#/export_id").build();
+        created.links.insert(name.to_string(), RefOr::T(link));
+    }
+}
+
+fn add_common_answers(operation: &mut Operation, authenticated: bool) {
+    let responses = &mut operation.responses.responses;
+    if authenticated {
+        responses.insert(
+            "401".into(),
+            problem(
+                "`unauthorized`: the bearer token is missing or not valid. The answer is the same whatever the reason.",
+            )
+            .into(),
+        );
+        responses.insert(
+            "500".into(),
+            problem("`internal_error`: a fault on our side; the request id helps find it.").into(),
+        );
+        responses.insert(
+            "503".into(),
+            problem("`service_unavailable`: briefly unavailable; try again after `Retry-After`.").into(),
+        );
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else { continue };
+        response.headers.insert(
+            "X-Request-Id".into(),
+            string_header("The request's id: the caller's own when it is 1-64 of `A-Za-z0-9-_.`, otherwise a new one."),
+        );
+        match status.as_str() {
+            "401" => {
+                response.headers.insert("WWW-Authenticate".into(), string_header("`Bearer`"));
+            }
+            "503" => {
+                let seconds = HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                    .description(Some("Seconds to wait."))
+                    .build();
+                response.headers.insert("Retry-After".into(), seconds);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn problem(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .build()
+}
+
+fn string_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new().schema(ObjectBuilder::new().schema_type(Type::String)).description(Some(description)).build()
+}
+
+/// The document as pretty JSON with a final newline, exactly as checked in.
+pub fn openapi_json() -> String {
+    let json = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serialises");
+    // utoipa 5.5 writes the Link Object's `operationId` in snake case; as
+    // a key it occurs nowhere else, so the text fix is exact.
+    let mut json = json.replace("\"operation_id\": ", "\"operationId\": ");
+    json.push('\n');
+    json
+}
+
+/// Serves the document; it describes the API, so it needs no token.
+pub fn openapi_router() -> Router {
+    Router::new().route(
+        OPENAPI_PATH,
+        get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response() }),
+    )
+}

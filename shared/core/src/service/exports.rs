@@ -1,0 +1,435 @@
+//! The export service: create, list, get, cancel, retry, delete.
+//!
+//! State changes are read-modify-write against the job store's version
+//! check; when a concurrent writer wins, the change is re-evaluated from
+//! the fresh record, so the transition table decides every race.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::{info, warn};
+
+use super::ServiceError;
+use super::estimate::{estimate_rows, estimate_seconds};
+use super::idempotency::{Created, IdempotencyKey, fingerprint, record_for};
+use crate::backoff::Backoff;
+use crate::domain::{
+    Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope, Transition,
+    ValidRequest,
+};
+use crate::ports::{
+    ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage, JobQuery, JobStore, KeyRecord,
+    KeyedInsert, PortError, WorkflowStarter,
+};
+
+/// The ports the service talks to.
+#[derive(Clone)]
+pub struct Ports {
+    pub jobs: Arc<dyn JobStore>,
+    pub activities: Arc<dyn ActivitySource>,
+    pub files: Arc<dyn FileStore>,
+    pub workflow: Arc<dyn WorkflowStarter>,
+    pub events: Arc<dyn EventPublisher>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a finished file is kept before it is deleted.
+    pub file_retention: chrono::Duration,
+    /// How long one signed download URL works.
+    pub download_url_ttl: Duration,
+    pub max_retries: u32,
+    /// Exports one organisation may have queued or running at once.
+    pub max_in_flight: u32,
+    /// A running export whose heartbeat is older than this is failed by
+    /// the watchdog (its worker died or hangs), so it can be retried.
+    pub stall_limit: Duration,
+    /// Whether a Bufdir receiver is configured. Without one, an export asking
+    /// to be submitted is refused when created, rather than failing (or
+    /// looking submitted) after the report is written.
+    pub accepts_submissions: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            file_retention: chrono::Duration::days(30),
+            download_url_ttl: Duration::from_secs(15 * 60),
+            max_retries: 5,
+            max_in_flight: crate::ports::DEFAULT_IN_FLIGHT_CAP,
+            stall_limit: Duration::from_secs(10 * 60),
+            // The embedded server always has one: the local receiver in its data directory.
+            accepts_submissions: true,
+        }
+    }
+}
+
+/// How often a state change is re-evaluated after losing a race.
+const MAX_WRITE_ATTEMPTS: usize = 12;
+
+#[derive(Clone, Debug)]
+pub struct ListParams {
+    pub page: u32,
+    pub limit: u32,
+    pub status: Option<ExportStatus>,
+    pub format: Option<ExportFormat>,
+}
+
+/// One export as the caller sees it, with a download URL minted now.
+#[derive(Clone, Debug)]
+pub struct ExportView {
+    pub job: ExportJob,
+    pub file_url: Option<String>,
+}
+
+pub struct ExportService {
+    pub(super) ports: Ports,
+    pub(super) settings: Settings,
+}
+
+impl ExportService {
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        ExportService { ports, settings }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The request checked for this caller and this server: a submission
+    /// needs a Bufdir receiver, refused before anything is stored.
+    fn admit(&self, caller: &Caller, request: &CreateExportRequest) -> Result<(String, ValidRequest), ServiceError> {
+        let (org_id, valid) = admit(caller, request)?;
+        if valid.submit_to_bufdir_api && !self.settings.accepts_submissions {
+            return Err(ServiceError::Validation(vec![FieldError::new(
+                "submit_to_bufdir_api",
+                "cannot be true: no Bufdir receiver is configured on this server",
+            )]));
+        }
+        Ok((org_id, valid))
+    }
+
+    pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> Result<ExportJob, ServiceError> {
+        let (org_id, valid) = self.admit(caller, request)?;
+        let mut job = self.new_job(caller, org_id, valid).await?;
+        // A clash of random ids is rare but possible within one day.
+        let mut tries = 0;
+        loop {
+            match self.ports.jobs.insert(&job).await {
+                Ok(()) => break,
+                Err(PortError::Conflict) if tries < 3 => {
+                    tries += 1;
+                    job.export_id = ExportId::generate(job.created_at.date_naive());
+                }
+                Err(PortError::InFlightCapReached) => return Err(self.in_flight_refusal(&job.org_id).await),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(export_id = %job.export_id, org_id = %job.org_id, "export created");
+        self.start_workflow(job).await
+    }
+
+    /// Create under an idempotency key: the first request with the key
+    /// creates the export, every later one with the same request gets the
+    /// first answer again, one with another request is refused. The key
+    /// and the job are stored in one atomic write, so concurrent requests
+    /// with one key create one export and the rest replay it.
+    pub async fn create_keyed(
+        &self,
+        caller: &Caller,
+        request: &CreateExportRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Created, ServiceError> {
+        let (org_id, valid) = self.admit(caller, request)?;
+        let fingerprint = fingerprint(&org_id, &valid);
+        if let Some(existing) = self.ports.jobs.key_record(&org_id, key.as_str(), Utc::now()).await? {
+            return replay(&existing, &fingerprint);
+        }
+        let mut job = self.new_job(caller, org_id, valid).await?;
+        let mut tries = 0;
+        loop {
+            // The store reports a live key before a full organisation, so
+            // a request that lost to a concurrent one with its key (which
+            // may have taken the last slot) replays that answer.
+            match self.ports.jobs.insert_keyed(&job, &record_for(&job, key, &fingerprint)).await {
+                Ok(KeyedInsert::Inserted) => break,
+                Ok(KeyedInsert::KeyTaken(existing)) => return replay(&existing, &fingerprint),
+                Err(PortError::Conflict) if tries < 3 => {
+                    tries += 1;
+                    job.export_id = ExportId::generate(job.created_at.date_naive());
+                }
+                Err(PortError::InFlightCapReached) => return Err(self.in_flight_refusal(&job.org_id).await),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(export_id = %job.export_id, org_id = %job.org_id, "export created under an idempotency key");
+        let job = self.start_workflow(job).await?;
+        Ok(Created::first(&job))
+    }
+
+    async fn new_job(&self, caller: &Caller, org_id: String, valid: ValidRequest) -> Result<ExportJob, ServiceError> {
+        let recent = self
+            .ports
+            .jobs
+            .list(&JobQuery {
+                scope: OrgScope::Only(vec![org_id.clone()]),
+                status: Some(ExportStatus::Completed),
+                format: Some(valid.format),
+                page: 1,
+                limit: 10,
+            })
+            .await?
+            .jobs;
+
+        let now = Utc::now();
+        let days = (valid.period_to - valid.period_from).num_days() + 1;
+        let estimate = estimate_seconds(estimate_rows(days, &recent), &recent);
+        Ok(ExportJob::queued(
+            ExportId::generate(now.date_naive()),
+            org_id,
+            valid,
+            caller.subject.clone(),
+            now,
+            estimate,
+        ))
+    }
+
+    /// Hands the job to the workflow; if that cannot happen the job is
+    /// failed (and so retryable) rather than left queued with nobody to run it.
+    async fn start_workflow(&self, job: ExportJob) -> Result<ExportJob, ServiceError> {
+        match self.ports.workflow.start(&job.export_id, job.attempt()).await {
+            Ok(()) => Ok(job),
+            Err(e) => {
+                warn!(export_id = %job.export_id, error = %e, "workflow did not start");
+                let message = format!("the export could not be started: {e}");
+                let _ = self
+                    .change(&job.export_id, |j| {
+                        j.apply(Transition::Fail, Utc::now())?;
+                        j.error_message = Some(message.clone());
+                        Ok(())
+                    })
+                    .await;
+                Err(ServiceError::Unavailable("the export workflow could not be started".into()))
+            }
+        }
+    }
+
+    /// The answer to a create or retry the job store refused because the
+    /// organisation has `max_in_flight` exports queued or running: a 429
+    /// saying when one of them should be done. The store enforces the cap
+    /// in the write itself; this only reads the jobs to time Retry-After.
+    async fn in_flight_refusal(&self, org_id: &str) -> ServiceError {
+        let limit = self.settings.max_in_flight;
+        let mut active = Vec::new();
+        for status in [ExportStatus::Running, ExportStatus::Queued] {
+            let query = JobQuery {
+                scope: OrgScope::Only(vec![org_id.to_string()]),
+                status: Some(status),
+                format: None,
+                page: 1,
+                limit: limit.clamp(1, 100),
+            };
+            match self.ports.jobs.list(&query).await {
+                Ok(page) => active.extend(page.jobs),
+                Err(e) => warn!(error = %e, "in-flight exports not read; Retry-After is a guess"),
+            }
+        }
+        let now = Utc::now();
+        let soonest = active
+            .iter()
+            .map(|j| {
+                let since = j.started_at.unwrap_or(j.queued_at);
+                j.estimated_duration_seconds as i64 - (now - since).num_seconds()
+            })
+            .min()
+            .unwrap_or(1);
+        ServiceError::TooManyInFlight { limit, retry_after: soonest.clamp(1, 300) as u64 }
+    }
+
+    pub async fn list(&self, caller: &Caller, params: &ListParams) -> Result<JobPage, ServiceError> {
+        Ok(self
+            .ports
+            .jobs
+            .list(&JobQuery {
+                scope: caller.scope.clone(),
+                status: params.status,
+                format: params.format,
+                page: params.page,
+                limit: params.limit,
+            })
+            .await?)
+    }
+
+    /// Loads a job the caller may see; every other case is `NotFound`.
+    async fn load(&self, caller: &Caller, id: &ExportId) -> Result<ExportJob, ServiceError> {
+        match self.ports.jobs.get(id).await? {
+            Some(job) if caller.may_act_for(&job.org_id) => Ok(job),
+            _ => Err(ServiceError::NotFound),
+        }
+    }
+
+    pub async fn get(&self, caller: &Caller, id: &ExportId) -> Result<ExportView, ServiceError> {
+        let job = self.load(caller, id).await?;
+        let now = Utc::now();
+        let file_url = match (&job.file, job.status, job.file_expires_at) {
+            (Some(file), ExportStatus::Completed, Some(expires)) if expires > now => {
+                // A link never outlives the file it points to.
+                let left = (expires - now).to_std().unwrap_or_default();
+                let ttl = self.settings.download_url_ttl.min(left);
+                Some(self.ports.files.signed_url(&file.key, &file.filename, ttl).await?)
+            }
+            _ => None,
+        };
+        Ok(ExportView { job, file_url })
+    }
+
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: &ExportId,
+        reason: Option<String>,
+    ) -> Result<ExportJob, ServiceError> {
+        self.load(caller, id).await?;
+        let job = self
+            .change(id, |j| {
+                j.apply(Transition::Cancel, Utc::now())?;
+                j.cancel_reason = reason.clone();
+                Ok(())
+            })
+            .await?;
+        self.after_cancel(&job).await;
+        Ok(job)
+    }
+
+    /// Stops the work and removes whatever the cancelled attempt stored.
+    async fn after_cancel(&self, job: &ExportJob) {
+        info!(export_id = %job.export_id, attempt = job.attempt(), "export cancelled");
+        if let Err(e) = self.ports.workflow.stop(&job.export_id, job.attempt()).await {
+            warn!(export_id = %job.export_id, error = %e, "workflow stop failed; it stops by itself at its next heartbeat");
+        }
+        if let Err(e) = self.ports.files.delete_prefix(&job.attempt_prefix()).await {
+            warn!(export_id = %job.export_id, error = %e, "could not remove the cancelled attempt's files");
+        }
+        publish(&*self.ports.events, job, ExportEventType::Cancelled).await;
+    }
+
+    pub async fn retry(&self, caller: &Caller, id: &ExportId) -> Result<ExportJob, ServiceError> {
+        self.load(caller, id).await?;
+        let max = self.settings.max_retries;
+        let job = self
+            .change(id, |j| {
+                if j.retry_count >= max && crate::domain::status::next_status(j.status, Transition::Retry).is_some() {
+                    return Err(ServiceError::RetryLimit(j.retry_count));
+                }
+                j.apply(Transition::Retry, Utc::now())?;
+                Ok(())
+            })
+            .await?;
+        info!(export_id = %job.export_id, attempt = job.attempt(), "export retried");
+        self.start_workflow(job).await
+    }
+
+    pub async fn delete(&self, caller: &Caller, id: &ExportId) -> Result<(), ServiceError> {
+        let job = self.load(caller, id).await?;
+        if job.status.is_active() {
+            // Cancel first so the worker stops and writes no file after we clean up.
+            match self
+                .change(id, |j| {
+                    if j.status.is_active() {
+                        j.apply(Transition::Cancel, Utc::now())?;
+                        j.cancel_reason = Some("deleted".into());
+                    }
+                    Ok(())
+                })
+                .await
+            {
+                Ok(cancelled) if cancelled.status == ExportStatus::Cancelled => {
+                    if let Err(e) = self.ports.workflow.stop(&cancelled.export_id, cancelled.attempt()).await {
+                        warn!(export_id = %id, error = %e, "workflow stop failed during delete");
+                    }
+                }
+                Ok(_) => {}
+                Err(ServiceError::NotFound) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        self.ports.files.delete_prefix(&job.file_prefix()).await?;
+        self.ports.jobs.delete(id).await?;
+        info!(export_id = %id, "export deleted");
+        Ok(())
+    }
+
+    /// Applies `f` to the freshest copy of the job and writes it back
+    /// conditionally, re-reading after a lost race.
+    pub(super) async fn change<F>(&self, id: &ExportId, mut f: F) -> Result<ExportJob, ServiceError>
+    where
+        F: FnMut(&mut ExportJob) -> Result<(), ServiceError>,
+    {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let Some(mut job) = self.ports.jobs.get(id).await? else {
+                return Err(ServiceError::NotFound);
+            };
+            let expected = job.version;
+            f(&mut job)?;
+            job.version = expected + 1;
+            match self.ports.jobs.update(&job, expected).await {
+                Ok(()) => return Ok(job),
+                // Another writer (a step of the workflow, another request)
+                // got there first; a random pause keeps racing writers
+                // from colliding again in step.
+                Err(PortError::Conflict) => CONFLICT_BACKOFF.wait(attempt as u32 + 2).await,
+                // A retry queues the export again: it takes a slot like a create.
+                Err(PortError::InFlightCapReached) => return Err(self.in_flight_refusal(&job.org_id).await),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Unavailable("the export is changing too often; try again".into()))
+    }
+}
+
+/// Validates the request and settles which organisation it is for.
+fn admit(caller: &Caller, request: &CreateExportRequest) -> Result<(String, ValidRequest), ServiceError> {
+    let valid = request.validate().map_err(ServiceError::Validation)?;
+    let org_id = match (valid.org_id.clone(), caller.sole_org()) {
+        (Some(org), _) => org,
+        (None, Some(org)) => org.to_string(),
+        (None, None) => {
+            return Err(ServiceError::Validation(vec![FieldError::new(
+                "org_id",
+                "is required when the token does not name exactly one organisation",
+            )]));
+        }
+    };
+    if !caller.may_act_for(&org_id) {
+        return Err(ServiceError::Forbidden(org_id));
+    }
+    Ok((org_id, valid))
+}
+
+fn replay(existing: &KeyRecord, fingerprint: &str) -> Result<Created, ServiceError> {
+    if existing.fingerprint == fingerprint {
+        Ok(Created::replay(existing))
+    } else {
+        Err(ServiceError::IdempotencyKeyReused)
+    }
+}
+
+/// Between writes re-evaluated after a lost race: up to 10, 20, 40 ... 320 ms.
+const CONFLICT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(10), 2, Duration::from_millis(320));
+
+/// Sends the outcome event; a lost event is logged, never fails the export.
+pub async fn publish(events: &dyn EventPublisher, job: &ExportJob, event_type: ExportEventType) {
+    let event = ExportEvent {
+        event_type,
+        export_id: job.export_id.to_string(),
+        org_id: job.org_id.clone(),
+        attempt: job.attempt(),
+        status: job.status.to_string(),
+        occurred_at: job.updated_at,
+        error_message: job.error_message.clone(),
+    };
+    if let Err(e) = events.publish(&event).await {
+        warn!(export_id = %job.export_id, error = %e, "export event not published");
+    }
+}

@@ -1,3 +1,0 @@
-pub mod aws;
-pub mod embedded;
-pub mod maskinporten;

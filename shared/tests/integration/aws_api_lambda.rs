@@ -1,0 +1,159 @@
+//! The API Lambdas' handler (the shared router each `functions/api-*`
+//! main runs) invoked in-process with the API Gateway v2 events in
+//! `events/`, the ones `sam local invoke -e` uses, against the AWS
+//! adapters on moto: status and body for each route, the caller taken
+//! from the JWT authorizer's claims, 404 for another organisation's
+//! export, 401 without claims, and the Step Functions executions each
+//! route starts or stops.
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use axum::Router;
+use axum::body::to_bytes;
+use bufdir_testing::moto;
+use serde_json::{Value, json};
+use shared::adapters::aws::{AwsApp, execution_arn};
+use shared::http::{api_router, finish};
+use shared::service::Settings;
+use tower::ServiceExt;
+
+const FIXTURE_ID: &str = "exp-20260326-xyz789";
+
+fn fixture(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// The event with the fixture's export id replaced by `id`.
+fn with_id(event: &Value, id: &str) -> Value {
+    serde_json::from_str(&event.to_string().replace(FIXTURE_ID, id)).unwrap()
+}
+
+fn with_claim(mut event: Value, claim: &str, value: Option<&str>) -> Value {
+    let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
+    match value {
+        Some(v) => claims[claim] = json!(v),
+        None => {
+            claims.as_object_mut().unwrap().remove(claim);
+        }
+    }
+    event
+}
+
+/// What API Gateway would get back from the Lambda: status and JSON body.
+async fn invoke(router: &Router, event: &Value) -> (u16, Value) {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event");
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap() })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_lambdas_answer_the_event_fixtures() {
+    let c = moto::clients().await;
+    // executions stay RUNNING on this server (no interpretation): what
+    // matters here is that each route starts or stops the right one
+    let sm = moto::create_state_machine(&c, &moto::unique("api")).await;
+    let names = moto::stack(&c, Some(sm.clone())).await;
+    let app = AwsApp::new(names.clone(), c.clone(), Settings::default());
+    app.activities.writer().put_all(shared::demo::generate("org-demo", 50, 2025..=2025, 3)).await.unwrap();
+    let state = app.api_state().unwrap();
+    let router = finish(api_router(state));
+    let execution = |id: &str, attempt: u32| execution_arn(&sm, &format!("{id}-a{attempt}")).unwrap();
+    let status_of = |arn: String| {
+        let c = c.clone();
+        async move { c.sfn.describe_execution().execution_arn(arn).send().await.unwrap().status }
+    };
+
+    // api-create: 202, queued, and its execution started
+    let (status, body) = invoke(&router, &fixture("api-create.json")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "queued");
+    let id = body["export_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("exp-"), "{id}");
+    assert_eq!(status_of(execution(&id, 1)).await, ExecutionStatus::Running);
+
+    // api-list (?status=queued): the new export, with the total
+    let (status, body) = invoke(&router, &fixture("api-list.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"][0]["export_id"], id.as_str());
+    assert_eq!(body["pagination"], json!({"page": 1, "limit": 20, "total": 1}));
+
+    // api-get: the export; another organisation's caller gets 404, no claims 401
+    let get = with_id(&fixture("api-get.json"), &id);
+    let (status, body) = invoke(&router, &get).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["export_id"].as_str(), body["status"].as_str()), (Some(id.as_str()), Some("queued")));
+    assert_eq!(body["activity_types"], json!(["group_session", "individual_counseling"]));
+    let (status, body) = invoke(&router, &with_claim(get.clone(), "org_ids", Some("[org-other]"))).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = invoke(&router, &with_claim(get.clone(), "org_ids", Some("[org-other org-demo]"))).await;
+    assert_eq!(status, 200, "a token for several organisations, flattened by API Gateway");
+    let mut anonymous = get.clone();
+    anonymous["requestContext"].as_object_mut().unwrap().remove("authorizer");
+    assert_eq!(invoke(&router, &anonymous).await.0, 401);
+    let admin = with_claim(with_claim(fixture("api-list.json"), "org_ids", None), "roles", Some("[admin]"));
+    let (status, body) = invoke(&router, &admin).await;
+    assert_eq!((status, body["pagination"]["total"].as_u64()), (200, Some(1)));
+
+    // another organisation cannot cancel, retry or delete it either
+    for name in ["api-cancel.json", "api-retry.json", "api-delete.json"] {
+        let foreign = with_claim(with_id(&fixture(name), &id), "org_ids", Some("[org-other]"));
+        assert_eq!(invoke(&router, &foreign).await.0, 404, "{name}");
+    }
+    assert_eq!(status_of(execution(&id, 1)).await, ExecutionStatus::Running);
+
+    // api-cancel: cancelled, its execution stopped, the event published
+    let (status, body) = invoke(&router, &with_id(&fixture("api-cancel.json"), &id)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    assert_eq!(status_of(execution(&id, 1)).await, ExecutionStatus::Aborted);
+    let events = moto::drain_queue(&c, &names.events_queue_url).await;
+    assert_eq!(events.len(), 1);
+    let event: Value = serde_json::from_str(&events[0]).unwrap();
+    assert_eq!((event["type"].as_str(), event["export_id"].as_str()), (Some("export.cancelled"), Some(id.as_str())));
+
+    // api-retry: queued again as attempt 2, in an execution of its own
+    let (status, body) = invoke(&router, &with_id(&fixture("api-retry.json"), &id)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["status"].as_str(), body["retry_count"].as_u64()), (Some("queued"), Some(1)));
+    assert_eq!(status_of(execution(&id, 2)).await, ExecutionStatus::Running);
+    // a second retry of a queued export is refused
+    assert_eq!(invoke(&router, &with_id(&fixture("api-retry.json"), &id)).await.0, 409);
+
+    // api-delete: gone, the running attempt stopped
+    let (status, body) = invoke(&router, &with_id(&fixture("api-delete.json"), &id)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"deleted": true, "export_id": id}));
+    assert_eq!(status_of(execution(&id, 2)).await, ExecutionStatus::Aborted);
+    assert_eq!(invoke(&router, &get).await.0, 404);
+    let (_, body) = invoke(&router, &fixture("api-list.json")).await;
+    assert_eq!(body["pagination"]["total"], 0);
+
+    // the fixture's own (unknown) id is a plain 404, not an error
+    assert_eq!(invoke(&router, &fixture("api-get.json")).await.0, 404);
+}
+
+/// A stack deployed with no receiver URL and the outbox disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_receiver_api_create_refuses_a_submission_with_422_and_creates_nothing() {
+    let c = moto::clients().await;
+    let sm = moto::create_state_machine(&c, &moto::unique("api")).await;
+    let names = moto::stack(&c, Some(sm)).await;
+    let settings = Settings { accepts_submissions: false, ..Settings::default() };
+    let app = AwsApp::new(names, c.clone(), settings);
+    let router = finish(api_router(app.api_state().unwrap()));
+
+    let mut create = fixture("api-create.json");
+    let mut request: Value = serde_json::from_str(create["body"].as_str().unwrap()).unwrap();
+    request["submit_to_bufdir_api"] = json!(true);
+    create["body"] = json!(request.to_string());
+    let (status, body) = invoke(&router, &create).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "validation_failed", "{body}");
+    assert_eq!(body["errors"][0]["field"], "submit_to_bufdir_api", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("no Bufdir receiver is configured"), "{body}");
+
+    let (_, body) = invoke(&router, &fixture("api-list.json")).await;
+    assert_eq!(body["pagination"]["total"], 0, "no job was created");
+}

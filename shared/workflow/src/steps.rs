@@ -1,0 +1,404 @@
+//! The workflow's steps. Each is idempotent for its (export, attempt):
+//! run twice, it does the same thing; run after a cancel, it does nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Utc;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::WorkflowContext;
+use super::ownership::{change_if_ours, claim};
+use crate::domain::{BufdirSubmission, ExportId, ExportJob, Progress, Stage, StoredFile, Transition};
+use crate::ports::{ActivityQuery, ExportEventType, PortError, Submission};
+use crate::report::{self, ReportError, ReportMeta, ReportOutput};
+use crate::service::publish;
+
+/// How a step ended when it did not succeed. The names match the error
+/// types the state machine's Retry and Catch blocks match on.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    NonRetryable(String),
+    /// The job is no longer this attempt's (cancelled, deleted or retried):
+    /// the workflow ends quietly.
+    #[error("the export is no longer running this attempt")]
+    Stopped,
+}
+
+impl From<PortError> for StepError {
+    fn from(e: PortError) -> Self {
+        match e {
+            PortError::Transient(m) => StepError::Retryable(m),
+            PortError::Conflict => StepError::Retryable("concurrent change".into()),
+            PortError::InFlightCapReached => StepError::NonRetryable("a step may not queue an export".into()),
+            PortError::Permanent(m) => StepError::NonRetryable(m),
+        }
+    }
+}
+
+/// Most activities the writer takes from the source at a time.
+const PULL_BATCH: usize = 256;
+
+/// Generates the report for `attempt` and stores it. Rows stream from the
+/// activity source straight into the writer; a heartbeat records progress
+/// and notices a cancel within one beat.
+pub async fn generate(
+    ctx: &WorkflowContext,
+    id: &ExportId,
+    attempt: u32,
+    cancel: &CancellationToken,
+) -> Result<(), StepError> {
+    let job = claim(ctx, id, attempt).await?;
+    let rows_total = ctx.activities.count(&query_of(&job)).await?;
+    beat(ctx, id, attempt, Stage::Generating, 0, rows_total).await?;
+
+    std::fs::create_dir_all(&ctx.work_dir).map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
+    // Dropped (and so removed) on every path out of this function.
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{id}-a{attempt}-"))
+        .tempdir_in(&ctx.work_dir)
+        .map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
+    let output = write_with_heartbeat(ctx, &job, work.path(), rows_total, cancel).await?;
+    store_report(ctx, &job, &output).await
+}
+
+fn query_of(job: &ExportJob) -> ActivityQuery {
+    ActivityQuery {
+        org_id: job.org_id.clone(),
+        from: job.period_from,
+        to: job.period_to,
+        types: job.activity_types.clone(),
+    }
+}
+
+/// Writes the report into `dir` while beating every `ctx.heartbeat`. A
+/// cancel, or a beat that finds the attempt no longer ours, halts the
+/// writer at its next row, or at once while it waits for the source (a
+/// slow page must not keep the file alive).
+async fn write_with_heartbeat(
+    ctx: &WorkflowContext,
+    job: &ExportJob,
+    dir: &Path,
+    rows_total: u64,
+    cancel: &CancellationToken,
+) -> Result<ReportOutput, StepError> {
+    let (id, attempt) = (&job.export_id, job.attempt());
+    let done = Arc::new(AtomicU64::new(0));
+    let halt = cancel.child_token();
+    let mut writer = spawn_writer(ctx, job, dir, done.clone(), halt.clone());
+    let mut ticker = tokio::time::interval(ctx.heartbeat);
+    ticker.tick().await;
+    let written = loop {
+        tokio::select! {
+            result = &mut writer => break result.map_err(|e| StepError::NonRetryable(format!("report writer crashed: {e}")))?,
+            _ = ticker.tick() => {
+                match beat(ctx, id, attempt, Stage::Generating, done.load(Ordering::Relaxed), rows_total).await {
+                    Ok(()) => {}
+                    Err(StepError::Stopped) => halt.cancel(),
+                    Err(e) => warn!(export_id = %id, error = %e, "progress not recorded"),
+                }
+            }
+        }
+    };
+    let output = written.map_err(step_error)?;
+    // A halt while waiting for the source ends the rows early, not in error.
+    if halt.is_cancelled() {
+        return Err(StepError::Stopped);
+    }
+    Ok(output)
+}
+
+/// The synchronous writer, on its own blocking thread, pulling the
+/// activities from the async stream; `done` counts the rows written.
+fn spawn_writer(
+    ctx: &WorkflowContext,
+    job: &ExportJob,
+    dir: &Path,
+    done: Arc<AtomicU64>,
+    halt: CancellationToken,
+) -> tokio::task::JoinHandle<Result<ReportOutput, ReportError>> {
+    let meta = ReportMeta {
+        export_id: job.export_id.to_string(),
+        org_id: job.org_id.clone(),
+        format: job.format,
+        period_from: job.period_from,
+        period_to: job.period_to,
+        activity_types: job.activity_types.clone(),
+        report_profile: job.report_profile.clone(),
+        generated_at: Utc::now(),
+    };
+    // Whatever has arrived is taken at once, up to a batch: entering the
+    // runtime for every row cost more than judging the row.
+    let mut stream = ctx.activities.stream(query_of(job)).ready_chunks(PULL_BATCH);
+    let dir = dir.to_path_buf();
+    let runtime = tokio::runtime::Handle::current();
+    let attachments = job.include_attachments.then(|| ctx.attachments.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut pulled = Vec::new().into_iter();
+        let rows = std::iter::from_fn(|| {
+            loop {
+                if let Some(row) = pulled.next() {
+                    return Some(row);
+                }
+                pulled = runtime
+                    .block_on(async {
+                        tokio::select! {
+                            biased;
+                            _ = halt.cancelled() => None,
+                            next = stream.next() => next,
+                        }
+                    })?
+                    .into_iter();
+            }
+        });
+        let on_row = |n| {
+            done.store(n, Ordering::Relaxed);
+            !halt.is_cancelled()
+        };
+        match attachments {
+            None => report::write_report(&meta, &dir, rows, on_row),
+            Some(store) => {
+                let mut fetch = |key: &str, local: &Path| runtime.block_on(store.fetch(key, local));
+                report::write_bundle(&meta, &dir, rows, on_row, &mut fetch)
+            }
+        }
+    })
+}
+
+/// What a writer's failure means for the step: the source's and the
+/// attachments' own errors keep whether a retry can help.
+fn step_error(e: ReportError) -> StepError {
+    let from_port = |what: &str, e: PortError| match StepError::from(e) {
+        StepError::Retryable(m) => StepError::Retryable(format!("{what} failed: {m}")),
+        other => StepError::NonRetryable(format!("{what} failed: {other}")),
+    };
+    match e {
+        ReportError::Cancelled => StepError::Stopped,
+        ReportError::Source(e) => from_port("reading activities", e),
+        ReportError::Attachment(e) => from_port("reading an attachment", e),
+        e @ (ReportError::Write(_) | ReportError::UnknownProfile(_) | ReportError::MissingAttachment { .. }) => {
+            StepError::NonRetryable(e.to_string())
+        }
+    }
+}
+
+/// Stores the written report under the attempt's prefix and records it on
+/// the job, unless the attempt was cancelled meanwhile (then the file goes).
+async fn store_report(ctx: &WorkflowContext, job: &ExportJob, output: &ReportOutput) -> Result<(), StepError> {
+    let (id, attempt) = (&job.export_id, job.attempt());
+    beat(ctx, id, attempt, Stage::Storing, output.rows, output.rows).await?;
+    let sha256 = sha256_file(&output.path).await?;
+    let key = format!("{}{}", job.attempt_prefix(), output.filename);
+    let size_bytes = ctx.files.put(&key, &output.path, &output.content_type).await?;
+    let file = StoredFile {
+        key,
+        filename: output.filename.clone(),
+        content_type: output.content_type.clone(),
+        size_bytes,
+        sha256,
+    };
+    let rows = output.rows;
+    let recorded = change_if_ours(ctx, id, attempt, |j| {
+        j.file = Some(file.clone());
+        j.progress = Progress { stage: Stage::Storing, rows_done: rows, rows_total: rows };
+        Ok(())
+    })
+    .await;
+    if recorded.is_err() {
+        // Cancelled or deleted while the file was being stored: take it back.
+        remove_attempt_files(ctx, job).await;
+    }
+    recorded?;
+    info!(export_id = %id, attempt, rows, size_bytes, "report generated");
+    Ok(())
+}
+
+/// Hands the stored report to Bufdir's receiver, when the caller asked for it.
+pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Result<(), StepError> {
+    let job = claim(ctx, id, attempt).await?;
+    if !job.submit_to_bufdir_api || job.bufdir_submission.as_ref().is_some_and(BufdirSubmission::is_submitted) {
+        return Ok(());
+    }
+    let file = job.file.clone().ok_or_else(|| StepError::NonRetryable("no report to submit".into()))?;
+    let rows = job.progress.rows_total;
+    beat(ctx, id, attempt, Stage::Submitting, rows, rows).await?;
+
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{id}-submit-"))
+        .tempdir_in(&ctx.work_dir)
+        .map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
+    let local = work.path().join(&file.filename);
+    ctx.files.fetch(&file.key, &local).await?;
+    let submission = Submission {
+        export_id: id.to_string(),
+        attempt,
+        org_id: job.org_id.clone(),
+        period_from: job.period_from,
+        period_to: job.period_to,
+        report_profile: job.report_profile.clone(),
+        filename: file.filename.clone(),
+        content_type: file.content_type.clone(),
+        sha256: file.sha256.clone(),
+        idempotency_key: format!("{id}-a{attempt}"),
+    };
+    change_if_ours(ctx, id, attempt, |j| {
+        j.bufdir_submission.get_or_insert_with(BufdirSubmission::pending).started();
+        Ok(())
+    })
+    .await?;
+    let receipt = match ctx.submitter.submit(&submission, &local).await {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            let error = match StepError::from(e) {
+                StepError::Retryable(m) => StepError::Retryable(format!("submission to Bufdir failed: {m}")),
+                other => StepError::NonRetryable(format!("submission to Bufdir failed: {other}")),
+            };
+            let (message, final_try) = match &error {
+                StepError::Retryable(m) => (m.clone(), false),
+                StepError::NonRetryable(m) => (m.clone(), true),
+                StepError::Stopped => return Err(StepError::Stopped),
+            };
+            change_if_ours(ctx, id, attempt, |j| {
+                j.bufdir_submission.get_or_insert_with(BufdirSubmission::pending).failed(message.clone(), final_try);
+                Ok(())
+            })
+            .await?;
+            return Err(error);
+        }
+    };
+    change_if_ours(ctx, id, attempt, |j| {
+        j.bufdir_submission
+            .get_or_insert_with(BufdirSubmission::pending)
+            .succeeded(receipt.reference.clone(), Utc::now());
+        Ok(())
+    })
+    .await?;
+    info!(export_id = %id, attempt, "report submitted to Bufdir");
+    Ok(())
+}
+
+/// Marks the export completed and announces it.
+pub async fn complete(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Result<(), StepError> {
+    let retention = ctx.file_retention;
+    let done = change_if_ours(ctx, id, attempt, |j| {
+        if j.file.is_none() {
+            return Err(StepError::NonRetryable("no report was stored".into()));
+        }
+        let now = Utc::now();
+        j.apply(Transition::Complete, now).map_err(|e| StepError::NonRetryable(e.to_string()))?;
+        j.file_expires_at = Some(now + retention);
+        Ok(())
+    })
+    .await?;
+    info!(export_id = %id, attempt, "export completed");
+    publish(&*ctx.events, &done, ExportEventType::Completed).await;
+    Ok(())
+}
+
+/// Marks the export failed with `message`, removing whatever the attempt
+/// stored, so a failed export never leaves a half-made file behind.
+pub async fn mark_failed(ctx: &WorkflowContext, id: &ExportId, attempt: u32, message: &str) -> Result<(), StepError> {
+    let Some(job) = ctx.jobs.get(id).await? else { return Ok(()) };
+    if job.attempt() != attempt || !job.status.is_active() {
+        return Ok(());
+    }
+    remove_attempt_files(ctx, &job).await;
+    let mut next = job.clone();
+    next.apply(Transition::Fail, Utc::now()).map_err(|e| StepError::NonRetryable(e.to_string()))?;
+    next.error_message = Some(message.to_string());
+    next.file = None;
+    if let Some(submission) = &mut next.bufdir_submission {
+        submission.abandoned(message);
+    }
+    next.version = job.version + 1;
+    match ctx.jobs.update(&next, job.version).await {
+        Ok(()) => {}
+        // Someone else changed it (a cancel, a delete): their outcome stands.
+        Err(PortError::Conflict) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    warn!(export_id = %id, attempt, "export failed");
+    publish(&*ctx.events, &next, ExportEventType::Failed).await;
+    Ok(())
+}
+
+/// Runs the whole workflow for one attempt, retrying transient step
+/// failures with backoff; what cannot be retried marks the export failed.
+pub async fn run_export(ctx: &WorkflowContext, id: &ExportId, attempt: u32, cancel: &CancellationToken) {
+    let outcome = async {
+        with_retry(ctx, "generate", || generate(ctx, id, attempt, cancel)).await?;
+        with_retry(ctx, "submit", || submit(ctx, id, attempt)).await?;
+        with_retry(ctx, "complete", || complete(ctx, id, attempt)).await
+    }
+    .await;
+    match outcome {
+        Ok(()) | Err(StepError::Stopped) => {}
+        Err(StepError::Retryable(m)) | Err(StepError::NonRetryable(m)) => {
+            if let Err(e) = with_retry(ctx, "mark_failed", || mark_failed(ctx, id, attempt, &m)).await {
+                warn!(export_id = %id, error = %e, "could not mark the export failed");
+            }
+        }
+    }
+}
+
+async fn with_retry<F, Fut>(ctx: &WorkflowContext, step: &str, mut f: F) -> Result<(), StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StepError>>,
+{
+    let mut tries = 1;
+    loop {
+        match f().await {
+            Err(StepError::Retryable(m)) if tries < ctx.retry.max_attempts => {
+                tries += 1;
+                warn!(step, tries, error = %m, "step failed, retrying");
+                ctx.retry.backoff.wait(tries).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Records progress; `Stopped` when the job is no longer ours. Not a
+/// versioned write, so it never makes a user's cancel or retry conflict.
+async fn beat(
+    ctx: &WorkflowContext,
+    id: &ExportId,
+    attempt: u32,
+    stage: Stage,
+    done: u64,
+    total: u64,
+) -> Result<(), StepError> {
+    let progress = Progress { stage, rows_done: done, rows_total: total };
+    match ctx.jobs.record_progress(id, attempt, &progress, Utc::now()).await {
+        Ok(()) => Ok(()),
+        Err(PortError::Conflict) => Err(StepError::Stopped),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn remove_attempt_files(ctx: &WorkflowContext, job: &ExportJob) {
+    if let Err(e) = ctx.files.delete_prefix(&job.attempt_prefix()).await {
+        warn!(export_id = %job.export_id, error = %e, "could not remove the attempt's files");
+    }
+}
+
+async fn sha256_file(path: &Path) -> Result<String, StepError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        Ok::<_, std::io::Error>(hex::encode(hasher.finalize()))
+    })
+    .await
+    .map_err(|e| StepError::NonRetryable(e.to_string()))?
+    .map_err(|e| StepError::Retryable(format!("reading the report: {e}")))
+}

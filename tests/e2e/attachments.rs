@@ -1,0 +1,128 @@
+//! `include_attachments` end to end through the API: a missing attachment
+//! file fails the export naming it; once the file is there a retry
+//! completes, and the download is one ZIP with the report, every file
+//! and a manifest whose sizes and checksums match the bytes.
+
+use std::io::Read;
+
+use crate::support::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn activity(id: &str, date: &str, attachments: Value) -> String {
+    json!({
+        "activity_id": id, "org_id": "org-a", "activity_type": "group_session", "title": "Samtalegruppe",
+        "date": date, "duration_minutes": 90, "mode": "in_person", "kommunenummer": "0301", "in_norway": true,
+        "participants": {"total": 3, "new": 1,
+            "by_gender": {"female": 2, "male": 1, "other": 0, "unknown": 0},
+            "by_age": {"0-5": 0, "6-12": 0, "13-17": 0, "18-24": 1, "25-66": 2, "67+": 0, "unknown": 0}},
+        "volunteers": {"count": 1, "hours": 2.0}, "led_by_peer": true, "attachments": attachments
+    })
+    .to_string()
+}
+
+fn pdf(name: &str, key: &str) -> Value {
+    json!({"name": name, "content_type": "application/pdf", "key": key})
+}
+
+fn entry(archive: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    archive.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")).read_to_end(&mut body).unwrap();
+    body
+}
+
+#[tokio::test]
+async fn a_bundle_fails_on_a_missing_file_and_completes_once_it_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        activity("act-1", "2025-03-04", json!([pdf("oppmøteliste.pdf", "org-a/act-1/liste.pdf")])),
+        // Two files of one name in one activity, and one that tries to climb out.
+        activity(
+            "act-2",
+            "2025-04-01",
+            json!([
+                pdf("bilde.pdf", "org-a/act-2/a.pdf"),
+                pdf("bilde.pdf", "org-a/act-2/b.pdf"),
+                pdf("../../x.pdf", "org-a/act-2/c.pdf")
+            ]),
+        ),
+        activity("act-3", "2025-05-06", json!([pdf("kursbevis.pdf", "org-a/act-3/kursbevis.pdf")])),
+        activity("act-4", "2025-06-07", json!([])),
+    ];
+    let file = dir.path().join("activities.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    cli(dir.path(), &["activities", "import", "--org", "org-a", file.to_str().unwrap()]);
+    let server = Server::start(dir.path());
+    let token = token(dir.path(), &["org-a"]);
+    for key in ["org-a/act-1/liste.pdf", "org-a/act-2/a.pdf", "org-a/act-2/b.pdf", "org-a/act-2/c.pdf"] {
+        put_attachment(dir.path(), key, format!("%PDF {key}").repeat(50).as_bytes()).await;
+    }
+
+    let mut body = export_body("org-a", "2025-01-01", "2025-12-31", "json");
+    body["include_attachments"] = json!(true);
+    let id = server.create(&token, body).await;
+    let failed = server.wait_status(&token, &id, "failed").await;
+    let message = failed["error_message"].as_str().unwrap();
+    assert!(message.contains("kursbevis.pdf") && message.contains("act-3"), "names the missing file: {message}");
+    assert!(server.files_of("org-a", &id).await.is_empty(), "nothing half-written is left");
+
+    put_attachment(dir.path(), "org-a/act-3/kursbevis.pdf", b"%PDF certificate").await;
+    let (status, _, retried) = server.call(Method::POST, &format!("{API}/{id}/retry"), Some(&token), None).await;
+    assert_eq!(status, 200, "{retried}");
+    let done = server.wait_status(&token, &id, "completed").await;
+    assert_eq!(done["file"]["filename"], "bufdir-org-a-2025-01-01-2025-12-31-med-vedlegg.zip", "{done}");
+
+    let bytes = reqwest::get(done["file_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap().to_vec();
+    assert_eq!(done["file"]["size_bytes"], bytes.len());
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(String::from).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bufdir-org-a-2025-01-01-2025-12-31.json",
+            "manifest.json",
+            "vedlegg/act-1/oppmøteliste.pdf",
+            "vedlegg/act-2/_.._x.pdf",
+            "vedlegg/act-2/bilde (2).pdf",
+            "vedlegg/act-2/bilde.pdf",
+            "vedlegg/act-3/kursbevis.pdf",
+        ]
+    );
+
+    let manifest: Value = serde_json::from_slice(&entry(&mut archive, "manifest.json")).unwrap();
+    assert_eq!(manifest["export_id"], id.as_str());
+    assert_eq!(manifest["missing"], json!([]));
+    let listed = manifest["attachments"].as_array().unwrap();
+    assert_eq!(listed.len(), 5);
+    for item in listed {
+        let body = entry(&mut archive, item["file"].as_str().unwrap());
+        assert_eq!(item["size_bytes"], body.len(), "{item}");
+        assert_eq!(item["sha256"], hex::encode(Sha256::digest(&body)), "{item}");
+    }
+    assert_eq!(entry(&mut archive, "vedlegg/act-3/kursbevis.pdf"), b"%PDF certificate");
+
+    let inner = entry(&mut archive, "bufdir-org-a-2025-01-01-2025-12-31.json");
+    assert_eq!(manifest["report"]["sha256"], hex::encode(Sha256::digest(&inner)));
+    let report: Value = serde_json::from_slice(&inner).unwrap();
+    let rows = report["attachments"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r["in_bundle"] == "included" && r["size_bytes"].as_u64() > Some(0)), "{rows:?}");
+    assert_eq!(
+        (
+            report["control"]["attachment_files_in_bundle"].as_u64(),
+            report["control"]["attachment_files_missing"].as_u64()
+        ),
+        (Some(5), Some(0))
+    );
+
+    // Without the flag the same export is the bare report.
+    let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "json")).await;
+    let plain = server.wait_status(&token, &id, "completed").await;
+    assert_eq!(plain["file"]["filename"], "bufdir-org-a-2025-01-01-2025-12-31.json");
+    let report: Value = reqwest::get(plain["file_url"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+    assert!(
+        report["attachments"].as_array().unwrap().iter().all(|r| r["in_bundle"].is_null() && r["sha256"].is_null())
+    );
+}
