@@ -6,9 +6,16 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test tools libreoffice lint rust-test e2e-aws report-readback fuzz infra-check bench lambdas cold-start run clean-tools
+.PHONY: test tools libreoffice build-tests lint rust-test e2e-aws report-readback fuzz infra-check bench lambdas cold-start run clean-tools
 
-test: tools lint rust-test e2e-aws report-readback fuzz infra-check
+# The phases that wait on different things run side by side: the tools
+# install (network) beside the build (CPU); clippy beside the moto pass
+# (moto's one Python process is what that pass waits on).
+test:
+	$(MAKE) -j2 --output-sync=target tools build-tests
+	$(MAKE) rust-test
+	$(MAKE) -j2 --output-sync=target e2e-aws lint
+	$(MAKE) report-readback fuzz infra-check
 
 tools: $(VENV)/.installed node_modules/.bin/asl-validator libreoffice
 
@@ -29,10 +36,16 @@ $(VENV)/.installed: requirements-dev.txt
 node_modules/.bin/asl-validator: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 
-# One style (rustfmt.toml) and no clippy warnings, in every target.
+# Formatting first: it takes a second and fails before a long build.
+build-tests:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) test --workspace --locked --no-run
+
+# No clippy warnings in any target. Its own target directory, so it never
+# waits for the test run's lock on target/.
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	CARGO_TARGET_DIR=target/clippy $(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 # Each test binary starts one moto server from .venv (shared/testing).
 rust-test:

@@ -20,7 +20,7 @@ from cfnlint.decode import decode  # the YAML loader that understands !Ref, !Sub
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "/api/v1/bufdir-exports"
-# The contract's routes (see shared/src/http/mod.rs) and the function serving each.
+# The contract's routes (see shared/core/src/http/mod.rs) and the function serving each.
 ROUTES = {
     ("GET", BASE): "api-list",
     ("POST", BASE): "api-create",
@@ -31,7 +31,7 @@ ROUTES = {
 }
 WORKFLOW_FUNCTIONS = {"generate", "submit", "complete", "mark-failed"}
 HTTPAPI_EVENT_KEYS = {"ApiId", "Method", "Path", "Auth", "PayloadFormatVersion", "RouteSettings", "TimeoutInMillis"}
-# What shared/src/adapters/aws/config.rs reads.
+# What shared/aws/src/config.rs reads.
 REQUIRED_ENV = {"EXPORTS_TABLE", "ACTIVITIES_TABLE", "FILES_BUCKET", "EVENTS_QUEUE_URL"}
 
 passed = 0
@@ -109,7 +109,7 @@ def check_bufdir_receiver(template, functions, env):
           "every function knows whether a receiver exists (BUFDIR_RECEIVER_URL, BUFDIR_OUTBOX)")
 
     check(not [k for k in env if k.startswith("MASKINPORTEN_")], "no Maskinporten setting in Globals (Submit's alone)")
-    config = (ROOT / "shared/src/adapters/maskinporten/config.rs").read_text()
+    config = (ROOT / "shared/maskinporten/src/config.rs").read_text()
     read = set(re.findall(r'"(MASKINPORTEN_[A-Z_]+)"', config)) - {"MASKINPORTEN_KEY_FILE"}
     check("MASKINPORTEN_KEY_SECRET_ID" in read, "the Maskinporten configuration reads MASKINPORTEN_KEY_SECRET_ID")
     for name, fn in functions.items():
@@ -266,7 +266,7 @@ def main(path):
         check(t.get("BillingMode") == "PAY_PER_REQUEST", f"{name}: on-demand")
         check(t.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, f"{name}: point-in-time recovery")
         check(t.get("TimeToLiveSpecification", {}).get("Enabled") is True, f"{name}: TTL")
-    job_store = (ROOT / "shared/src/adapters/aws/job_store.rs").read_text()
+    job_store = (ROOT / "shared/aws/src/job_store.rs").read_text()
     index_names = set(re.findall(r'pub const INDEX_\w+: &str = "(\w+)";', job_store))
     exports = tables.get("ExportsTable", {})
     check({i["IndexName"] for i in exports.get("GlobalSecondaryIndexes", [])} == index_names and len(index_names) == 3,

@@ -23,7 +23,9 @@ if [ ! -x "$ST" ]; then
     exit 1
 fi
 
-"$CARGO" build --locked --quiet --bin bufdir-exports
+# The binary make test's build already made (the same selection and
+# features as `cargo test --workspace`, so nothing is compiled again).
+"$CARGO" test --workspace --locked --quiet --no-run
 target_dir=$("$CARGO" metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
 work=$(mktemp -d)
