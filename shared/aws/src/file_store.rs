@@ -17,7 +17,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectI
 use tokio::io::AsyncWriteExt;
 
 use super::errors::port_error;
-use crate::ports::{FileStore, PortError, PortResult, content_disposition, validate_key};
+use super::presigned_post;
+use crate::ports::{FileStore, PortError, PortResult, UploadMethod, UploadTarget, content_disposition, validate_key};
 
 pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
 pub const PART_SIZE: u64 = 8 * 1024 * 1024;
@@ -31,6 +32,8 @@ pub struct S3FileStore {
     root: String,
     threshold: u64,
     part_size: u64,
+    /// Only a store that hands out upload links needs it.
+    signer: Option<presigned_post::Signer>,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> PortError {
@@ -72,7 +75,14 @@ impl S3FileStore {
             root: root.into(),
             threshold: MULTIPART_THRESHOLD,
             part_size: PART_SIZE,
+            signer: None,
         }
+    }
+
+    /// Hands out upload links (presigned POSTs) signed with `sdk`'s credentials.
+    pub fn with_uploads_signed_by(mut self, sdk: &aws_config::SdkConfig) -> Self {
+        self.signer = presigned_post::Signer::from_sdk(sdk);
+        self
     }
 
     /// Files larger than `threshold` go up in parts of `part_size`
@@ -283,6 +293,53 @@ impl FileStore for S3FileStore {
             .await
             .map_err(|e| port_error("presign download", e))?;
         Ok(request.uri().to_string())
+    }
+
+    /// A presigned POST whose policy holds the object to `key` and 1 to
+    /// `max_bytes` bytes: S3 refuses anything else.
+    async fn signed_upload(&self, key: &str, max_bytes: u64, ttl: Duration) -> PortResult<UploadTarget> {
+        validate_key(key)?;
+        let full = self.full(key);
+        // Where the bucket answers, as the client is configured to reach it
+        // (virtual-hosted on AWS, path style on an emulator): a presigned
+        // GET's URL without the key and query.
+        let config = PresigningConfig::expires_in(Duration::from_secs(60))
+            .map_err(|e| PortError::Permanent(format!("presign: {e}")))?;
+        let probe = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .presigned(config)
+            .await
+            .map_err(|e| port_error("presign upload", e))?;
+        let uri = probe.uri().split('?').next().unwrap_or_default().to_string();
+        let bucket_url = uri
+            .strip_suffix(&format!("/{full}"))
+            .ok_or_else(|| PortError::Permanent(format!("unexpected presigned URL shape: {uri}")))?
+            .to_string();
+        let now = chrono::Utc::now();
+        let expires =
+            now + chrono::Duration::from_std(ttl.clamp(Duration::from_secs(1), MAX_URL_TTL)).unwrap_or_default();
+        let signer =
+            self.signer.as_ref().ok_or_else(|| PortError::Permanent("this store hands out no upload links".into()))?;
+        let form = presigned_post::sign(signer, bucket_url, &self.bucket, &full, max_bytes, now, expires).await?;
+        Ok(UploadTarget {
+            url: form.url,
+            method: UploadMethod::Post,
+            fields: form.fields,
+            expires_at: expires,
+            max_bytes,
+        })
+    }
+
+    async fn size_of(&self, key: &str) -> PortResult<Option<u64>> {
+        validate_key(key)?;
+        match self.client.head_object().bucket(&self.bucket).key(self.full(key)).send().await {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(port_error("read file size", e)),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod events;
 pub mod expired;
 mod file_store;
 mod job_store;
+mod presigned_post;
 pub mod provision;
 mod workflow;
 

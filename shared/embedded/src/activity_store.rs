@@ -14,8 +14,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::sqlite::{self, blocking, lock, map_err};
-use crate::domain::Activity;
-use crate::ports::{ActivityQuery, ActivitySource, PortError, PortResult};
+use chrono::NaiveDate;
+use rusqlite::OptionalExtension;
+
+use crate::domain::{Activity, ImportId, Period};
+use crate::ports::{
+    ActivityQuery, ActivitySource, ActivityStore, ImportOutcome, ImportWriter, PortError, PortResult, Stored,
+};
 
 /// Rows go from the reading thread to the export in batches: handing them
 /// over one at a time woke one thread or the other for every row, which
@@ -37,6 +42,7 @@ pub struct SqliteActivities {
 /// given to [`SqliteActivities::write`].
 pub struct ActivityWriter<'tx> {
     upsert: Statement<'tx>,
+    exists: Statement<'tx>,
     written: u64,
 }
 
@@ -47,19 +53,10 @@ impl ActivityWriter<'_> {
     pub fn upsert(&mut self, activity: &Activity) -> PortResult<()> {
         let problems = activity.problems();
         if !problems.is_empty() {
-            return Err(PortError::Permanent(format!("activity {}: {}", activity.activity_id, problems.join("; "))));
+            let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(PortError::Permanent(format!("activity {}: {}", activity.activity_id, messages.join("; "))));
         }
-        let body =
-            serde_json::to_string(activity).map_err(|e| PortError::Permanent(format!("encode activity: {e}")))?;
-        self.upsert
-            .execute(params![
-                activity.org_id,
-                activity.activity_id,
-                activity.date.format("%Y-%m-%d").to_string(),
-                activity.activity_type.as_str(),
-                body
-            ])
-            .map_err(map_err)?;
+        upsert_row(&mut self.upsert, activity)?;
         self.written += 1;
         Ok(())
     }
@@ -67,6 +64,11 @@ impl ActivityWriter<'_> {
     /// Activities stored so far in this transaction.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// Whether the organisation has an activity with this id stored.
+    pub fn exists(&mut self, org_id: &str, activity_id: &str) -> PortResult<bool> {
+        self.exists.query_row(params![org_id, activity_id], |_| Ok(())).optional().map(|r| r.is_some()).map_err(map_err)
     }
 }
 
@@ -88,15 +90,10 @@ impl SqliteActivities {
         // so a busy database fails before any work is done.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
         let result = {
-            let upsert = tx
-                .prepare(
-                    "INSERT INTO activities (org_id, activity_id, date, activity_type, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (org_id, activity_id) DO UPDATE SET
-                       date = excluded.date, activity_type = excluded.activity_type, body = excluded.body",
-                )
-                .map_err(map_err)?;
-            f(&mut ActivityWriter { upsert, written: 0 })
+            let upsert = tx.prepare(UPSERT).map_err(map_err)?;
+            let exists =
+                tx.prepare("SELECT 1 FROM activities WHERE org_id = ?1 AND activity_id = ?2").map_err(map_err)?;
+            f(&mut ActivityWriter { upsert, exists, written: 0 })
         };
         match result {
             Ok(value) => {
@@ -215,5 +212,230 @@ impl ActivitySource for SqliteActivities {
             }
         });
         Box::pin(ReceiverStream::new(rx).flat_map(futures::stream::iter))
+    }
+}
+
+/// What the import thread is told.
+enum ImportStep {
+    Rows(Vec<Activity>),
+    Finish(tokio::sync::oneshot::Sender<PortResult<ImportOutcome>>),
+}
+
+/// One import in one transaction, on a thread of its own: rows are
+/// written as they arrive and take effect together at [`finish`]; a
+/// writer dropped before that rolls all of them back.
+///
+/// [`finish`]: ImportWriter::finish
+struct SqliteImport {
+    steps: std::sync::mpsc::SyncSender<ImportStep>,
+    /// The first error the thread met, reported on the next call.
+    failed: Arc<Mutex<Option<PortError>>>,
+}
+
+/// Batches buffered between the importer and the writing thread.
+const IMPORT_BUFFER: usize = 4;
+
+fn import_thread(
+    db_path: PathBuf,
+    org_id: String,
+    replace: Option<Period>,
+    steps: std::sync::mpsc::Receiver<ImportStep>,
+    failed: Arc<Mutex<Option<PortError>>>,
+) {
+    let run = || -> PortResult<Option<(tokio::sync::oneshot::Sender<PortResult<ImportOutcome>>, ImportOutcome)>> {
+        let mut conn = sqlite::open(&db_path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS imported (activity_id TEXT PRIMARY KEY NOT NULL); DELETE FROM imported;",
+        )
+        .map_err(map_err)?;
+        let mut written = 0u64;
+        {
+            let mut upsert = tx.prepare(UPSERT).map_err(map_err)?;
+            let mut seen = tx.prepare("INSERT OR IGNORE INTO imported (activity_id) VALUES (?1)").map_err(map_err)?;
+            for step in steps.iter() {
+                match step {
+                    ImportStep::Rows(rows) => {
+                        for a in &rows {
+                            upsert_row(&mut upsert, a)?;
+                            seen.execute([&a.activity_id]).map_err(map_err)?;
+                            written += 1;
+                        }
+                    }
+                    ImportStep::Finish(reply) => {
+                        drop((upsert, seen));
+                        let removed = match replace {
+                            None => 0,
+                            Some(p) => tx
+                                .execute(
+                                    "DELETE FROM activities WHERE org_id = ?1 AND date >= ?2 AND date <= ?3
+                                     AND activity_id NOT IN (SELECT activity_id FROM temp.imported)",
+                                    params![
+                                        org_id,
+                                        p.from.format("%Y-%m-%d").to_string(),
+                                        p.to.format("%Y-%m-%d").to_string()
+                                    ],
+                                )
+                                .map_err(map_err)? as u64,
+                        };
+                        tx.execute_batch("DELETE FROM temp.imported").map_err(map_err)?;
+                        tx.commit().map_err(map_err)?;
+                        return Ok(Some((reply, ImportOutcome { written, removed })));
+                    }
+                }
+            }
+        }
+        // The writer went away unfinished: dropping the transaction rolls it back.
+        Ok(None)
+    };
+    match run() {
+        Ok(Some((reply, outcome))) => {
+            let _ = reply.send(Ok(outcome));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            // Whoever waits for the finish hears of it there.
+            for step in steps.iter() {
+                if let ImportStep::Finish(reply) = step {
+                    let error = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let _ = reply.send(Err(error.unwrap_or(PortError::Permanent("import failed".into()))));
+                }
+            }
+        }
+    }
+}
+
+impl SqliteImport {
+    fn first_error(&self) -> Option<PortError> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn gone(&self) -> PortError {
+        self.first_error().unwrap_or_else(|| PortError::Permanent("the import's writer stopped".into()))
+    }
+}
+
+#[async_trait]
+impl ImportWriter for SqliteImport {
+    async fn write(&mut self, batch: Vec<Activity>) -> PortResult<()> {
+        if let Some(e) = self.first_error() {
+            return Err(e);
+        }
+        let steps = self.steps.clone();
+        // A full buffer blocks: the sender waits on a blocking thread.
+        let sent = tokio::task::spawn_blocking(move || steps.send(ImportStep::Rows(batch))).await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(self.gone()),
+        }
+    }
+
+    async fn finish(self: Box<Self>) -> PortResult<ImportOutcome> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let steps = self.steps.clone();
+        let sent = tokio::task::spawn_blocking(move || steps.send(ImportStep::Finish(reply))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return Err(self.gone());
+        }
+        outcome.await.unwrap_or_else(|_| Err(self.gone()))
+    }
+}
+
+const UPSERT: &str = "INSERT INTO activities (org_id, activity_id, date, activity_type, body)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (org_id, activity_id) DO UPDATE SET
+       date = excluded.date, activity_type = excluded.activity_type, body = excluded.body";
+
+fn upsert_row(stmt: &mut Statement<'_>, a: &Activity) -> PortResult<()> {
+    let body = serde_json::to_string(a).map_err(|e| PortError::Permanent(format!("encode activity: {e}")))?;
+    stmt.execute(params![
+        a.org_id,
+        a.activity_id,
+        a.date.format("%Y-%m-%d").to_string(),
+        a.activity_type.as_str(),
+        body
+    ])
+    .map_err(map_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl ActivityStore for SqliteActivities {
+    async fn put_activities(&self, org_id: &str, activities: Vec<Activity>) -> PortResult<Vec<Stored>> {
+        let org_id = org_id.to_string();
+        self.write(move |w| {
+            let mut out = Vec::with_capacity(activities.len());
+            for a in &activities {
+                if a.org_id != org_id {
+                    return Err(PortError::Permanent(format!("activity {} is not {org_id}'s", a.activity_id)));
+                }
+                let existed = w.exists(&a.org_id, &a.activity_id)?;
+                w.upsert(a)?;
+                out.push(if existed { Stored::Replaced } else { Stored::Created });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_activity(&self, org_id: &str, activity_id: &str) -> PortResult<bool> {
+        let (org_id, activity_id) = (org_id.to_string(), activity_id.to_string());
+        let conn = self.conn.clone();
+        blocking(move || {
+            let n = lock(&conn)?
+                .execute("DELETE FROM activities WHERE org_id = ?1 AND activity_id = ?2", params![org_id, activity_id])
+                .map_err(map_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn activity_page(
+        &self,
+        query: &ActivityQuery,
+        after: Option<(NaiveDate, String)>,
+        limit: u32,
+    ) -> PortResult<Vec<Activity>> {
+        let (mut where_sql, mut args) = filter(query);
+        if let Some((date, id)) = after {
+            where_sql.push_str(" AND (date, activity_id) > (?, ?)");
+            args.push(Value::Text(date.format("%Y-%m-%d").to_string()));
+            args.push(Value::Text(id));
+        }
+        args.push(Value::Integer(i64::from(limit)));
+        let db_path = self.db_path.clone();
+        blocking(move || {
+            let conn = sqlite::open_read_only(&db_path)?;
+            let mut stmt = conn
+                .prepare(&format!("SELECT body FROM activities {where_sql} ORDER BY date, activity_id LIMIT ?"))
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params_from_iter(&args), |r| r.get::<_, String>(0))
+                .map_err(map_err)?
+                .map(|body| {
+                    serde_json::from_str::<Activity>(&body.map_err(map_err)?)
+                        .map_err(|e| PortError::Permanent(format!("stored activity is unreadable: {e}")))
+                })
+                .collect::<PortResult<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn begin_import(
+        &self,
+        org_id: &str,
+        _import_id: &ImportId,
+        replace: Option<Period>,
+    ) -> PortResult<Box<dyn ImportWriter>> {
+        let (steps, received) = std::sync::mpsc::sync_channel(IMPORT_BUFFER);
+        let failed = Arc::new(Mutex::new(None));
+        let (db_path, org_id, thread_failed) = (self.db_path.clone(), org_id.to_string(), failed.clone());
+        std::thread::Builder::new()
+            .name("sqlite-import".into())
+            .spawn(move || import_thread(db_path, org_id, replace, received, thread_failed))
+            .map_err(|e| PortError::Transient(format!("import thread: {e}")))?;
+        Ok(Box::new(SqliteImport { steps, failed }))
     }
 }

@@ -1,5 +1,7 @@
-//! Generated reports as plain files under the data directory, handed out
-//! through signed, expiring download links served by the local server.
+//! Files as plain files under the data directory: reports handed out
+//! through signed, expiring download links, and uploads (import files,
+//! attachments) taken in through signed, expiring, size-bounded upload
+//! links, both served by the local server at `/{route}/{key}`.
 
 use std::fs;
 use std::io;
@@ -11,13 +13,16 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::ports::{
-    Download, DownloadRefused, FileStore, PortError, PortResult, SignedDownloads, SignedLink, validate_key,
+    Download, DownloadRefused, FileStore, PortError, PortResult, SignedDownloads, SignedLink, SignedUploadLink,
+    SignedUploads, UploadBody, UploadMethod, UploadRefused, UploadTarget, validate_key,
 };
 
 #[derive(Clone)]
 pub struct DiskFileStore {
     root: PathBuf,
     base_url: String,
+    /// The first path segment of this store's links (`files`, `uploads`).
+    route: &'static str,
     url_key: Vec<u8>,
 }
 
@@ -48,7 +53,17 @@ impl DiskFileStore {
     pub fn new(root: impl Into<PathBuf>, base_url: &str, url_key: Vec<u8>) -> io::Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root)?;
-        Ok(DiskFileStore { root, base_url: base_url.trim_end_matches('/').to_string(), url_key })
+        Ok(DiskFileStore { root, base_url: base_url.trim_end_matches('/').to_string(), route: "files", url_key })
+    }
+
+    /// The same store with its links under `/{route}/` (one route per store).
+    pub fn served_at(mut self, route: &'static str) -> Self {
+        self.route = route;
+        self
+    }
+
+    pub fn route(&self) -> &'static str {
+        self.route
     }
 
     fn path_of(&self, key: &str) -> PortResult<PathBuf> {
@@ -59,6 +74,14 @@ impl DiskFileStore {
     fn mac(&self, key: &str, expires: i64, name: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.url_key).expect("HMAC accepts any key length");
         mac.update(format!("{key}\n{expires}\n{name}").as_bytes());
+        mac
+    }
+
+    /// An upload link's signature covers what it allows; the leading `put`
+    /// keeps a download link from ever passing as one.
+    fn upload_mac(&self, key: &str, expires: i64, max_bytes: u64) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.url_key).expect("HMAC accepts any key length");
+        mac.update(format!("put\n{key}\n{expires}\n{max_bytes}").as_bytes());
         mac
     }
 
@@ -210,7 +233,75 @@ impl FileStore for DiskFileStore {
         let ttl_secs = ttl.as_secs() as i64 + i64::from(ttl.subsec_nanos() > 0);
         let expires = unix_now() + ttl_secs;
         let sig = hex::encode(self.mac(key, expires, filename).finalize().into_bytes());
-        Ok(format!("{}/files/{key}?expires={expires}&name={}&sig={sig}", self.base_url, url_encode(filename)))
+        Ok(format!("{}/{}/{key}?expires={expires}&name={}&sig={sig}", self.base_url, self.route, url_encode(filename)))
+    }
+
+    async fn signed_upload(&self, key: &str, max_bytes: u64, ttl: Duration) -> PortResult<UploadTarget> {
+        validate_key(key)?;
+        let expires = unix_now() + ttl.as_secs() as i64 + i64::from(ttl.subsec_nanos() > 0);
+        let sig = hex::encode(self.upload_mac(key, expires, max_bytes).finalize().into_bytes());
+        Ok(UploadTarget {
+            url: format!("{}/{}/{key}?expires={expires}&max={max_bytes}&sig={sig}", self.base_url, self.route),
+            method: UploadMethod::Put,
+            fields: Vec::new(),
+            expires_at: chrono::DateTime::from_timestamp(expires, 0).unwrap_or_default(),
+            max_bytes,
+        })
+    }
+
+    async fn size_of(&self, key: &str) -> PortResult<Option<u64>> {
+        let path = self.path_of(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read file size", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl SignedUploads for DiskFileStore {
+    async fn accept_upload(
+        &self,
+        link: SignedUploadLink<'_>,
+        mut body: UploadBody,
+        now_unix: i64,
+    ) -> Result<u64, UploadRefused> {
+        let path = self.path_of(link.key).map_err(|_| UploadRefused::Link)?;
+        let sig = hex::decode(link.sig).map_err(|_| UploadRefused::Link)?;
+        self.upload_mac(link.key, link.expires, link.max_bytes).verify_slice(&sig).map_err(|_| UploadRefused::Link)?;
+        if now_unix >= link.expires {
+            return Err(UploadRefused::Link);
+        }
+        if path.exists() {
+            return Err(UploadRefused::AlreadyUploaded);
+        }
+        let folder = path.parent().expect("a key always has a folder under the root").to_path_buf();
+        let store_err = |e: io::Error| UploadRefused::Store(e.to_string());
+        tokio::fs::create_dir_all(&folder).await.map_err(store_err)?;
+        // Written beside the destination under a dot name (no key can be
+        // one), then renamed: nobody ever sees half a file under the key,
+        // and one over the limit is never there at all.
+        let tmp = tempfile::Builder::new().prefix(".upload-").tempfile_in(&folder).map_err(store_err)?;
+        let (std_file, tmp_path) = tmp.into_parts();
+        let mut file = tokio::fs::File::from_std(std_file);
+        let mut size = 0u64;
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(store_err)?;
+            size += chunk.len() as u64;
+            if size > link.max_bytes {
+                return Err(UploadRefused::TooLarge(link.max_bytes));
+            }
+            file.write_all(&chunk).await.map_err(store_err)?;
+        }
+        file.sync_all().await.map_err(store_err)?;
+        drop(file);
+        // Taken by a concurrent upload of the same link: that one stands.
+        tmp_path.persist_noclobber(&path).map_err(|_| UploadRefused::AlreadyUploaded)?;
+        Ok(size)
     }
 }
 

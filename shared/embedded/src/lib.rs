@@ -11,8 +11,10 @@ mod data_dir;
 pub mod demo;
 mod event_outbox;
 mod file_store;
+mod import_store;
 mod job_store;
 mod jwt;
+mod organisations;
 pub mod sqlite;
 
 pub use activity_store::{ActivityWriter, SqliteActivities};
@@ -22,8 +24,10 @@ pub use bufdir_receiver::LocalBufdirReceiver;
 pub use data_dir::DataDir;
 pub use event_outbox::JsonlEventOutbox;
 pub use file_store::DiskFileStore;
+pub use import_store::SqliteImportStore;
 pub use job_store::SqliteJobStore;
 pub use jwt::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalJwt};
+pub use organisations::SqliteOrganisations;
 
 use bufdir_core::{domain, http, ports, service};
 use bufdir_workflow as workflow;

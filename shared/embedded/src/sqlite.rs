@@ -78,6 +78,32 @@ const MIGRATIONS: &[&str] = &[
     // 5: the in-flight count each create and retry makes inside its write
     // transaction reads this index, not every job the organisation has had.
     "CREATE INDEX jobs_by_org_status ON jobs (org_id, status);",
+    // 6: activity imports, like jobs: the whole import as JSON beside the
+    // columns it is filtered and ordered by; and their idempotency keys.
+    "CREATE TABLE imports (
+        import_id  TEXT PRIMARY KEY NOT NULL,
+        org_id     TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        version    INTEGER NOT NULL,
+        body       TEXT NOT NULL
+    );
+    CREATE INDEX imports_by_org ON imports (org_id, created_at DESC);
+    CREATE INDEX imports_by_status ON imports (status, created_at);
+    CREATE TABLE import_keys (
+        scope       TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        import_id   TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    );",
+    // 7: what organisations told us about themselves.
+    "CREATE TABLE organisations (
+        org_id TEXT PRIMARY KEY NOT NULL,
+        body   TEXT NOT NULL
+    );",
 ];
 
 /// A read-write connection with the schema brought up to date.

@@ -18,10 +18,11 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::labels;
-use super::summary::{Summary, fylke_name};
+use super::summary::Summary;
 use super::suppression::Suppressed;
 use super::{Activity, ActivityType, Finished, NotCountedReason, ReportError, ReportMeta, Sink, TypeFigures};
 use crate::domain::Profile;
+use crate::domain::fylke_name;
 
 pub const FORMAT_VERSION: u32 = 3;
 

@@ -10,8 +10,9 @@ use super::attachments::BundleCounts;
 use super::labels::{
     self, SHEET_CONTROL, SHEET_COVER, SHEET_GEOGRAPHY, SHEET_PARTICIPANTS, SHEET_SUMMARY, SHEET_VOLUNTEERS,
 };
-use super::summary::{Summary, TypeFigures, fylke_name};
+use super::summary::{Summary, TypeFigures};
 use super::suppression::Suppressed;
+use crate::domain::fylke_name;
 use crate::domain::{ActivityType, NotCountedReason, Profile};
 
 /// What a hidden cell shows, as Statistics Norway prints it.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 
 use super::suppression::{Suppressed, is_small, suppress};
-use crate::domain::{Activity, ActivityType, NotCountedReason};
+use crate::domain::{Activity, ActivityType, NotCountedReason, fylke_name};
 
 /// Label of the Geografi row for activities held outside Norway.
 pub const ABROAD: &str = "Utlandet";
@@ -302,47 +302,6 @@ impl SummaryBuilder {
         }
         let left_out = self.kommuner.len() - shown.len();
         (shown, left_out)
-    }
-}
-
-/// County names for the codes of the 2024, 2020 and pre-2020 lists; a code
-/// in none of them keeps an empty name rather than a guess.
-pub fn fylke_name(code: &str) -> &'static str {
-    match code {
-        "01" => "Østfold (før 2020)",
-        "02" => "Akershus (før 2020)",
-        "03" => "Oslo",
-        "04" => "Hedmark",
-        "05" => "Oppland",
-        "06" => "Buskerud (før 2020)",
-        "07" => "Vestfold (før 2020)",
-        "08" => "Telemark (før 2020)",
-        "09" => "Aust-Agder",
-        "10" => "Vest-Agder",
-        "11" => "Rogaland",
-        "12" => "Hordaland",
-        "14" => "Sogn og Fjordane",
-        "15" => "Møre og Romsdal",
-        "16" => "Sør-Trøndelag",
-        "17" => "Nord-Trøndelag",
-        "18" => "Nordland",
-        "19" => "Troms (før 2020)",
-        "20" => "Finnmark (før 2020)",
-        "30" => "Viken",
-        "31" => "Østfold",
-        "32" => "Akershus",
-        "33" => "Buskerud",
-        "34" => "Innlandet",
-        "38" => "Vestfold og Telemark",
-        "39" => "Vestfold",
-        "40" => "Telemark",
-        "42" => "Agder",
-        "46" => "Vestland",
-        "50" => "Trøndelag",
-        "54" => "Troms og Finnmark",
-        "55" => "Troms",
-        "56" => "Finnmark",
-        _ => "",
     }
 }
 

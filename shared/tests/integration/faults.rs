@@ -16,7 +16,7 @@ use shared::adapters::embedded::{
     DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
 };
 use shared::domain::{Activity, Caller, CreateExportRequest, ExportJob, ExportStatus};
-use shared::ports::{ActivityQuery, ActivitySource, FileStore, PortError, PortResult};
+use shared::ports::{ActivityQuery, ActivitySource, FileStore, PortError, PortResult, UploadTarget};
 use shared::service::{ExportService, Ports, Settings};
 use shared::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
 
@@ -66,6 +66,12 @@ impl FileStore for FailingFiles {
     }
     async fn signed_url(&self, key: &str, filename: &str, ttl: Duration) -> PortResult<String> {
         self.inner.signed_url(key, filename, ttl).await
+    }
+    async fn signed_upload(&self, key: &str, max_bytes: u64, ttl: Duration) -> PortResult<UploadTarget> {
+        self.inner.signed_upload(key, max_bytes, ttl).await
+    }
+    async fn size_of(&self, key: &str) -> PortResult<Option<u64>> {
+        self.inner.size_of(key).await
     }
 }
 

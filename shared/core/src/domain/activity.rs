@@ -67,6 +67,8 @@ pub enum Mode {
 }
 
 impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::InPerson, Mode::Digital, Mode::Phone];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::InPerson => "in_person",
@@ -183,51 +185,115 @@ impl Activity {
         self.kommunenummer.get(..2).unwrap_or("")
     }
 
-    /// Checks the record's own consistency; each problem is one message.
-    pub fn problems(&self) -> Vec<String> {
+    /// Checks the record's own consistency and its codes; every problem
+    /// is reported, each naming its field.
+    pub fn problems(&self) -> Vec<ActivityProblem> {
         let mut out = Vec::new();
+        let mut add = |field: &'static str, code: &'static str, message: String| {
+            out.push(ActivityProblem { field, code, message });
+        };
         if self.activity_id.trim().is_empty() || self.activity_id.len() > 100 {
-            out.push("activity_id must be 1..100 characters".to_string());
+            add("activity_id", "invalid_value", "activity_id must be 1..100 characters".to_string());
         }
         if self.org_id.trim().is_empty() {
-            out.push("org_id must not be empty".to_string());
+            add("org_id", "missing_value", "org_id must not be empty".to_string());
+        }
+        if self.title.chars().count() > MAX_TITLE_CHARS {
+            add("title", "invalid_value", format!("title must be at most {MAX_TITLE_CHARS} characters"));
         }
         if self.duration_minutes == 0 {
-            out.push("duration_minutes must be greater than 0".to_string());
+            add("duration_minutes", "invalid_value", "duration_minutes must be greater than 0".to_string());
         }
         if self.duration_minutes > 24 * 60 {
-            out.push("duration_minutes must be at most 1440 (one day)".to_string());
-        }
-        if !(self.kommunenummer.len() == 4 && self.kommunenummer.bytes().all(|b| b.is_ascii_digit())) {
-            out.push(format!("kommunenummer must be 4 digits, got {:?}", self.kommunenummer));
+            add("duration_minutes", "invalid_value", "duration_minutes must be at most 1440 (one day)".to_string());
         }
         if !super::YEARS.contains(&chrono::Datelike::year(&self.date)) {
-            out.push(format!(
-                "date {} is outside the years {} to {}",
-                self.date,
-                super::YEARS.start(),
-                super::YEARS.end()
-            ));
+            let years = format!("{} to {}", super::YEARS.start(), super::YEARS.end());
+            add("date", "invalid_value", format!("date {} is outside the years {years}", self.date));
+        }
+        match super::check_kommunenummer(&self.kommunenummer, self.date) {
+            Ok(()) => {}
+            Err(super::KommuneError::Shape) => add(
+                "kommunenummer",
+                "invalid_value",
+                format!("kommunenummer must be 4 digits, got {:?}", self.kommunenummer),
+            ),
+            Err(super::KommuneError::Unknown) => add(
+                "kommunenummer",
+                "unknown_kommunenummer",
+                format!("kommunenummer {} names no municipality on {}", self.kommunenummer, self.date),
+            ),
         }
         let p = &self.participants;
         if p.new > p.total {
-            out.push(format!("participants.new ({}) exceeds participants.total ({})", p.new, p.total));
+            add(
+                "participants.new",
+                "inconsistent_counts",
+                format!("participants.new ({}) exceeds participants.total ({})", p.new, p.total),
+            );
         }
         if p.by_gender.sum() != p.total {
-            out.push(format!("participants.by_gender sums to {}, not total {}", p.by_gender.sum(), p.total));
+            add(
+                "participants.by_gender",
+                "inconsistent_counts",
+                format!("participants.by_gender sums to {}, not total {}", p.by_gender.sum(), p.total),
+            );
         }
         if p.by_age.sum() != p.total {
-            out.push(format!("participants.by_age sums to {}, not total {}", p.by_age.sum(), p.total));
+            add(
+                "participants.by_age",
+                "inconsistent_counts",
+                format!("participants.by_age sums to {}, not total {}", p.by_age.sum(), p.total),
+            );
         }
-        if !(self.volunteers.hours.is_finite() && self.volunteers.hours >= 0.0) {
-            out.push("volunteers.hours must be a non-negative number".to_string());
+        if !(self.volunteers.hours.is_finite() && (0.0..=MAX_VOLUNTEER_HOURS).contains(&self.volunteers.hours)) {
+            add(
+                "volunteers.hours",
+                "invalid_value",
+                format!("volunteers.hours must be a number from 0 to {MAX_VOLUNTEER_HOURS}"),
+            );
         }
         if let Some(t) = &self.start_time
-            && chrono::NaiveTime::parse_from_str(t, "%H:%M").is_err()
+            && !valid_clock_time(t)
         {
-            out.push(format!("start_time must be HH:MM, got {t:?}"));
+            add("start_time", "invalid_value", format!("start_time must be HH:MM, got {t:?}"));
+        }
+        for (i, a) in self.attachments.iter().enumerate() {
+            if a.key.trim().is_empty() || a.name.trim().is_empty() {
+                add("attachments", "invalid_value", format!("attachments[{i}] needs a name and a key"));
+            }
         }
         out
+    }
+}
+
+/// Longest activity title kept.
+pub const MAX_TITLE_CHARS: usize = 500;
+/// More volunteer hours than this on one activity is a typing slip.
+pub const MAX_VOLUNTEER_HOURS: f64 = 100_000.0;
+
+/// `HH:MM`, exactly, on a 24-hour clock.
+fn valid_clock_time(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 5
+        && b[2] == b':'
+        && [0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit())
+        && chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok()
+}
+
+/// One thing wrong with an activity record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityProblem {
+    /// Where in the record, as a JSON path (`participants.by_age`).
+    pub field: &'static str,
+    /// Stable, for programs (`invalid_value`, `inconsistent_counts`, `unknown_kommunenummer`).
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for ActivityProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 

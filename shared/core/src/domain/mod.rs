@@ -1,22 +1,33 @@
 //! The export domain: no storage, no HTTP, no AWS.
 
 mod activity;
+mod activity_check;
 mod caller;
 mod date;
-mod export_id;
+mod ids;
+mod import;
 mod job;
+mod kommune;
 mod org_id;
+mod organisation;
 mod profile;
 mod request;
 pub mod status;
 mod submission;
 
 pub use activity::*;
+pub use activity_check::Checker;
 pub use caller::{Caller, OrgScope};
 pub use date::{DateError, YEARS, parse_iso_date};
-pub use export_id::ExportId;
+pub use ids::{ExportId, ImportId};
+pub use import::{
+    IMPORT_TRANSITIONS, ImportFormat, ImportJob, ImportMove, ImportMoveRefused, ImportStatus, MAX_KEPT_ERRORS, Period,
+    RowError, next_import_status,
+};
 pub use job::*;
+pub use kommune::{KommuneError, check_kommunenummer, fylke_name, kommune_name};
 pub use org_id::{OrgId, OrgIdError};
+pub use organisation::{Organisation, OrganisationRequest, ValidOrganisation, parse_organisation_number};
 pub use profile::{
     MissingAttachments, NotCountedReason, Profile, ProfileError, TypeRule, find_profile, known_profiles, load_builtin,
 };

@@ -3,7 +3,7 @@ use chrono::NaiveDate;
 use futures::stream::BoxStream;
 
 use super::PortResult;
-use crate::domain::{Activity, ActivityType};
+use crate::domain::{Activity, ActivityType, ImportId, Period};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActivityQuery {
@@ -34,4 +34,65 @@ pub trait ActivitySource: Send + Sync {
 
     /// The matching activities ordered by date, then activity id.
     fn stream(&self, query: ActivityQuery) -> BoxStream<'static, PortResult<Activity>>;
+}
+
+/// Whether a stored activity was new or replaced one with its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stored {
+    Created,
+    Replaced,
+}
+
+/// What a whole-file import changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub written: u64,
+    /// Activities of the replaced period the file did not name.
+    pub removed: u64,
+}
+
+/// Where activities are written: small batches (the API), one at a time
+/// (delete), and whole files (imports). Every activity written has passed
+/// the domain's checks; the store keeps one record per (organisation,
+/// activity id), the latest.
+#[async_trait]
+pub trait ActivityStore: ActivitySource {
+    /// Stores the activities, all of `org_id` with distinct ids, each
+    /// replacing a stored one with its id; says for each whether it was new.
+    async fn put_activities(&self, org_id: &str, activities: Vec<Activity>) -> PortResult<Vec<Stored>>;
+
+    /// Removes one; `false` when there was none.
+    async fn delete_activity(&self, org_id: &str, activity_id: &str) -> PortResult<bool>;
+
+    /// Up to `limit` of the query's activities in report order (date, then
+    /// id), starting after `after` (the last date and id of the page before).
+    async fn activity_page(
+        &self,
+        query: &ActivityQuery,
+        after: Option<(NaiveDate, String)>,
+        limit: u32,
+    ) -> PortResult<Vec<Activity>>;
+
+    /// A writer for one import of `org_id`'s activities. With `replace`,
+    /// what the import does not name in that period is removed when it
+    /// finishes. Dropping the writer unfinished leaves the stored activities
+    /// as they were where the store can promise that (SQLite: one
+    /// transaction), and otherwise as the rows written so far (DynamoDB);
+    /// running the same import again from the start finishes it either way.
+    async fn begin_import(
+        &self,
+        org_id: &str,
+        import_id: &ImportId,
+        replace: Option<Period>,
+    ) -> PortResult<Box<dyn ImportWriter>>;
+}
+
+/// Writes one import's activities, in file order.
+#[async_trait]
+pub trait ImportWriter: Send {
+    async fn write(&mut self, batch: Vec<Activity>) -> PortResult<()>;
+
+    /// Makes the import take effect (and removes what `replace` left out).
+    async fn finish(self: Box<Self>) -> PortResult<ImportOutcome>;
 }

@@ -25,6 +25,35 @@ pub trait FileStore: Send + Sync {
     /// and never stored. `filename` is what the browser saves it as
     /// (served with [`content_disposition`]).
     async fn signed_url(&self, key: &str, filename: &str, ttl: Duration) -> PortResult<String>;
+
+    /// Where a client may upload one file to `key` within `ttl`; the store
+    /// itself refuses a file over `max_bytes` (S3 by the presigned POST's
+    /// policy, the local server while it reads the body).
+    async fn signed_upload(&self, key: &str, max_bytes: u64, ttl: Duration) -> PortResult<UploadTarget>;
+
+    /// The stored file's size, if there is one.
+    async fn size_of(&self, key: &str) -> PortResult<Option<u64>>;
+}
+
+/// How a client sends a file to an [`UploadTarget`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UploadMethod {
+    /// The file's bytes as the request body.
+    Put,
+    /// `multipart/form-data`: every field of [`UploadTarget::fields`], in
+    /// order, then the file as the field `file` (S3's presigned POST).
+    Post,
+}
+
+/// A signed place to upload one file to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadTarget {
+    pub url: String,
+    pub method: UploadMethod,
+    pub fields: Vec<(String, String)>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub max_bytes: u64,
 }
 
 /// Keys are `/`-separated segments of `[A-Za-z0-9._-]`, at most 1024
@@ -86,6 +115,46 @@ pub enum DownloadRefused {
     InvalidKey,
     #[error("the file is gone")]
     NotFound,
+}
+
+/// A signed upload link's parts, as the server decoded them from the URL.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedUploadLink<'a> {
+    pub key: &'a str,
+    pub expires: i64,
+    /// The most bytes the link lets through (signed).
+    pub max_bytes: u64,
+    pub sig: &'a str,
+}
+
+/// Why an upload was not taken. Nothing of it is stored in any case.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UploadRefused {
+    #[error("the upload link is invalid or has expired")]
+    Link,
+    #[error("the file is larger than the {0} bytes allowed")]
+    TooLarge(u64),
+    #[error("the file was already uploaded")]
+    AlreadyUploaded,
+    #[error("storing the upload failed: {0}")]
+    Store(String),
+}
+
+/// The body of an upload, as it arrives.
+pub type UploadBody = futures::stream::BoxStream<'static, Result<Vec<u8>, std::io::Error>>;
+
+/// A store whose [`FileStore::signed_upload`] links point at this service
+/// itself (the local server's `/uploads/...`); S3 takes its uploads itself.
+#[async_trait]
+pub trait SignedUploads: Send + Sync {
+    /// Stores `body` at the link's key if the link is genuine, unexpired and
+    /// unused and the body within its size; returns the size stored.
+    async fn accept_upload(
+        &self,
+        link: SignedUploadLink<'_>,
+        body: UploadBody,
+        now_unix: i64,
+    ) -> Result<u64, UploadRefused>;
 }
 
 /// A file behind a genuine link, ready to stream.

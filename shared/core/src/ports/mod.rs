@@ -8,7 +8,9 @@ mod attachment_files;
 mod bufdir_submitter;
 mod event_publisher;
 mod file_store;
+mod import_store;
 mod job_store;
+mod organisation_store;
 mod workflow_starter;
 
 pub use activity_source::*;
@@ -16,11 +18,13 @@ pub use attachment_files::*;
 pub use bufdir_submitter::*;
 pub use event_publisher::*;
 pub use file_store::*;
+pub use import_store::*;
 pub use job_store::*;
+pub use organisation_store::*;
 pub use workflow_starter::*;
 
 /// How an adapter call went wrong, in the terms the services act on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PortError {
     /// A conditional write lost: the record changed or already exists.
     #[error("conflict: the record changed or already exists")]

@@ -69,7 +69,7 @@ fn check(text: &str, org_id: &str) -> Result<Activity, String> {
     if activity.org_id != org_id {
         return Err(format!("org_id is {:?}, but this import is for {org_id:?}", activity.org_id));
     }
-    let problems = activity.problems();
+    let problems: Vec<String> = activity.problems().iter().map(ToString::to_string).collect();
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }

@@ -1,0 +1,191 @@
+//! Every activity that comes in (a row of an import, whatever file it
+//! came from, or one of a PUT's) checked the same way: against the
+//! activity record's JSON Schema
+//! (`docs/activity.schema.json`), then the rules that span fields (counts
+//! that must add up, a kommunenummer of the activity's date), then against
+//! the import (the organisation, the replaced period, ids once per file).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use super::{Activity, Period, RowError};
+
+const SCHEMA: &str = include_str!("../../../../docs/activity.schema.json");
+
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema: Value = serde_json::from_str(SCHEMA).expect("the activity schema is JSON");
+        jsonschema::validator_for(&schema).expect("the activity schema is valid")
+    })
+}
+
+/// What an import's rows must agree with.
+pub struct Checker {
+    org_id: String,
+    replace: Option<Period>,
+    /// Each id seen, by a 64-bit digest, with its line: an organisation's
+    /// million ids fit in a few tens of MB this way. Two different ids
+    /// sharing a digest (about one chance in 10^7 for a million rows) would
+    /// read as a duplicate.
+    seen: HashMap<u64, u64>,
+    hasher: RandomState,
+}
+
+impl Checker {
+    pub fn new(org_id: &str, replace: Option<Period>) -> Self {
+        Checker { org_id: org_id.to_string(), replace, seen: HashMap::new(), hasher: RandomState::new() }
+    }
+
+    /// The row as an activity of this import, or every problem with it.
+    pub fn check(&mut self, line: u64, mut record: Map<String, Value>) -> Result<Activity, Vec<RowError>> {
+        match record.get("org_id") {
+            None => {
+                record.insert("org_id".into(), Value::String(self.org_id.clone()));
+            }
+            Some(Value::String(org)) if *org == self.org_id => {}
+            Some(other) => {
+                return Err(vec![RowError::new(
+                    line,
+                    Some("org_id"),
+                    "other_organisation",
+                    format!("org_id is {other}, but this import is for {:?}", self.org_id),
+                )]);
+            }
+        }
+        let value = Value::Object(record);
+        let schema_errors: Vec<RowError> = validator().iter_errors(&value).map(|e| schema_error(line, &e)).collect();
+        if !schema_errors.is_empty() {
+            return Err(schema_errors);
+        }
+        let activity: Activity = serde_json::from_value(value).map_err(|e| {
+            vec![RowError::new(line, None, "invalid_value", format!("the record does not read as an activity: {e}"))]
+        })?;
+        let mut errors: Vec<RowError> =
+            activity.problems().into_iter().map(|p| RowError::new(line, Some(p.field), p.code, p.message)).collect();
+        if let Some(p) = self.replace
+            && !p.contains(activity.date)
+        {
+            errors.push(RowError::new(
+                line,
+                Some("date"),
+                "outside_replace_period",
+                format!("date {} is outside the period this import replaces ({} to {})", activity.date, p.from, p.to),
+            ));
+        }
+        let digest = self.hasher.hash_one(&activity.activity_id);
+        if let Some(first) = self.seen.get(&digest) {
+            errors.push(RowError::new(
+                line,
+                Some("activity_id"),
+                "duplicate_activity_id",
+                format!("activity_id {:?} is also on line {first}", activity.activity_id),
+            ));
+        } else {
+            self.seen.insert(digest, line);
+        }
+        if errors.is_empty() { Ok(activity) } else { Err(errors) }
+    }
+}
+
+/// A schema violation as a row error: the field by its JSON path, and
+/// `missing_value` / `unknown_field` / `invalid_value` for programs.
+fn schema_error(line: u64, e: &jsonschema::ValidationError<'_>) -> RowError {
+    use jsonschema::error::ValidationErrorKind as K;
+    let path: Vec<String> = e
+        .instance_path()
+        .as_str()
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let at = path.join(".");
+    let (code, field) = match e.kind() {
+        K::Required { property } => {
+            let name = property.as_str().unwrap_or_default().to_string();
+            ("missing_value", if at.is_empty() { name } else { format!("{at}.{name}") })
+        }
+        K::AdditionalProperties { unexpected } => {
+            let names = unexpected.join(", ");
+            ("unknown_field", if at.is_empty() { names } else { format!("{at}.{names}") })
+        }
+        _ => ("invalid_value", at),
+    };
+    let message = match e.kind() {
+        K::AdditionalProperties { unexpected } => {
+            format!(
+                "{} is not a field of an activity (no names, birth dates or diagnoses are kept)",
+                unexpected.join(", ")
+            )
+        }
+        _ if field.is_empty() => e.to_string(),
+        _ => format!("{field}: {e}"),
+    };
+    RowError::new(line, (!field.is_empty()).then_some(field.as_str()), code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures;
+
+    fn record(f: impl FnOnce(&mut Value)) -> Map<String, Value> {
+        let mut v = serde_json::to_value(fixtures::activity()).unwrap();
+        f(&mut v);
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_good_row_passes_and_takes_the_import_organisation() {
+        let mut c = Checker::new("org-demo", None);
+        let a = c.check(1, record(|v| drop(v.as_object_mut().unwrap().remove("org_id")))).unwrap();
+        assert_eq!(a.org_id, "org-demo");
+    }
+
+    #[test]
+    fn every_problem_of_a_row_is_named() {
+        let mut c = Checker::new("org-demo", None);
+        let errors = c
+            .check(
+                7,
+                record(|v| {
+                    v["diagnosis"] = "x".into();
+                    v["participants"]["total"] = Value::from(-1);
+                }),
+            )
+            .unwrap_err();
+        let codes: Vec<(&str, Option<&str>)> = errors.iter().map(|e| (e.code.as_str(), e.field.as_deref())).collect();
+        assert!(codes.contains(&("unknown_field", Some("diagnosis"))), "{errors:?}");
+        assert!(codes.contains(&("invalid_value", Some("participants.total"))), "{errors:?}");
+        assert!(errors.iter().all(|e| e.line == 7));
+
+        let missing = c.check(8, record(|v| drop(v.as_object_mut().unwrap().remove("duration_minutes")))).unwrap_err();
+        assert_eq!(
+            (missing[0].code.as_str(), missing[0].field.as_deref()),
+            ("missing_value", Some("duration_minutes"))
+        );
+
+        let sums = c.check(9, record(|v| v["participants"]["by_gender"]["male"] = Value::from(30))).unwrap_err();
+        assert_eq!(sums[0].code, "inconsistent_counts");
+    }
+
+    #[test]
+    fn rows_must_fit_the_import() {
+        let period = Period { from: "2025-01-01".parse().unwrap(), to: "2025-01-31".parse().unwrap() };
+        let mut c = Checker::new("org-demo", Some(period));
+        let outside = c.check(1, record(|_| {})).unwrap_err();
+        assert_eq!(outside[0].code, "outside_replace_period");
+        let other = c.check(2, record(|v| v["org_id"] = "org-other".into())).unwrap_err();
+        assert_eq!(other[0].code, "other_organisation");
+
+        let mut c = Checker::new("org-demo", None);
+        c.check(3, record(|_| {})).unwrap();
+        let twice = c.check(5, record(|_| {})).unwrap_err();
+        assert_eq!(twice[0].code, "duplicate_activity_id");
+        assert!(twice[0].message.contains("line 3"), "{}", twice[0].message);
+    }
+}

@@ -1,0 +1,301 @@
+//! Running one import, the same on every backend: once its file has
+//! arrived, every row is read and checked, and only if all of them pass is
+//! anything written, in a second pass over the file. Safe to run twice
+//! (a redelivered queue message, a restarted server): a finished import is
+//! left alone, and an unfinished one is done again from the start, which
+//! writes the same activities.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::{info, warn};
+
+use crate::domain::Checker;
+use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, ImportStatus, RowError};
+use crate::ports::{ActivityStore, FileStore, ImportStore, PortError};
+use crate::read::{self, FileError};
+
+/// Activities handed to the store at a time.
+const WRITE_BATCH: usize = 1000;
+
+/// What an import needs.
+#[derive(Clone)]
+pub struct ImportContext {
+    pub imports: Arc<dyn ImportStore>,
+    pub activities: Arc<dyn ActivityStore>,
+    /// Where uploaded files are.
+    pub uploads: Arc<dyn FileStore>,
+    /// Scratch space for the upload's local copy.
+    pub work_dir: PathBuf,
+    /// How often progress is recorded.
+    pub progress_every: Duration,
+}
+
+/// Why a run stopped without finishing the import.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Worth running again later (storage briefly unavailable); the import
+    /// is left as it was.
+    #[error("{0}")]
+    Retryable(String),
+}
+
+impl From<PortError> for RunError {
+    fn from(e: PortError) -> Self {
+        RunError::Retryable(e.to_string())
+    }
+}
+
+/// How the work on an import ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ran {
+    /// Nothing to do: no such import, already final, or no file yet.
+    Nothing,
+    Finished(ImportJob),
+}
+
+/// Runs the import if its file is there; see the module's description.
+pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunError> {
+    let Some(mut job) = ctx.imports.get_import(id).await? else { return Ok(Ran::Nothing) };
+    if job.status.is_final() {
+        return Ok(Ran::Nothing);
+    }
+    let Some(size) = ctx.uploads.size_of(&job.upload_key).await? else { return Ok(Ran::Nothing) };
+    if job.status == ImportStatus::AwaitingUpload {
+        job = match change(ctx, job, |j| j.apply(ImportMove::Check, Utc::now()).is_ok()).await? {
+            Some(j) => j,
+            None => return Ok(Ran::Nothing),
+        };
+    }
+    if size > job.max_upload_bytes {
+        let message = format!("the file is {size} bytes, more than the {} allowed", job.max_upload_bytes);
+        return finish_failed(ctx, job, "upload_too_large", message, Errors::none()).await;
+    }
+    std::fs::create_dir_all(&ctx.work_dir).map_err(|e| RunError::Retryable(format!("working directory: {e}")))?;
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{id}-"))
+        .tempdir_in(&ctx.work_dir)
+        .map_err(|e| RunError::Retryable(format!("working directory: {e}")))?;
+    let local = work.path().join("upload");
+    ctx.uploads.fetch(&job.upload_key, &local).await?;
+
+    info!(import_id = %id, org_id = %job.org_id, format = job.format.as_str(), "import checking rows");
+    let checked = validate(ctx, &mut job, local.clone()).await?;
+    let (rows, errors) = match checked {
+        Err(file) => return finish_failed(ctx, job, file.code, file.message, Errors::none()).await,
+        Ok(v) => v,
+    };
+    if errors.count > 0 {
+        let message = format!("{} problems in the file; nothing was imported", errors.count);
+        return finish_failed(ctx, job, "invalid_rows", message, errors).await;
+    }
+    if rows == 0 {
+        return finish_failed(ctx, job, "empty_file", "the file has no activities".into(), Errors::none()).await;
+    }
+
+    job = match change(ctx, job, |j| {
+        j.rows_total = rows;
+        j.apply(ImportMove::Write, Utc::now()).is_ok() || j.status == ImportStatus::Importing
+    })
+    .await?
+    {
+        Some(j) => j,
+        None => return Ok(Ran::Nothing),
+    };
+    info!(import_id = %id, rows, "import writing rows");
+    let outcome = write(ctx, &mut job, local).await?;
+    let folder = upload_folder(&job.upload_key);
+    let done = change(ctx, job, |j| {
+        j.rows_written = outcome.written;
+        j.rows_removed = outcome.removed;
+        j.apply(ImportMove::Complete, Utc::now()).is_ok()
+    })
+    .await?;
+    let _ = ctx.uploads.delete_prefix(&folder).await;
+    info!(import_id = %id, written = outcome.written, removed = outcome.removed, "import completed");
+    Ok(done.map_or(Ran::Nothing, Ran::Finished))
+}
+
+/// The folder an import's upload is kept in (its key without the file
+/// name): removed once the import is over, whichever way.
+fn upload_folder(key: &str) -> String {
+    match key.rsplit_once('/') {
+        Some((folder, _)) => format!("{folder}/"),
+        None => key.to_string(),
+    }
+}
+
+struct Errors {
+    count: u64,
+    kept: Vec<RowError>,
+}
+
+impl Errors {
+    fn none() -> Self {
+        Errors { count: 0, kept: Vec::new() }
+    }
+}
+
+/// The first pass: every row read and checked, nothing written. Returns
+/// the number of rows and their problems, or why the file is unreadable.
+async fn validate(
+    ctx: &ImportContext,
+    job: &mut ImportJob,
+    local: PathBuf,
+) -> Result<Result<(u64, Errors), FileError>, RunError> {
+    let read_so_far = Arc::new(AtomicU64::new(0));
+    let (format, org, replace) = (job.format, job.org_id.clone(), job.replace_period);
+    let counter = read_so_far.clone();
+    let mut pass = tokio::task::spawn_blocking(move || -> Result<(u64, Errors), FileError> {
+        let mut checker = Checker::new(&org, replace);
+        let mut errors = Errors { count: 0, kept: Vec::new() };
+        let mut rows = 0u64;
+        for row in read::open(format, &local)? {
+            let row = row?;
+            rows += 1;
+            counter.store(rows, Ordering::Relaxed);
+            let problems = match row.record {
+                Ok(record) => checker.check(row.line, record).err(),
+                Err(problems) => Some(problems),
+            };
+            for p in problems.into_iter().flatten() {
+                errors.count += 1;
+                if errors.kept.len() < crate::domain::MAX_KEPT_ERRORS {
+                    errors.kept.push(p);
+                }
+            }
+        }
+        errors.kept.sort_by_key(|e| e.line);
+        Ok((rows, errors))
+    });
+    let mut ticker = tokio::time::interval(ctx.progress_every);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            done = &mut pass => {
+                return done.map_err(|e| RunError::Retryable(format!("checking rows stopped: {e}")));
+            }
+            _ = ticker.tick() => record_progress(ctx, job, |j| j.rows_total = read_so_far.load(Ordering::Relaxed)).await,
+        }
+    }
+}
+
+/// The second pass: the same rows, now known good, written in batches.
+async fn write(
+    ctx: &ImportContext,
+    job: &mut ImportJob,
+    local: PathBuf,
+) -> Result<crate::ports::ImportOutcome, RunError> {
+    let mut writer = ctx.activities.begin_import(&job.org_id, &job.import_id, job.replace_period).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Activity>, String>>(2);
+    let (format, org, replace): (ImportFormat, String, _) = (job.format, job.org_id.clone(), job.replace_period);
+    tokio::task::spawn_blocking(move || {
+        let send = |batch| tx.blocking_send(batch).is_ok();
+        let rows = match read::open(format, &local) {
+            Ok(rows) => rows,
+            Err(e) => return send(Err(e.message)),
+        };
+        let mut checker = Checker::new(&org, replace);
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        for row in rows {
+            // The first pass read every row good; anything else now means
+            // the file changed under us, and nothing must be half-written.
+            let checked = row.map_err(|e| e.message).and_then(|row| {
+                let record = row.record.map_err(|_| format!("row {} changed since it was checked", row.line))?;
+                checker.check(row.line, record).map_err(|_| format!("row {} changed since it was checked", row.line))
+            });
+            match checked {
+                Ok(a) => batch.push(a),
+                Err(e) => return send(Err(e)),
+            }
+            if batch.len() == WRITE_BATCH && !send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(WRITE_BATCH)))) {
+                return false;
+            }
+        }
+        batch.is_empty() || send(Ok(batch))
+    });
+    let mut written = 0u64;
+    let mut ticker = tokio::time::interval(ctx.progress_every);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            next = rx.recv() => match next {
+                None => break,
+                Some(Err(e)) => return Err(RunError::Retryable(format!("reading the file again failed: {e}"))),
+                Some(Ok(batch)) => {
+                    written += batch.len() as u64;
+                    writer.write(batch).await?;
+                }
+            },
+            _ = ticker.tick() => record_progress(ctx, job, |j| j.rows_written = written).await,
+        }
+    }
+    Ok(writer.finish().await?)
+}
+
+/// Records progress on the import; a lost race only skips one record.
+async fn record_progress(ctx: &ImportContext, job: &mut ImportJob, f: impl Fn(&mut ImportJob)) {
+    let mut next = job.clone();
+    f(&mut next);
+    next.updated_at = Utc::now();
+    next.version = job.version + 1;
+    match ctx.imports.update_import(&next, job.version).await {
+        Ok(()) => *job = next,
+        Err(PortError::Conflict) => {
+            if let Ok(Some(fresh)) = ctx.imports.get_import(&job.import_id).await {
+                *job = fresh;
+            }
+        }
+        Err(e) => warn!(import_id = %job.import_id, error = %e, "import progress not recorded"),
+    }
+}
+
+/// Applies `f` to the freshest copy and writes it back; `None` when `f`
+/// says the import is no longer in a state this run may change.
+async fn change(
+    ctx: &ImportContext,
+    mut job: ImportJob,
+    mut f: impl FnMut(&mut ImportJob) -> bool,
+) -> Result<Option<ImportJob>, RunError> {
+    for _ in 0..8 {
+        let mut next = job.clone();
+        if !f(&mut next) {
+            return Ok(None);
+        }
+        next.updated_at = Utc::now();
+        next.version = job.version + 1;
+        match ctx.imports.update_import(&next, job.version).await {
+            Ok(()) => return Ok(Some(next)),
+            Err(PortError::Conflict) => match ctx.imports.get_import(&job.import_id).await? {
+                Some(fresh) => job = fresh,
+                None => return Ok(None),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RunError::Retryable("the import kept changing".into()))
+}
+
+async fn finish_failed(
+    ctx: &ImportContext,
+    job: ImportJob,
+    code: &str,
+    message: String,
+    errors: Errors,
+) -> Result<Ran, RunError> {
+    warn!(import_id = %job.import_id, code, "import failed");
+    let folder = upload_folder(&job.upload_key);
+    let failed = change(ctx, job, |j| {
+        j.error_code = Some(code.to_string());
+        j.error_message = Some(message.clone());
+        j.errors = errors.kept.clone();
+        j.error_count = errors.count;
+        j.apply(ImportMove::Fail, Utc::now()).is_ok()
+    })
+    .await?;
+    let _ = ctx.uploads.delete_prefix(&folder).await;
+    Ok(failed.map_or(Ran::Nothing, Ran::Finished))
+}
