@@ -34,6 +34,7 @@ ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "EXPORTS_TABLE": "exports",
     "ACTIVITIES_TABLE": "activities",
+    "IMPORTS_TABLE": "imports",
     "FILES_BUCKET": "files",
     "EVENTS_QUEUE_URL": "http://127.0.0.1:1/123456789012/events",
     "STATE_MACHINE_ARN": "arn:aws:states:eu-north-1:123456789012:stateMachine:export",

@@ -6,16 +6,24 @@
 //!
 //! - [`domain`] (`shared/core/src/domain/`): the export job, its statuses
 //!   and the transition table (`status.rs`), the create request and its
-//!   validation, dates, organisation ids, the activity record and the
-//!   report profiles. No storage, no HTTP, no AWS.
+//!   validation, dates, organisation ids, the activity record and its
+//!   checks (`activity_check.rs`), the import job and its table
+//!   (`import.rs`), the organisation, kommunenummer and the report
+//!   profiles. No storage, no HTTP, no AWS.
 //! - [`ports`] (`shared/core/src/ports/`): one narrow trait per outside
 //!   thing the services need: `JobStore` (with idempotency keys and the
 //!   in-flight cap), `ActivitySource`, `FileStore` (and the download name
-//!   and key rules), `AttachmentFiles`, `WorkflowStarter`, `EventPublisher`,
-//!   `BufdirSubmitter`.
-//! - [`service`] (`shared/core/src/service/`): what callers can do (create,
-//!   list, get, cancel, retry, delete), idempotency, estimates, and the
-//!   housekeeping nobody asks for (expired files, the watchdog).
+//!   and key rules, signed uploads), `AttachmentFiles`, `WorkflowStarter`,
+//!   `EventPublisher`, `BufdirSubmitter`, `ActivityStore` (small writes and
+//!   whole-file imports), `ImportStore`, `OrganisationStore`.
+//! - [`service`] (`shared/core/src/service/`): what callers can do with
+//!   exports (create, list, get, cancel, retry, delete), imports
+//!   (`imports.rs`), activities (`activities.rs`) and organisations;
+//!   idempotency, estimates, and the housekeeping nobody asks for (expired
+//!   files, the watchdog, the import sweep).
+//! - [`import`] (`shared/import/`): reading an import's file (JSON Lines,
+//!   CSV as Norwegian Excel writes it, workbooks), the two passes of a run
+//!   (check every row, then write), the templates, the local runner.
 //! - [`http`] (`shared/core/src/http/`): the axum router, problem answers,
 //!   authentication from claims, the OpenAPI document, signed downloads and
 //!   the local server's connection handling.
@@ -31,7 +39,8 @@
 //! - [`adapters::aws`] (`shared/aws/`, `shared/aws-steps/`): DynamoDB, S3,
 //!   SQS, Step Functions, API Gateway's caller, and
 //!   [`AwsApp`](adapters::aws::AwsApp), which every Lambda builds once per
-//!   cold start; the step Lambdas add the workflow (`WorkflowWiring`).
+//!   cold start; the step Lambdas add the workflow (`WorkflowWiring`), the
+//!   import function its queue batches (`imports`).
 //! - [`adapters::maskinporten`] (`shared/maskinporten/`): submitting to a
 //!   Bufdir receiver over HTTP with a Maskinporten token.
 //!
@@ -40,6 +49,7 @@
 
 pub use bufdir_core::{backoff, domain, http, ports, service};
 pub use bufdir_embedded::demo;
+pub use bufdir_import as import;
 pub use bufdir_report as report;
 pub use bufdir_workflow as workflow;
 
@@ -50,6 +60,6 @@ pub mod adapters {
     /// The AWS adapters and, for the step Lambdas, the workflow on them.
     pub mod aws {
         pub use bufdir_aws::*;
-        pub use bufdir_aws_steps::{WorkflowWiring, bufdir_key, steps};
+        pub use bufdir_aws_steps::{WorkflowWiring, bufdir_key, imports, steps};
     }
 }

@@ -12,12 +12,17 @@ use anyhow::{Context, bail};
 use axum::Router;
 use clap::ValueEnum;
 use shared::adapters::aws::WorkflowWiring;
-use shared::adapters::aws::{AwsApp, DynamoActivities, provision};
-use shared::adapters::embedded::{DataDir, EmbeddedApp, LocalJwt, SqliteActivities, jwt_for};
+use shared::adapters::aws::imports::import_context;
+use shared::adapters::aws::{AwsApp, DynamoActivities, provision, relay_imports};
+use shared::adapters::embedded::{DataDir, EmbeddedApp, IMPORT_LEASE, LocalJwt, SqliteActivities, jwt_for};
 use shared::demo::generate;
+use shared::http::ApiState;
 use shared::http::downloads::downloads_router;
+use shared::http::uploads::uploads_router;
+use shared::import::local::{LocalImports, LocalImportsHandle};
+use shared::import::run::ImportContext;
 use shared::ports::{ActivityQuery, ActivitySource, PortResult};
-use shared::service::{ExportService, Settings};
+use shared::service::{ImportRunner, Settings};
 use shared::workflow::{LocalRunner, RunnerHandle};
 
 /// How often the in-process runner records progress in DynamoDB, as the
@@ -129,10 +134,12 @@ impl Activities {
 
 /// Everything `serve` runs, on either backend.
 pub struct Wired {
-    pub service: Arc<ExportService>,
-    /// The local server signs its own tokens (API Gateway's authorizer is not in front of it).
+    /// The API's services, authenticating with the local tokens (API
+    /// Gateway's authorizer is not in front of this server).
+    pub state: ApiState,
     pub jwt: Arc<LocalJwt>,
-    /// Routes the backend needs besides the API (signed downloads from disk).
+    /// Routes the backend needs besides the API (signed downloads from
+    /// disk, signed uploads to it).
     pub extra_routes: Option<Router>,
     /// The in-process runner, when exports run here.
     pub runner: Option<Arc<LocalRunner>>,
@@ -153,10 +160,11 @@ pub async fn wire(
         (Backend::Embedded, Runner::StepFunctions) => bail!("--runner step-functions needs --backend aws"),
         (Backend::Embedded, Runner::Local) => {
             let app = EmbeddedApp::open_with(data_dir, base_url, concurrency, settings)?;
+            let uploads = uploads_router("uploads", app.uploads.clone(), Some(app.upload_listener()));
             Ok(Wired {
-                service: app.service.clone(),
+                state: app.api_state(),
                 jwt: app.jwt.clone(),
-                extra_routes: Some(downloads_router(app.files.clone())),
+                extra_routes: Some(downloads_router(app.files.clone()).merge(uploads)),
                 runner: Some(app.runner.clone()),
                 activities: Activities::Sqlite(app.activities.clone()),
                 location: format!("data in {}", app.data.root().display()),
@@ -168,19 +176,35 @@ pub async fn wire(
                 DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
             let location =
                 format!("jobs in DynamoDB table {}, files in s3://{}", app.names.exports_table, app.names.files_bucket);
-            let (service, runner) = match runner {
+            let jwt = Arc::new(jwt_for(data_dir)?);
+            let (state, runner) = match runner {
                 Runner::Local => {
                     // Whatever a killed process was writing is unusable.
                     data.clear_tmp()?;
                     let local =
                         LocalRunner::new(app.workflow_context(data.tmp_dir(), AWS_LOCAL_HEARTBEAT), concurrency);
-                    (app.service(Arc::new(RunnerHandle(local.clone()))), Some(local))
+                    // Imports run here too: this process reads the queue the
+                    // bucket's notifications go to, as the import function would.
+                    // Renewed often, so a restarted server soon takes over
+                    // what the last one left (the import function's lease is
+                    // its whole timeout).
+                    let ctx = ImportContext {
+                        progress_every: Duration::from_secs(1),
+                        lease: IMPORT_LEASE,
+                        ..import_context(&app, data.tmp_dir())
+                    };
+                    let imports: Arc<dyn ImportRunner> = Arc::new(LocalImportsHandle(LocalImports::new(ctx)));
+                    if let Some(queue) = app.names.imports_queue_url.clone() {
+                        let (sqs, prefix) = (app.clients.sqs.clone(), app.names.uploads_prefix.clone());
+                        tokio::spawn(relay_imports(sqs, queue, prefix, imports.clone(), Duration::from_secs(1)));
+                    }
+                    (app.api_state_with(Arc::new(RunnerHandle(local.clone())), imports), Some(local))
                 }
-                Runner::StepFunctions => (app.service(Arc::new(app.step_functions()?)), None),
+                Runner::StepFunctions => (app.api_state()?, None),
             };
             Ok(Wired {
-                service,
-                jwt: Arc::new(jwt_for(data_dir)?),
+                state: ApiState { auth: jwt.clone(), ..state },
+                jwt,
                 extra_routes: None,
                 runner,
                 activities: Activities::Dynamo(app.activities.clone()),

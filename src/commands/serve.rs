@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use shared::adapters::embedded::LocalJwt;
-use shared::http::{ApiState, BASE_PATH, ServerLimits, api_router, finish, openapi_router, serve};
+use shared::http::{BASE_PATH, ServerLimits, api_router, finish, openapi_router, serve};
 use shared::service::Settings;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -83,11 +83,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    spawn_file_expiry(wired.service.clone());
-    spawn_watchdog(wired.service.clone());
+    spawn_file_expiry(wired.state.service.clone());
+    spawn_watchdog(wired.state.service.clone(), wired.state.imports.clone());
 
-    let state = ApiState { service: wired.service.clone(), auth: wired.jwt.clone() };
-    let mut router = api_router(state).merge(openapi_router());
+    let mut router = api_router(wired.state.clone()).merge(openapi_router());
     if let Some(extra) = wired.extra_routes {
         router = router.merge(extra);
     }
@@ -145,15 +144,25 @@ fn spawn_file_expiry(service: std::sync::Arc<shared::service::ExportService>) {
 
 /// Fails running exports whose heartbeat stopped and starts queued ones
 /// nobody runs, every half minute, or four times per stall limit when
-/// that is shorter, so nothing waits much past the limit.
-fn spawn_watchdog(service: std::sync::Arc<shared::service::ExportService>) {
+/// that is shorter, so nothing waits much past the limit. Expires imports
+/// whose file never came and starts again those whose run died.
+fn spawn_watchdog(
+    service: std::sync::Arc<shared::service::ExportService>,
+    imports: std::sync::Arc<shared::service::ImportService>,
+) {
     let every = (service.settings().stall_limit / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
     tokio::spawn(async move {
         let mut every = tokio::time::interval(every);
         loop {
             every.tick().await;
-            if let Err(e) = service.watchdog(chrono::Utc::now()).await {
+            let now = chrono::Utc::now();
+            if let Err(e) = service.watchdog(now).await {
                 tracing::warn!(error = %e, "watchdog pass failed; trying again shortly");
+            }
+            match imports.sweep(now).await {
+                Ok((0, 0)) => {}
+                Ok((expired, restarted)) => info!(expired, restarted, "imports swept"),
+                Err(e) => tracing::warn!(error = %e, "import sweep failed; trying again shortly"),
             }
         }
     });

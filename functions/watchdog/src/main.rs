@@ -2,7 +2,9 @@
 //! than `STALL_LIMIT_SECONDS`, stops their executions and removes what
 //! they stored, and starts again (or fails) queued exports whose execution
 //! never started, so nothing stays "running" or "queued" for ever (see
-//! `ExportService::watchdog`).
+//! `ExportService::watchdog`). Sweeps the imports too: those whose upload
+//! never came expire, and those whose run died go back on the imports
+//! queue (see `ImportService::sweep`).
 
 use bufdir_aws::AwsApp;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
@@ -13,10 +15,13 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let app = AwsApp::from_env().await?;
     let service = app.service(std::sync::Arc::new(app.step_functions()?));
-    let service = &service;
+    let imports = app.import_service(app.import_queue());
+    let (service, imports) = (&service, &imports);
     run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let report = service.watchdog(chrono::Utc::now()).await?;
-        Ok::<_, Error>(json!(report))
+        let now = chrono::Utc::now();
+        let report = service.watchdog(now).await?;
+        let (expired, restarted) = imports.sweep(now).await?;
+        Ok::<_, Error>(json!({ "exports": report, "imports": { "expired": expired, "restarted": restarted } }))
     }))
     .await
 }

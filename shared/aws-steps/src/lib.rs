@@ -1,4 +1,5 @@
-//! The export workflow on AWS: the generate, submit, complete and
+//! The work on AWS besides the API: the import function's batches
+//! ([`imports`]); the export workflow's generate, submit, complete and
 //! mark-failed steps as Step Functions tasks ([`steps`]), the workflow
 //! context they run in, built from the same [`AwsApp`] as the API, and
 //! the Bufdir receiver's Maskinporten key from a file or Secrets Manager
@@ -7,6 +8,7 @@
 //! writer, the workflow or the RSA code.
 
 pub mod bufdir_key;
+pub mod imports;
 pub mod steps;
 mod wiring;
 

@@ -10,32 +10,37 @@
 //! activity's current `date`, lets a re-write with another date remove the
 //! old item; `i` sorts after every date, so no period query sees pointers.
 //!
+//! An import tags what it writes with `written_by` (its id), so finishing
+//! an import that replaces a period can remove what the file left out
+//! (`activities/import.rs`). The organisation's own details live in the
+//! same partition, `sk` = `org` (`organisations.rs`), which also sorts
+//! after every date.
+//!
 //! Reads are a `Query` with `sk BETWEEN` the period's ends and a
 //! `FilterExpression` on the types, consumed page by page: at most one page
 //! (1 MB, or `page_size` items) is in memory at any time.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, Select, TransactWriteItem};
 use chrono::NaiveDate;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use super::attr::{Item, get_s, s};
 use super::errors::port_error;
-use crate::backoff::Backoff;
-use crate::domain::Activity;
-use crate::ports::{ActivityQuery, ActivitySource, PortError, PortResult};
+use crate::domain::{Activity, ImportId, Period};
+use crate::ports::{ActivityQuery, ActivitySource, ActivityStore, ImportWriter, PortError, PortResult, Stored};
 
-/// BatchWriteItem's limit.
-const BATCH: usize = 25;
-/// Between tries of a batch's unprocessed items or keys.
-const BATCH_BACKOFF: Backoff = Backoff::new(Duration::from_millis(25), 2, Duration::from_secs(2));
-/// Batches in flight at once while writing.
-const WRITERS: usize = 4;
+mod import;
+mod writer;
+
+pub use writer::DynamoActivityWriter;
+
+/// The import that last wrote an activity item.
+const WRITTEN_BY: &str = "written_by";
 
 fn sort_key(date: NaiveDate, activity_id: &str) -> String {
     format!("{date}#{activity_id}")
@@ -52,7 +57,11 @@ fn key(org_id: &str, sk: String) -> Item {
 /// The sort key range covering `from..=to`: `#` (0x23) follows the date,
 /// and `$` (0x24) sorts after every `{date}#...`.
 fn range(q: &ActivityQuery) -> (String, String) {
-    (format!("{}#", q.from), format!("{}$", q.to))
+    range_of(q.from, q.to)
+}
+
+fn range_of(from: NaiveDate, to: NaiveDate) -> (String, String) {
+    (format!("{from}#"), format!("{to}$"))
 }
 
 pub fn activity_item(a: &Activity) -> PortResult<Item> {
@@ -110,7 +119,21 @@ impl DynamoActivities {
 
     /// A writer for the same table (seeding and tests).
     pub fn writer(&self) -> DynamoActivityWriter {
-        DynamoActivityWriter { client: self.client.clone(), table: self.table.clone() }
+        DynamoActivityWriter { client: self.client.clone(), table: self.table.clone(), tag: None }
+    }
+
+    /// Where `org_id` keeps `activity_id` now, from its pointer.
+    async fn stored_date(&self, org_id: &str, activity_id: &str) -> PortResult<Option<NaiveDate>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_id, pointer_key(activity_id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("read activity pointer", e))?;
+        Ok(out.item.as_ref().and_then(|i| get_s(i, "date")).and_then(|d| d.parse().ok()))
     }
 }
 
@@ -165,137 +188,86 @@ impl ActivitySource for DynamoActivities {
     }
 }
 
-/// Writes activities with BatchWriteItem, 25 at a time, sending back
-/// whatever DynamoDB left unprocessed until it is all stored.
-#[derive(Clone)]
-pub struct DynamoActivityWriter {
-    client: Client,
-    table: String,
-}
-
-impl DynamoActivityWriter {
-    /// Stores every activity (replacing one with the same org, date and
-    /// id); returns how many were written. The iterator is pulled lazily.
-    pub async fn put_all(&self, activities: impl Iterator<Item = Activity> + Send) -> PortResult<u64> {
-        let batches = stream::iter(activities).chunks(BATCH).map(|batch| {
-            let this = self.clone();
-            async move { this.write_batch(batch).await }
-        });
-        let mut written = 0u64;
-        let mut results = batches.buffer_unordered(WRITERS);
-        while let Some(n) = results.next().await {
-            written += n?;
+#[async_trait]
+impl ActivityStore for DynamoActivities {
+    async fn put_activities(&self, org_id: &str, activities: Vec<Activity>) -> PortResult<Vec<Stored>> {
+        if activities.iter().any(|a| a.org_id != org_id) {
+            return Err(PortError::Permanent("an activity of another organisation".into()));
         }
-        Ok(written)
+        self.writer().put_distinct(activities).await
     }
 
-    async fn write_batch(&self, batch: Vec<Activity>) -> PortResult<u64> {
-        // One batch may not name a key twice: the last one wins, as it would in sequence.
-        let mut latest: Vec<Activity> = Vec::with_capacity(batch.len());
-        for a in batch {
-            latest.retain(|b| (&b.org_id, &b.activity_id) != (&a.org_id, &a.activity_id));
-            latest.push(a);
+    async fn delete_activity(&self, org_id: &str, activity_id: &str) -> PortResult<bool> {
+        let Some(date) = self.stored_date(org_id, activity_id).await? else { return Ok(false) };
+        // Both go, or neither; the pointer must still say the date read.
+        let activity = writer::built(
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(org_id, sort_key(date, activity_id))))
+                .build(),
+        )?;
+        let pointer = writer::built(
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(org_id, pointer_key(activity_id))))
+                .condition_expression("#d = :d")
+                .expression_attribute_names("#d", "date")
+                .expression_attribute_values(":d", s(date.to_string()))
+                .build(),
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().delete(activity).build(),
+            TransactWriteItem::builder().delete(pointer).build(),
+        ];
+        match super::transact::transact(&self.client, "delete activity", items).await? {
+            Ok(()) => Ok(true),
+            // Re-written or removed meanwhile: whoever did it decided.
+            Err(_) => Ok(self.stored_date(org_id, activity_id).await?.is_none()),
         }
-        let n = latest.len() as u64;
-        let previous = self.stored_dates(&latest).await?;
-        let mut requests: Vec<WriteRequest> = Vec::with_capacity(latest.len() * 3);
-        for a in &latest {
-            let put = |item: Item| -> PortResult<WriteRequest> {
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(|e| PortError::Permanent(e.to_string()))?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            };
-            requests.push(put(activity_item(a)?)?);
-            let mut pointer = key(&a.org_id, pointer_key(&a.activity_id));
-            pointer.insert("date".to_string(), s(a.date.to_string()));
-            requests.push(put(pointer)?);
-            if let Some(old) = previous.get(&(a.org_id.clone(), a.activity_id.clone())).filter(|d| **d != a.date) {
-                let delete = DeleteRequest::builder()
-                    .set_key(Some(key(&a.org_id, sort_key(*old, &a.activity_id))))
-                    .build()
-                    .map_err(|e| PortError::Permanent(e.to_string()))?;
-                requests.push(WriteRequest::builder().delete_request(delete).build());
-            }
-        }
-        for chunk in requests.chunks(BATCH) {
-            self.send_batch(chunk.to_vec()).await?;
-        }
-        Ok(n)
     }
 
-    /// The dates the batch's activities are stored under now, from their pointers.
-    async fn stored_dates(&self, batch: &[Activity]) -> PortResult<HashMap<(String, String), NaiveDate>> {
-        let keys: Vec<Item> = batch.iter().map(|a| key(&a.org_id, pointer_key(&a.activity_id))).collect();
-        let mut wanted = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .build()
-            .map_err(|e| PortError::Permanent(e.to_string()))?;
-        let mut found = HashMap::new();
-        for tries in 1..=10 {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, wanted)
+    async fn activity_page(
+        &self,
+        query: &ActivityQuery,
+        after: Option<(NaiveDate, String)>,
+        limit: u32,
+    ) -> PortResult<Vec<Activity>> {
+        let mut out = Vec::new();
+        let mut next: Option<Item> = after.map(|(date, id)| key(&query.org_id, sort_key(date, &id)));
+        let (lo, _) = range(query);
+        // A start before the period's would read outside it.
+        if next.as_ref().and_then(|k| get_s(k, "sk")).is_some_and(|sk| sk < lo.as_str()) {
+            next = None;
+        }
+        let want = limit.max(1) as usize;
+        loop {
+            let page = Self::query(&self.client, &self.table, query, Some((want - out.len()).max(10) as i32))
+                .set_exclusive_start_key(next.take())
                 .send()
                 .await
-                .map_err(|e| port_error("read activity pointers", e))?;
-            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                let (Some(org), Some(sk), Some(date)) =
-                    (get_s(&item, "org_id"), get_s(&item, "sk"), get_s(&item, "date"))
-                else {
-                    continue;
-                };
-                if let (Some(id), Ok(date)) = (sk.strip_prefix("id#"), date.parse::<NaiveDate>()) {
-                    found.insert((org.to_string(), id.to_string()), date);
+                .map_err(|e| port_error("read activities", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(decode(&item)?);
+                if out.len() == want {
+                    return Ok(out);
                 }
             }
-            match out.unprocessed_keys.unwrap_or_default().remove(&self.table) {
-                Some(rest) if !rest.keys().is_empty() => wanted = rest,
-                _ => return Ok(found),
+            next = page.last_evaluated_key.filter(|k| !k.is_empty());
+            if next.is_none() {
+                return Ok(out);
             }
-            BATCH_BACKOFF.wait(tries + 1).await;
         }
-        Err(PortError::Transient("activity pointers left unread after repeated tries".into()))
     }
 
-    async fn send_batch(&self, mut requests: Vec<WriteRequest>) -> PortResult<()> {
-        for tries in 1..=10 {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-                .map_err(|e| port_error("write activities", e))?;
-            requests = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(());
-            }
-            BATCH_BACKOFF.wait(tries + 1).await;
-        }
-        Err(PortError::Transient("activities left unprocessed after repeated tries".into()))
-    }
-
-    /// Removes one activity.
-    pub async fn delete(&self, org_id: &str, date: NaiveDate, activity_id: &str) -> PortResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("org_id", s(org_id))
-            .key("sk", AttributeValue::S(sort_key(date, activity_id)))
-            .send()
-            .await
-            .map_err(|e| port_error("delete activity", e))?;
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(org_id, pointer_key(activity_id))))
-            .send()
-            .await
-            .map_err(|e| port_error("delete activity pointer", e))?;
-        Ok(())
+    async fn begin_import(
+        &self,
+        org_id: &str,
+        import_id: &ImportId,
+        replace: Option<Period>,
+    ) -> PortResult<Box<dyn ImportWriter>> {
+        let mut writer = self.writer();
+        writer.tag = Some(import_id.to_string());
+        Ok(Box::new(import::DynamoImportWriter { writer, org_id: org_id.to_string(), replace, written: 0 }))
     }
 }
 

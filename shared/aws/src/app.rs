@@ -10,19 +10,27 @@ use async_trait::async_trait;
 
 use super::config::{self, AwsNames, BufdirReceiver, Clients, ConfigError, STATE_MACHINE_ARN};
 use super::{
-    ApiGatewayAuthenticator, DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
-    StepFunctionsStarter,
+    ApiGatewayAuthenticator, DynamoActivities, DynamoImportStore, DynamoJobStore, DynamoOrganisations, S3BufdirOutbox,
+    S3FileStore, SqsEventPublisher, SqsImportRunner, StepFunctionsStarter,
 };
 use crate::http::ApiState;
 use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission, WorkflowStarter};
-use crate::service::{ExportService, Ports, Settings};
+use crate::service::{
+    ActivityService, ExportService, ImportPorts, ImportRunner, ImportService, ImportSettings, OrganisationService,
+    Ports, Settings,
+};
 
 #[derive(Clone)]
 pub struct AwsApp {
     pub names: AwsNames,
     pub clients: Clients,
     pub settings: Settings,
+    pub import_settings: ImportSettings,
     pub jobs: Arc<DynamoJobStore>,
+    pub imports: Arc<DynamoImportStore>,
+    pub organisations: Arc<DynamoOrganisations>,
+    /// Import files, uploaded straight to S3 with a presigned POST.
+    pub uploads: Arc<S3FileStore>,
     pub activities: Arc<DynamoActivities>,
     pub files: Arc<S3FileStore>,
     pub events: Arc<SqsEventPublisher>,
@@ -34,6 +42,7 @@ pub struct AwsApp {
 
 impl AwsApp {
     pub fn new(names: AwsNames, clients: Clients, settings: Settings) -> Self {
+        let import_settings = ImportSettings::default();
         let jobs = Arc::new(
             DynamoJobStore::new(clients.dynamodb.clone(), &names.exports_table, names.job_retention)
                 .with_in_flight_cap(settings.max_in_flight),
@@ -46,7 +55,28 @@ impl AwsApp {
         let files = Arc::new(S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.files_prefix));
         let events = Arc::new(SqsEventPublisher::new(clients.sqs.clone(), &names.events_queue_url));
         let outbox = Arc::new(S3BufdirOutbox::new(clients.s3.clone(), &names.files_bucket, &names.outbox_prefix));
-        AwsApp { names, clients, settings, jobs, activities, files, events, submitter: outbox.clone(), outbox }
+        let imports =
+            Arc::new(DynamoImportStore::new(clients.dynamodb.clone(), &names.imports_table, names.job_retention));
+        let organisations = Arc::new(DynamoOrganisations::new(clients.dynamodb.clone(), &names.activities_table));
+        let uploads = Arc::new(
+            S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.uploads_prefix)
+                .with_uploads_signed_by(&clients.sdk),
+        );
+        AwsApp {
+            names,
+            clients,
+            settings,
+            import_settings,
+            jobs,
+            imports,
+            organisations,
+            uploads,
+            activities,
+            files,
+            events,
+            submitter: outbox.clone(),
+            outbox,
+        }
     }
 
     /// The limits a local server was given on its command line in place of
@@ -56,6 +86,11 @@ impl AwsApp {
         self.settings.max_in_flight = max_in_flight;
         self.settings.stall_limit = stall_limit;
         self.jobs = Arc::new((*self.jobs).clone().with_in_flight_cap(max_in_flight));
+        self
+    }
+
+    pub fn with_import_settings(mut self, import_settings: ImportSettings) -> Self {
+        self.import_settings = import_settings;
         self
     }
 
@@ -71,7 +106,8 @@ impl AwsApp {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let names = AwsNames::from_env()?;
         let settings = config::settings_from_env()?;
-        let app = AwsApp::new(names, Clients::from_env().await, settings);
+        let app = AwsApp::new(names, Clients::from_env().await, settings)
+            .with_import_settings(config::import_settings_from_env()?);
         Ok(match BufdirReceiver::from_env()? {
             BufdirReceiver::Outbox => app,
             BufdirReceiver::Http => app.with_submitter(Arc::new(NoReceiver(
@@ -106,13 +142,38 @@ impl AwsApp {
         Arc::new(ExportService::new(self.ports(workflow), self.settings.clone()))
     }
 
-    /// The API behind API Gateway: exports run in Step Functions and the
-    /// caller comes from the JWT authorizer's claims.
-    pub fn api_state(&self) -> Result<ApiState, ConfigError> {
-        Ok(ApiState {
-            service: self.service(Arc::new(self.step_functions()?)),
+    /// Imports, started by `runner` when the sweep finds one to start
+    /// again (the imports queue in the stack, the in-process runner for
+    /// `--runner local`).
+    pub fn import_service(&self, runner: Arc<dyn ImportRunner>) -> Arc<ImportService> {
+        Arc::new(ImportService::new(
+            ImportPorts { imports: self.imports.clone(), uploads: self.uploads.clone(), runner },
+            self.import_settings.clone(),
+        ))
+    }
+
+    /// Starts imports by putting them on the imports queue.
+    pub fn import_queue(&self) -> Arc<SqsImportRunner> {
+        Arc::new(SqsImportRunner::new(self.clients.sqs.clone(), self.names.imports_queue_url.clone()))
+    }
+
+    /// What the API's routes need, with exports run by `workflow` and
+    /// imports started again by `imports`; the caller comes from the JWT
+    /// authorizer's claims.
+    pub fn api_state_with(&self, workflow: Arc<dyn WorkflowStarter>, imports: Arc<dyn ImportRunner>) -> ApiState {
+        ApiState {
+            service: self.service(workflow),
+            imports: self.import_service(imports),
+            activities: Arc::new(ActivityService::new(self.activities.clone(), self.organisations.clone())),
+            organisations: Arc::new(OrganisationService::new(self.organisations.clone())),
             auth: Arc::new(ApiGatewayAuthenticator),
-        })
+        }
+    }
+
+    /// The API behind API Gateway: exports run in Step Functions, imports
+    /// in the import function (the bucket's notification starts them).
+    pub fn api_state(&self) -> Result<ApiState, ConfigError> {
+        Ok(self.api_state_with(Arc::new(self.step_functions()?), self.import_queue()))
     }
 }
 

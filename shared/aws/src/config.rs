@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::service::Settings;
+use crate::service::{ImportSettings, Settings};
 
 pub const EXPORTS_TABLE: &str = "EXPORTS_TABLE";
 pub const ACTIVITIES_TABLE: &str = "ACTIVITIES_TABLE";
@@ -29,10 +29,16 @@ pub const BUFDIR_OUTBOX: &str = "BUFDIR_OUTBOX";
 pub const ACTIVITIES_PAGE_SIZE: &str = "ACTIVITIES_PAGE_SIZE";
 pub const ATTACHMENTS_BUCKET: &str = "ATTACHMENTS_BUCKET";
 pub const ATTACHMENTS_PREFIX: &str = "ATTACHMENTS_PREFIX";
+pub const IMPORTS_TABLE: &str = "IMPORTS_TABLE";
+pub const UPLOADS_PREFIX: &str = "UPLOADS_PREFIX";
+pub const IMPORTS_QUEUE_URL: &str = "IMPORTS_QUEUE_URL";
+pub const MAX_UPLOAD_BYTES: &str = "MAX_UPLOAD_BYTES";
+pub const UPLOAD_TTL_SECONDS: &str = "UPLOAD_TTL_SECONDS";
 
 pub const DEFAULT_FILES_PREFIX: &str = "exports/";
 pub const DEFAULT_OUTBOX_PREFIX: &str = "bufdir-outbox/";
 pub const DEFAULT_ATTACHMENTS_PREFIX: &str = "attachments/";
+pub const DEFAULT_UPLOADS_PREFIX: &str = "uploads/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -63,6 +69,13 @@ pub struct AwsNames {
     /// Where the attachment files are (by default the files bucket).
     pub attachments_bucket: String,
     pub attachments_prefix: String,
+    pub imports_table: String,
+    /// Where import files are uploaded, in the files bucket (the bucket's
+    /// notification to the imports queue filters on it).
+    pub uploads_prefix: String,
+    /// Where an import is started again (the watchdog's sweep); the
+    /// bucket's notification starts it the first time.
+    pub imports_queue_url: Option<String>,
 }
 
 fn required(name: &'static str) -> Result<String, ConfigError> {
@@ -103,6 +116,9 @@ impl AwsNames {
             files_prefix: prefix(FILES_PREFIX, DEFAULT_FILES_PREFIX)?,
             outbox_prefix: prefix(BUFDIR_OUTBOX_PREFIX, DEFAULT_OUTBOX_PREFIX)?,
             events_queue_url: required(EVENTS_QUEUE_URL)?,
+            imports_table: required(IMPORTS_TABLE)?,
+            uploads_prefix: prefix(UPLOADS_PREFIX, DEFAULT_UPLOADS_PREFIX)?,
+            imports_queue_url: optional(IMPORTS_QUEUE_URL),
             state_machine_arn: optional(STATE_MACHINE_ARN),
             job_retention: chrono::Duration::days(number(JOB_RETENTION_DAYS, 90)? as i64),
             activities_page_size: match optional(ACTIVITIES_PAGE_SIZE) {
@@ -170,6 +186,15 @@ pub fn settings_from_env() -> Result<Settings, ConfigError> {
         stall_limit: Duration::from_secs(number(STALL_LIMIT_SECONDS, d.stall_limit.as_secs())?),
         accepts_submissions: BufdirReceiver::from_env()? != BufdirReceiver::None,
         ..d
+    })
+}
+
+/// The import settings, with the environment's overrides.
+pub fn import_settings_from_env() -> Result<ImportSettings, ConfigError> {
+    let d = ImportSettings::default();
+    Ok(ImportSettings {
+        max_upload_bytes: number(MAX_UPLOAD_BYTES, d.max_upload_bytes)?,
+        upload_ttl: Duration::from_secs(number(UPLOAD_TTL_SECONDS, d.upload_ttl.as_secs())?.max(60)),
     })
 }
 

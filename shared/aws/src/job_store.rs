@@ -39,13 +39,11 @@
 //! endpoint's limits (at most 100 per page) and the first few pages people
 //! actually look at; deep pages cost proportionally more reads.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -54,7 +52,8 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{self, Item, get_n, get_s, n, s};
 use super::errors::port_error;
-use crate::backoff::Backoff;
+use super::index_query::{Filter, Merge, Source};
+use super::transact::{Cancelled, RETRY_BACKOFF, TRANSACTION_TRIES, transact};
 use crate::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope, Progress};
 use crate::ports::{DEFAULT_IN_FLIGHT_CAP, JobPage, JobQuery, JobStore, PortError, PortResult};
 
@@ -75,10 +74,6 @@ const EXPIRES_AT: &str = "expires_at";
 const IN_FLIGHT: &str = "in_flight";
 /// Attributes that are bookkeeping, not fields of [`ExportJob`].
 const BOOKKEEPING: &[&str] = &[CREATED_KEY, ALL_SHARD, ACTIVE_SHARD, EXPIRES_AT];
-/// How often a transaction that collided with another is tried again.
-const TRANSACTION_TRIES: u32 = 6;
-/// Between tries of a transaction that collided, or of a batch's unprocessed keys.
-const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(20), 2, Duration::from_secs(1));
 /// How long a marker that a TTL removal was counted is kept.
 const TOMBSTONE_DAYS: i64 = 7;
 
@@ -156,50 +151,6 @@ fn key(id: &str) -> Item {
 
 fn built<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> PortResult<T> {
     r.map_err(|e| PortError::Permanent(format!("request: {e}")))
-}
-
-/// Why a transaction was cancelled, in the terms the callers act on.
-enum Cancelled {
-    /// A condition failed: the record is not what the writer read. Holds
-    /// the positions of the items whose condition failed.
-    Condition(Vec<usize>),
-    /// Another transaction touched the same items; worth another try.
-    Collision,
-}
-
-impl Cancelled {
-    /// Whether the item at `index` is among those whose condition failed.
-    fn failed_at(&self, index: usize) -> bool {
-        matches!(self, Cancelled::Condition(failed) if failed.contains(&index))
-    }
-}
-
-fn cancelled(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> Option<Cancelled> {
-    match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => {
-            let reasons = e.cancellation_reasons();
-            let failed: Vec<usize> = reasons
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                .map(|(i, _)| i)
-                .collect();
-            let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
-            if !failed.is_empty() {
-                Some(Cancelled::Condition(failed))
-            } else if codes
-                .iter()
-                .all(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
-            {
-                Some(Cancelled::Collision)
-            } else {
-                // a validation error or a size limit: trying again will not help
-                None
-            }
-        }
-        TransactWriteItemsError::TransactionInProgressException(_) => Some(Cancelled::Collision),
-        _ => None,
-    }
 }
 
 fn finished_at(job: &ExportJob) -> Option<DateTime<Utc>> {
@@ -323,22 +274,8 @@ impl DynamoJobStore {
             .collect()
     }
 
-    /// Runs a transaction, trying again while it only collides with others.
     async fn transact(&self, what: &str, items: Vec<TransactWriteItem>) -> PortResult<Result<(), Cancelled>> {
-        for tries in 1..=TRANSACTION_TRIES {
-            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
-                Ok(_) => return Ok(Ok(())),
-                Err(e) => match cancelled(&e) {
-                    Some(condition @ Cancelled::Condition(_)) => return Ok(Err(condition)),
-                    Some(Cancelled::Collision) if tries < TRANSACTION_TRIES => RETRY_BACKOFF.wait(tries + 1).await,
-                    Some(Cancelled::Collision) => {
-                        return Err(PortError::Transient(format!("{what}: kept colliding with other writes")));
-                    }
-                    None => return Err(port_error(what, e)),
-                },
-            }
-        }
-        unreachable!("the loop returns on its last try")
+        transact(&self.client, what, items).await
     }
 
     async fn get_item(&self, id: &str) -> PortResult<Option<Item>> {
@@ -417,130 +354,29 @@ impl DynamoJobStore {
         Ok(self.transact("count expired export", items).await?.is_ok())
     }
 
-    /// One query page source per partition, merged by `created_key`.
-    async fn merged(
-        &self,
-        sources: Vec<Source>,
-        newest_first: bool,
-        filter: &Filter,
-        skip: usize,
-        take: usize,
-    ) -> PortResult<Vec<ExportJob>> {
-        let page_size = ((skip + take).clamp(10, 1000)) as i32;
-        let mut cursors: Vec<Cursor> = sources.into_iter().map(Cursor::new).collect();
-        futures::future::try_join_all(
-            cursors.iter_mut().map(|c| c.fill(&self.client, &self.table, newest_first, filter, page_size)),
-        )
-        .await?;
-        let mut out = Vec::new();
-        let mut skipped = 0;
-        while out.len() < take {
-            for c in cursors.iter_mut() {
-                c.fill(&self.client, &self.table, newest_first, filter, page_size).await?;
-            }
-            let best = cursors
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| c.buf.front().map(|(k, _)| (i, k)))
-                .reduce(|a, b| if (b.1 > a.1) == newest_first { b } else { a })
-                .map(|(i, _)| i);
-            let Some(i) = best else { break };
-            let (_, job) = cursors[i].buf.pop_front().expect("picked a non-empty cursor");
-            if skipped < skip {
-                skipped += 1;
-            } else {
-                out.push(job);
-            }
+    fn merge<'a>(&'a self, newest_first: bool, filter: &'a Filter) -> Merge<'a, ExportJob> {
+        Merge {
+            client: &self.client,
+            table: &self.table,
+            sort_key: CREATED_KEY,
+            newest_first,
+            filter,
+            decode: Self::decode,
+            what: "list exports",
         }
-        Ok(out)
     }
 }
 
-/// One index partition to read.
-struct Source {
-    index: &'static str,
-    pk_name: &'static str,
-    pk: String,
-}
-
-/// The status/format filter as a FilterExpression.
-#[derive(Default)]
-struct Filter {
-    expression: Option<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Filter {
-    fn of(query: &JobQuery) -> Filter {
-        let mut f = Filter::default();
-        let mut parts = Vec::new();
-        if let Some(st) = query.status {
-            parts.push("#f_status = :f_status");
-            f.names.insert("#f_status".into(), "status".into());
-            f.values.insert(":f_status".into(), s(st.as_str()));
-        }
-        if let Some(fmt) = query.format {
-            parts.push("#f_format = :f_format");
-            f.names.insert("#f_format".into(), "format".into());
-            f.values.insert(":f_format".into(), s(fmt.as_str()));
-        }
-        if !parts.is_empty() {
-            f.expression = Some(parts.join(" AND "));
-        }
-        f
+/// The list's status and format filters.
+fn filter_of(query: &JobQuery) -> Filter {
+    let mut f = Filter::default();
+    if let Some(st) = query.status {
+        f = f.equals("status", st.as_str());
     }
-}
-
-struct Cursor {
-    source: Source,
-    buf: VecDeque<(String, ExportJob)>,
-    next: Option<Item>,
-    done: bool,
-}
-
-impl Cursor {
-    fn new(source: Source) -> Cursor {
-        Cursor { source, buf: VecDeque::new(), next: None, done: false }
+    if let Some(fmt) = query.format {
+        f = f.equals("format", fmt.as_str());
     }
-
-    /// Reads pages until there is an item to offer or the partition ends.
-    async fn fill(
-        &mut self,
-        client: &Client,
-        table: &str,
-        newest_first: bool,
-        filter: &Filter,
-        page_size: i32,
-    ) -> PortResult<()> {
-        while self.buf.is_empty() && !self.done {
-            let mut names = filter.names.clone();
-            let mut values = filter.values.clone();
-            names.insert("#pk".into(), self.source.pk_name.into());
-            values.insert(":pk".into(), s(&self.source.pk));
-            let out = client
-                .query()
-                .table_name(table)
-                .index_name(self.source.index)
-                .key_condition_expression("#pk = :pk")
-                .set_filter_expression(filter.expression.clone())
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .scan_index_forward(!newest_first)
-                .limit(page_size)
-                .set_exclusive_start_key(self.next.take())
-                .send()
-                .await
-                .map_err(|e| port_error("list exports", e))?;
-            for item in out.items.unwrap_or_default() {
-                let k = get_s(&item, CREATED_KEY).unwrap_or_default().to_string();
-                self.buf.push_back((k, DynamoJobStore::decode(&item)?));
-            }
-            self.next = out.last_evaluated_key.filter(|k| !k.is_empty());
-            self.done = self.next.is_none();
-        }
-        Ok(())
-    }
+    f
 }
 
 #[async_trait]
@@ -582,10 +418,12 @@ impl JobStore for DynamoJobStore {
         }
         let limit = query.limit.max(1) as usize;
         let skip = (query.page.max(1) as usize - 1).saturating_mul(limit);
-        let filter = Filter::of(query);
-        let (jobs, total) =
-            futures::future::try_join(self.merged(sources, true, &filter, skip, limit), self.total(counters, query))
-                .await?;
+        let filter = filter_of(query);
+        let (jobs, total) = futures::future::try_join(
+            self.merge(true, &filter).read(sources, skip, limit),
+            self.total(counters, query),
+        )
+        .await?;
         Ok(JobPage { jobs, total })
     }
 
@@ -714,7 +552,7 @@ impl JobStore for DynamoJobStore {
         let sources = (0..SHARDS)
             .map(|i| Source { index: INDEX_ACTIVE, pk_name: ACTIVE_SHARD, pk: format!("active#{i}") })
             .collect();
-        self.merged(sources, false, &Filter::default(), 0, usize::MAX).await
+        self.merge(false, &Filter::default()).read(sources, 0, usize::MAX).await
     }
 }
 

@@ -14,9 +14,14 @@ mod errors;
 mod events;
 pub mod expired;
 mod file_store;
+mod import_queue;
+mod import_store;
+mod index_query;
 mod job_store;
+mod organisations;
 mod presigned_post;
 pub mod provision;
+mod transact;
 mod workflow;
 
 pub use activities::{DynamoActivities, DynamoActivityWriter, activity_item};
@@ -27,7 +32,10 @@ pub use bufdir_outbox::{S3BufdirOutbox, reference_for};
 pub use config::{AwsNames, BufdirReceiver, Clients, ConfigError};
 pub use events::SqsEventPublisher;
 pub use file_store::{MULTIPART_THRESHOLD, PART_SIZE, S3FileStore};
+pub use import_queue::{SqsImportRunner, imports_in_message, relay_imports};
+pub use import_store::{DynamoImportStore, IMPORTS_BY_ALL, IMPORTS_BY_ORG, IMPORTS_OPEN};
 pub use job_store::{DynamoJobStore, INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG, SHARDS};
+pub use organisations::DynamoOrganisations;
 pub use workflow::{StepFunctionsStarter, execution_arn, execution_name};
 
 use bufdir_core::{backoff, domain, http, ports, service};

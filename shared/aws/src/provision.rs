@@ -9,11 +9,15 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Event, FilterRule, FilterRuleName, NotificationConfiguration,
+    NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::config::{AwsNames, Clients};
 use super::errors::port_error;
-use super::{INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG};
+use super::{IMPORTS_BY_ALL, IMPORTS_BY_ORG, IMPORTS_OPEN, INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG};
 use crate::ports::{PortError, PortResult};
 
 fn key(name: &str, t: KeyType) -> PortResult<KeySchemaElement> {
@@ -46,6 +50,48 @@ fn exists<E: ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> 
     matches!(e.code(), Some("ResourceInUseException" | "TableAlreadyExistsException"))
 }
 
+async fn enable_ttl(c: &Clients, name: &str) -> PortResult<()> {
+    c.dynamodb
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .map_err(|e| PortError::Permanent(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(|e| port_error("enable TTL", e))?;
+    Ok(())
+}
+
+/// The imports table: key `import_id`, GSIs `by_org`, `by_all`, `open`, TTL `expires_at`.
+pub async fn create_imports_table(c: &Clients, name: &str) -> PortResult<()> {
+    let created = c
+        .dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("import_id", KeyType::Hash)?)
+        .attribute_definitions(attr("import_id")?)
+        .attribute_definitions(attr("org_id")?)
+        .attribute_definitions(attr("created_key")?)
+        .attribute_definitions(attr("all_imports")?)
+        .attribute_definitions(attr("open")?)
+        .global_secondary_indexes(gsi(IMPORTS_BY_ORG, "org_id", "created_key")?)
+        .global_secondary_indexes(gsi(IMPORTS_BY_ALL, "all_imports", "created_key")?)
+        .global_secondary_indexes(gsi(IMPORTS_OPEN, "open", "created_key")?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => enable_ttl(c, name).await,
+        Err(e) if exists(&e) => Ok(()),
+        Err(e) => Err(port_error("create imports table", e)),
+    }
+}
+
 /// The jobs table: key `export_id`, GSIs `by_org`, `by_all`, `active`, TTL `expires_at`.
 pub async fn create_exports_table(c: &Clients, name: &str) -> PortResult<()> {
     let created = c
@@ -69,20 +115,7 @@ pub async fn create_exports_table(c: &Clients, name: &str) -> PortResult<()> {
         Err(e) if exists(&e) => return Ok(()),
         Err(e) => return Err(port_error("create exports table", e)),
     }
-    c.dynamodb
-        .update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("expires_at")
-                .enabled(true)
-                .build()
-                .map_err(|e| PortError::Permanent(e.to_string()))?,
-        )
-        .send()
-        .await
-        .map_err(|e| port_error("enable TTL", e))?;
-    Ok(())
+    enable_ttl(c, name).await
 }
 
 /// The activities table: partition `org_id`, sort key `sk`.
@@ -128,15 +161,61 @@ pub async fn create_queue(c: &Clients, name: &str) -> PortResult<String> {
     out.queue_url.ok_or_else(|| PortError::Permanent("no queue URL".into()))
 }
 
-/// Every data resource `names` refers to. The events queue is created by
-/// the name at the end of `events_queue_url`.
+/// Tells the imports queue of every file that arrives under the uploads
+/// prefix, as the template's bucket notification does.
+pub async fn notify_uploads(c: &Clients, bucket: &str, uploads_prefix: &str, queue_url: &str) -> PortResult<()> {
+    let attrs = c
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| port_error("read queue ARN", e))?;
+    let arn = attrs
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| PortError::Permanent("the imports queue has no ARN".into()))?;
+    let bad = |e: aws_sdk_s3::error::BuildError| PortError::Permanent(e.to_string());
+    let filter = NotificationConfigurationFilter::builder()
+        .key(
+            S3KeyFilter::builder()
+                .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value(uploads_prefix).build())
+                .build(),
+        )
+        .build();
+    let queue = QueueConfiguration::builder()
+        .queue_arn(arn)
+        .events(Event::from("s3:ObjectCreated:*"))
+        .filter(filter)
+        .build()
+        .map_err(bad)?;
+    c.s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(NotificationConfiguration::builder().queue_configurations(queue).build())
+        .send()
+        .await
+        .map_err(|e| port_error("notify uploads", e))?;
+    Ok(())
+}
+
+/// Every data resource `names` refers to. The queues are created by the
+/// names at the end of their URLs.
 pub async fn create_resources(c: &Clients, names: &AwsNames) -> PortResult<()> {
     create_exports_table(c, &names.exports_table).await?;
     create_activities_table(c, &names.activities_table).await?;
+    create_imports_table(c, &names.imports_table).await?;
     create_bucket(c, &names.files_bucket).await?;
     let queue = names.events_queue_url.rsplit('/').next().unwrap_or_default();
     if !queue.is_empty() {
         create_queue(c, queue).await?;
+    }
+    if let Some(url) = &names.imports_queue_url {
+        let name = url.rsplit('/').next().unwrap_or_default();
+        if !name.is_empty() {
+            let url = create_queue(c, name).await?;
+            notify_uploads(c, &names.files_bucket, &names.uploads_prefix, &url).await?;
+        }
     }
     Ok(())
 }

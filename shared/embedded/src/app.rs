@@ -7,13 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
+    DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities,
+    SqliteImportStore, SqliteJobStore, SqliteOrganisations,
 };
 use crate::LocalJwt;
+use crate::http::ApiState;
+use crate::http::uploads::UploadListener;
 use crate::ports::BufdirSubmitter;
-use crate::service::{ExportService, Ports, Settings};
+use crate::service::{
+    ActivityService, ExportService, ImportPorts, ImportService, ImportSettings, OrganisationService, Ports, Settings,
+};
 use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
 use anyhow::Context;
+use bufdir_import::local::{LocalImports, LocalImportsHandle};
+use bufdir_import::run::ImportContext;
 use bufdir_maskinporten::{BufdirApiConfig, HttpBufdirSubmitter};
 
 pub struct EmbeddedApp {
@@ -21,14 +28,28 @@ pub struct EmbeddedApp {
     pub jobs: Arc<SqliteJobStore>,
     pub activities: Arc<SqliteActivities>,
     pub files: Arc<DiskFileStore>,
+    /// Import files, uploaded through the local server's `/uploads/...`.
+    pub uploads: Arc<DiskFileStore>,
     pub runner: Arc<LocalRunner>,
+    pub import_runner: Arc<LocalImports>,
+    /// What an import runs with, for running one in the caller's task (the command-line tool).
+    pub import_context: ImportContext,
     pub service: Arc<ExportService>,
+    pub imports: Arc<ImportService>,
+    pub activity_service: Arc<ActivityService>,
+    pub organisations: Arc<OrganisationService>,
     pub jwt: Arc<LocalJwt>,
 }
+
+/// How long an import run's claim lasts unrenewed here: it is renewed
+/// four times a second, and a restarted server takes over a dead run's
+/// import this long after it stopped.
+pub const IMPORT_LEASE: Duration = Duration::from_secs(15);
 
 /// Purposes of the keys derived from the data directory's secret.
 const TOKEN_KEY: &str = "jwt-hs256";
 const URL_KEY: &str = "download-urls";
+const UPLOAD_KEY: &str = "upload-urls";
 
 pub fn jwt_for(data_dir: &Path) -> anyhow::Result<LocalJwt> {
     let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
@@ -103,7 +124,72 @@ impl EmbeddedApp {
             },
             settings,
         ));
+        let uploads =
+            Arc::new(DiskFileStore::new(data.uploads_dir(), base_url, data.secret(UPLOAD_KEY)?)?.served_at("uploads"));
+        let import_store = Arc::new(SqliteImportStore::open(&data.db_path())?);
+        let organisation_store = Arc::new(SqliteOrganisations::open(&data.db_path())?);
+        let import_context = ImportContext {
+            imports: import_store.clone(),
+            activities: activities.clone(),
+            uploads: uploads.clone(),
+            work_dir: data.tmp_dir(),
+            progress_every: Duration::from_millis(250),
+            lease: IMPORT_LEASE,
+        };
+        let import_runner = LocalImports::new(import_context.clone());
+        let imports = Arc::new(ImportService::new(
+            ImportPorts {
+                imports: import_store,
+                uploads: uploads.clone(),
+                runner: Arc::new(LocalImportsHandle(import_runner.clone())),
+            },
+            ImportSettings::default(),
+        ));
+        let activity_service = Arc::new(ActivityService::new(activities.clone(), organisation_store.clone()));
+        let organisations = Arc::new(OrganisationService::new(organisation_store));
         let jwt = Arc::new(LocalJwt::new(&data.secret(TOKEN_KEY)?));
-        Ok(EmbeddedApp { data, jobs, activities, files, runner, service, jwt })
+        Ok(EmbeddedApp {
+            data,
+            jobs,
+            activities,
+            files,
+            uploads,
+            runner,
+            import_runner,
+            import_context,
+            service,
+            imports,
+            activity_service,
+            organisations,
+            jwt,
+        })
+    }
+
+    /// What the API's routes need, authenticating with the local tokens.
+    pub fn api_state(&self) -> ApiState {
+        ApiState {
+            service: self.service.clone(),
+            imports: self.imports.clone(),
+            activities: self.activity_service.clone(),
+            organisations: self.organisations.clone(),
+            auth: self.jwt.clone(),
+        }
+    }
+
+    /// What hears that an import's file arrived on the local server.
+    pub fn upload_listener(&self) -> Arc<dyn UploadListener> {
+        Arc::new(StartImport(self.imports.clone()))
+    }
+}
+
+/// Starts the import a file arrived for.
+pub struct StartImport(pub Arc<ImportService>);
+
+#[async_trait::async_trait]
+impl UploadListener for StartImport {
+    async fn uploaded(&self, key: &str) {
+        if let Err(e) = self.0.uploaded(key).await {
+            tracing::warn!(error = %e, "an uploaded import was not started; the next sweep starts it");
+        }
     }
 }

@@ -55,6 +55,11 @@ impl DataDir {
         self.root.join("tmp")
     }
 
+    /// Import files as they were uploaded, until their import is over.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
     /// The organisations' attachment files, at the path their key names;
     /// put there by whoever records the activities.
     pub fn attachments_dir(&self) -> PathBuf {

@@ -18,7 +18,7 @@ mod organisations;
 pub mod sqlite;
 
 pub use activity_store::{ActivityWriter, SqliteActivities};
-pub use app::{EmbeddedApp, jwt_for};
+pub use app::{EmbeddedApp, IMPORT_LEASE, StartImport, jwt_for};
 pub use attachment_files::DiskAttachments;
 pub use bufdir_receiver::LocalBufdirReceiver;
 pub use data_dir::DataDir;

@@ -7,9 +7,10 @@
 
 pub mod cells;
 pub mod columns;
+pub mod local;
 pub mod read;
 pub mod run;
 pub mod template;
 pub mod xlsx;
 
-use bufdir_core::{domain, ports};
+use bufdir_core::{domain, ports, service};

@@ -3,7 +3,9 @@
 //! anything written, in a second pass over the file. Safe to run twice
 //! (a redelivered queue message, a restarted server): a finished import is
 //! left alone, and an unfinished one is done again from the start, which
-//! writes the same activities.
+//! writes the same activities. A run claims its import with a lease (see
+//! `ImportJob::lease_until`), so two deliveries of one import never run
+//! side by side.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,8 +32,13 @@ pub struct ImportContext {
     pub uploads: Arc<dyn FileStore>,
     /// Scratch space for the upload's local copy.
     pub work_dir: PathBuf,
-    /// How often progress is recorded.
+    /// How often progress is recorded (which renews the run's lease).
     pub progress_every: Duration,
+    /// How long a run's claim on its import lasts unrenewed: longer than
+    /// any stretch without progress (fetching the file, a batch write),
+    /// and on AWS the import function's timeout, so a run that is killed
+    /// is taken over only once it surely stopped.
+    pub lease: Duration,
 }
 
 /// Why a run stopped without finishing the import.
@@ -63,13 +70,27 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
     if job.status.is_final() {
         return Ok(Ran::Nothing);
     }
-    let Some(size) = ctx.uploads.size_of(&job.upload_key).await? else { return Ok(Ran::Nothing) };
-    if job.status == ImportStatus::AwaitingUpload {
-        job = match change(ctx, job, |j| j.apply(ImportMove::Check, Utc::now()).is_ok()).await? {
-            Some(j) => j,
-            None => return Ok(Ran::Nothing),
-        };
+    if job.is_claimed(Utc::now()) {
+        return Ok(Ran::Nothing);
     }
+    let Some(size) = ctx.uploads.size_of(&job.upload_key).await? else { return Ok(Ran::Nothing) };
+    let lease = chrono::Duration::from_std(ctx.lease).unwrap_or(chrono::Duration::minutes(15));
+    job = match change(ctx, job, |j| {
+        let now = Utc::now();
+        if j.status.is_final() || j.is_claimed(now) {
+            return false;
+        }
+        if j.status == ImportStatus::AwaitingUpload && j.apply(ImportMove::Check, now).is_err() {
+            return false;
+        }
+        j.lease_until = Some(now + lease);
+        true
+    })
+    .await?
+    {
+        Some(j) => j,
+        None => return Ok(Ran::Nothing),
+    };
     if size > job.max_upload_bytes {
         let message = format!("the file is {size} bytes, more than the {} allowed", job.max_upload_bytes);
         return finish_failed(ctx, job, "upload_too_large", message, Errors::none()).await;
@@ -111,6 +132,7 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
     let done = change(ctx, job, |j| {
         j.rows_written = outcome.written;
         j.rows_removed = outcome.removed;
+        j.lease_until = None;
         j.apply(ImportMove::Complete, Utc::now()).is_ok()
     })
     .await?;
@@ -236,11 +258,13 @@ async fn write(
     Ok(writer.finish().await?)
 }
 
-/// Records progress on the import; a lost race only skips one record.
+/// Records progress on the import and renews the run's lease; a lost race
+/// only skips one record.
 async fn record_progress(ctx: &ImportContext, job: &mut ImportJob, f: impl Fn(&mut ImportJob)) {
     let mut next = job.clone();
     f(&mut next);
     next.updated_at = Utc::now();
+    next.lease_until = chrono::Duration::from_std(ctx.lease).ok().map(|lease| next.updated_at + lease);
     next.version = job.version + 1;
     match ctx.imports.update_import(&next, job.version).await {
         Ok(()) => *job = next,
@@ -293,6 +317,7 @@ async fn finish_failed(
         j.error_message = Some(message.clone());
         j.errors = errors.kept.clone();
         j.error_count = errors.count;
+        j.lease_until = None;
         j.apply(ImportMove::Fail, Utc::now()).is_ok()
     })
     .await?;

@@ -182,12 +182,23 @@ pub async fn stack(c: &Clients, state_machine_arn: Option<String>) -> AwsNames {
         activities_page_size: None,
         attachments_bucket: String::new(),
         attachments_prefix: "attachments/".into(),
+        imports_table: unique("imports"),
+        uploads_prefix: "uploads/".into(),
+        imports_queue_url: None,
     };
     create_exports_table(c, &names.exports_table).await;
     create_activities_table(c, &names.activities_table).await;
+    provision::create_imports_table(c, &names.imports_table).await.unwrap();
     create_bucket(c, &names.files_bucket).await;
     let events_queue_url = create_queue(c, &unique("events")).await;
-    AwsNames { events_queue_url, attachments_bucket: names.files_bucket.clone(), ..names }
+    let imports_queue_url = create_queue(c, &unique("imports")).await;
+    provision::notify_uploads(c, &names.files_bucket, &names.uploads_prefix, &imports_queue_url).await.unwrap();
+    AwsNames {
+        events_queue_url,
+        imports_queue_url: Some(imports_queue_url),
+        attachments_bucket: names.files_bucket.clone(),
+        ..names
+    }
 }
 
 /// Every message on the queue, removed from it.

@@ -122,7 +122,7 @@ fn api() -> Api {
     };
     let service = Arc::new(ExportService::new(ports, Settings::default()));
     let token = app.jwt.issue("tester", &["org-a".to_string()], false, Duration::from_secs(600));
-    let router = finish(api_router(ApiState { service, auth: app.jwt.clone() }));
+    let router = finish(api_router(ApiState { service, ..app.api_state() }));
     Api { router, jobs, token, _dir: dir }
 }
 

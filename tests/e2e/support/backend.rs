@@ -28,8 +28,10 @@ pub fn backend() -> Backend {
 struct Stack {
     exports_table: String,
     activities_table: String,
+    imports_table: String,
     bucket: String,
     queue: String,
+    imports_queue: String,
 }
 
 const FILES_PREFIX: &str = "exports/";
@@ -42,8 +44,10 @@ fn stack(data: &Path) -> Stack {
     Stack {
         exports_table: format!("e2e-exports-{tag}"),
         activities_table: format!("e2e-activities-{tag}"),
+        imports_table: format!("e2e-imports-{tag}"),
         bucket: format!("e2e-files-{tag}"),
         queue: format!("e2e-events-{tag}"),
+        imports_queue: format!("e2e-imports-{tag}"),
     }
 }
 
@@ -72,6 +76,8 @@ pub fn env(data: &Path) -> Vec<(String, String)> {
         // this the server would refuse submissions (no receiver configured).
         ("BUFDIR_OUTBOX", "enabled".into()),
         ("EVENTS_QUEUE_URL", format!("{endpoint}/123456789012/{}", s.queue)),
+        ("IMPORTS_TABLE", s.imports_table),
+        ("IMPORTS_QUEUE_URL", format!("{endpoint}/123456789012/{}", s.imports_queue)),
         // Short pages keep a long export running (and cancellable between
         // pages) for the whole of a test's calls, as 150 000 rows do on
         // the embedded store.

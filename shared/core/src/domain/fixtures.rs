@@ -1,9 +1,12 @@
-//! A sample activity and job, for the unit tests of this crate and of
+//! A sample activity, export and import, for the unit tests of this crate and of
 //! the crates built on it (feature `fixtures`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Activity, ExportFormat, ExportId, ExportJob, ValidRequest};
+use super::{
+    Activity, ExportFormat, ExportId, ExportJob, ImportFormat, ImportId, ImportJob, ImportStatus, Period, RowError,
+    ValidRequest,
+};
 
 /// The activity record the domain notes document, valid and countable.
 pub fn activity() -> Activity {
@@ -42,4 +45,37 @@ pub fn job() -> ExportJob {
         at,
         1,
     )
+}
+
+/// An import of org-demo's 2025 that failed on one row, made on 2026-03-26.
+pub fn import() -> ImportJob {
+    let at: DateTime<Utc> = "2026-03-26T10:00:00Z".parse().unwrap();
+    let id = ImportId::parse("imp-20260326-xyz789").unwrap();
+    ImportJob {
+        upload_key: format!("org-demo/{id}/upload.csv"),
+        import_id: id,
+        org_id: "org-demo".into(),
+        status: ImportStatus::AwaitingUpload,
+        format: ImportFormat::Csv,
+        replace_period: Some(Period {
+            from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+        }),
+        requested_by: "tester".into(),
+        created_at: at,
+        updated_at: at,
+        upload_expires_at: at + chrono::Duration::hours(1),
+        max_upload_bytes: 1 << 20,
+        uploaded_at: None,
+        finished_at: None,
+        rows_total: 3,
+        rows_written: 0,
+        rows_removed: 0,
+        error_count: 1,
+        errors: vec![RowError::new(3, Some("dato"), "invalid_value", "not a date: 31.02.2025")],
+        error_code: None,
+        error_message: None,
+        lease_until: None,
+        version: 1,
+    }
 }

@@ -183,6 +183,12 @@ pub struct ImportJob {
     /// Why the import failed as a whole (the file, not a row), for programs.
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// Until when the run that claimed the import holds it; a run renews
+    /// it with its progress. Another run (a redelivered message, the
+    /// sweep) leaves a claimed import alone, so one import never runs twice
+    /// at once, and takes over one whose lease lapsed.
+    #[serde(default)]
+    pub lease_until: Option<DateTime<Utc>>,
     pub version: u64,
 }
 
@@ -206,6 +212,11 @@ impl ImportJob {
             Write => {}
         }
         Ok(())
+    }
+
+    /// Whether a live run holds the import.
+    pub fn is_claimed(&self, now: DateTime<Utc>) -> bool {
+        self.lease_until.is_some_and(|until| until > now)
     }
 
     /// Records a row error, keeping the first [`MAX_KEPT_ERRORS`].

@@ -6,6 +6,7 @@ mod caller;
 mod date;
 mod ids;
 mod import;
+mod import_request;
 mod job;
 mod kommune;
 mod org_id;
@@ -24,6 +25,7 @@ pub use import::{
     IMPORT_TRANSITIONS, ImportFormat, ImportJob, ImportMove, ImportMoveRefused, ImportStatus, MAX_KEPT_ERRORS, Period,
     RowError, next_import_status,
 };
+pub use import_request::{CreateImportRequest, PeriodRequest, ValidImportRequest};
 pub use job::*;
 pub use kommune::{KommuneError, check_kommunenummer, fylke_name, kommune_name};
 pub use org_id::{OrgId, OrgIdError};

@@ -10,7 +10,7 @@ use crate::domain::{ActivityType, ExportFormat, ExportJob, ExportStatus, Stage, 
 use crate::ports::JobPage;
 
 /// Timestamps as the contract writes them: `2026-03-01T08:00:00Z`.
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

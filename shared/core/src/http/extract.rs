@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::ApiState;
 use super::dto::CancelRequest;
 use super::problem::ApiError;
-use crate::domain::{Caller, CreateExportRequest, ExportId, FieldError};
+use crate::domain::{Caller, CreateExportRequest, CreateImportRequest, ExportId, FieldError};
 
 /// The verified caller.
 pub struct AuthCaller(pub Caller);
@@ -59,6 +59,10 @@ impl KnownFields for CreateExportRequest {
         "submit_to_bufdir_api",
         "report_profile",
     ];
+}
+
+impl KnownFields for CreateImportRequest {
+    const FIELDS: &'static [&'static str] = &["org_id", "format", "replace_period"];
 }
 
 impl KnownFields for CancelRequest {

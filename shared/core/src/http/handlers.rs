@@ -18,9 +18,21 @@ const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 const MAX_PAGE: u32 = 100_000;
 const MAX_REASON_CHARS: usize = 500;
-const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub(super) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on an answer that repeats an earlier one, as Stripe does.
-const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub(super) const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The `Idempotency-Key` header, or the problem with it.
+pub(super) fn idempotency_key(raw: &HeaderValue) -> Result<IdempotencyKey, ApiError> {
+    IdempotencyKey::parse(raw.as_bytes()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Invalid Idempotency-Key",
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters."),
+        )
+    })
+}
 
 /// The `{export_id}` of the export routes, for the OpenAPI document (the
 /// handlers read it with [`ExportIdParam`]).
@@ -127,17 +139,7 @@ pub async fn create_export(
 ) -> Result<Response, ApiError> {
     let created = match headers.get(IDEMPOTENCY_KEY) {
         None => Created::first(&state.service.create(&caller, &request).await?),
-        Some(raw) => {
-            let key = IdempotencyKey::parse(raw.as_bytes()).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_idempotency_key",
-                    "Invalid Idempotency-Key",
-                    format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters."),
-                )
-            })?;
-            state.service.create_keyed(&caller, &request, &key).await?
-        }
+        Some(raw) => state.service.create_keyed(&caller, &request, &idempotency_key(raw)?).await?,
     };
     let location = format!("{BASE_PATH}/{}", created.export_id);
     let body = CreatedBody {

@@ -1,15 +1,19 @@
 //! The HTTP API: routes, authentication, problem responses. The same
 //! router serves the local server and, behind API Gateway, the Lambdas.
 
+mod activities;
 mod auth;
 pub mod downloads;
 pub mod dto;
 mod extract;
 mod handlers;
+mod imports;
 mod openapi;
+mod organisations;
 mod problem;
 mod request_context;
 mod server;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -17,14 +21,17 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 
+pub use activities::{ACTIVITIES_PATH, MAX_PUT_BODY};
 pub use auth::{AuthError, Authenticator, Claims, MAX_TOKEN_ORGS, bearer_token};
 pub use handlers::BASE_PATH;
+pub use imports::IMPORTS_PATH;
 pub use openapi::{OPENAPI_PATH, openapi_json, openapi_router};
+pub use organisations::ORGANISATIONS_PATH;
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use request_context::REQUEST_ID_HEADER;
 pub use server::{ServerLimits, serve};
 
-use crate::service::ExportService;
+use crate::service::{ActivityService, ExportService, ImportService, OrganisationService};
 
 /// Largest request body accepted; a create request is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -32,6 +39,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct ApiState {
     pub service: Arc<ExportService>,
+    pub imports: Arc<ImportService>,
+    pub activities: Arc<ActivityService>,
+    pub organisations: Arc<OrganisationService>,
     pub auth: Arc<dyn Authenticator>,
 }
 
@@ -43,6 +53,18 @@ pub fn api_router(state: ApiState) -> Router {
         .route(&format!("{BASE_PATH}/{{export_id}}"), get(handlers::get_export).delete(handlers::delete_export))
         .route(&format!("{BASE_PATH}/{{export_id}}/cancel"), put(handlers::cancel_export))
         .route(&format!("{BASE_PATH}/{{export_id}}/retry"), post(handlers::retry_export))
+        .route(IMPORTS_PATH, get(imports::list_imports).post(imports::create_import))
+        .route(&format!("{IMPORTS_PATH}/{{import_id}}"), get(imports::get_import))
+        .route(&format!("{IMPORTS_PATH}/templates/{{name}}"), get(imports::get_template))
+        .route(
+            ACTIVITIES_PATH,
+            get(activities::list_activities).put(activities::put_activities).layer(DefaultBodyLimit::max(MAX_PUT_BODY)),
+        )
+        .route(&format!("{ACTIVITIES_PATH}/{{activity_id}}"), axum::routing::delete(activities::delete_activity))
+        .route(
+            &format!("{ORGANISATIONS_PATH}/{{org_id}}"),
+            get(organisations::get_organisation).put(organisations::put_organisation),
+        )
         .with_state(state)
 }
 

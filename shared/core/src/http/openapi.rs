@@ -17,10 +17,12 @@ use utoipa::{Modify, OpenApi};
 use super::auth::MAX_TOKEN_ORGS;
 use super::handlers::{self, BASE_PATH};
 use super::problem::{PROBLEM_CODES, PROBLEM_JSON, ProblemBody};
-use super::{downloads, dto};
+use super::{activities, downloads, dto, imports, organisations, uploads};
 use crate::domain::{
-    ActivityType, CreateExportRequest, ExportFormat, ExportStatus, FieldError, Stage, SubmissionStatus,
+    ActivityType, CreateExportRequest, CreateImportRequest, ExportFormat, ExportStatus, FieldError, ImportFormat,
+    ImportStatus, OrganisationRequest, Period, PeriodRequest, RowError, Stage, SubmissionStatus,
 };
+use crate::ports::{Stored, UploadMethod};
 
 /// Where the local server serves the document, without authentication.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -42,18 +44,36 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         handlers::cancel_export,
         handlers::retry_export,
         downloads::download,
+        imports::create_import,
+        imports::list_imports,
+        imports::get_import,
+        imports::get_template,
+        uploads::upload,
+        activities::put_activities,
+        activities::list_activities,
+        activities::delete_activity,
+        organisations::get_organisation,
+        organisations::put_organisation,
     ),
     components(schemas(
         dto::ExportListBody, dto::ExportSummaryBody, dto::PaginationBody, dto::ExportDetailBody, dto::ProgressBody,
         dto::FileBody, dto::CreatedBody, dto::CancelledBody, dto::RetriedBody, dto::DeletedBody, dto::CancelRequest,
         dto::SubmissionBody, SubmissionStatus,
         CreateExportRequest, ExportStatus, ExportFormat, ActivityType, Stage, FieldError, ProblemBody,
+        imports::ImportBody, imports::ImportListBody, imports::UploadBody, imports::FieldBody, uploads::UploadedBody,
+        CreateImportRequest, PeriodRequest, ImportStatus, ImportFormat, Period, RowError, UploadMethod,
+        activities::PutActivitiesRequest, activities::PutActivitiesBody, activities::PutResult, Stored,
+        activities::ActivityPageBody, activities::JudgedActivityBody, activities::DeletedActivityBody,
+        organisations::OrganisationBody, OrganisationRequest,
     )),
     modifiers(&CommonAnswers),
     security(("bearer" = [])),
     tags(
         (name = "exports", description = "Export jobs of the caller's organisations."),
         (name = "downloads", description = "Files behind signed links; the signature is the authorisation."),
+        (name = "imports", description = "Getting activities in: upload a file (JSON Lines, CSV, a filled template), checked whole, written whole."),
+        (name = "activities", description = "Small writes as an organisation's system syncs, and what a report will count."),
+        (name = "organisations", description = "The organisation's name and number, on its reports and submissions."),
     )
 )]
 struct ApiDoc;
@@ -76,7 +96,8 @@ impl Modify for CommonAnswers {
         doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(bearer));
 
         for (path, item) in doc.paths.paths.iter_mut() {
-            let authenticated = path.starts_with(BASE_PATH);
+            // Everything under /api/v1/ takes a token; signed links do not.
+            let authenticated = path.starts_with("/api/v1/");
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
             for operation in operations.into_iter().flatten() {
                 add_common_answers(operation, authenticated);
@@ -179,10 +200,15 @@ pub fn openapi_json() -> String {
     json
 }
 
-/// Serves the document; it describes the API, so it needs no token.
+/// Serves the document; it describes the API, so it needs no token. It is
+/// made once per process: building it costs more than most requests.
 pub fn openapi_router() -> Router {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     Router::new().route(
         OPENAPI_PATH,
-        get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response() }),
+        get(|| async {
+            let json = DOCUMENT.get_or_init(openapi_json).as_str();
+            ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+        }),
     )
 }

@@ -34,6 +34,13 @@ pub(super) const PROBLEM_CODES: &[&str] = &[
     "download_link_invalid",
     "service_unavailable",
     "internal_error",
+    "import_not_found",
+    "template_not_found",
+    "activity_not_found",
+    "organisation_not_found",
+    "upload_link_invalid",
+    "upload_too_large",
+    "already_uploaded",
 ];
 
 #[derive(Debug)]
@@ -231,6 +238,10 @@ mod tests {
             include_str!("extract.rs"),
             include_str!("handlers.rs"),
             include_str!("downloads.rs"),
+            include_str!("imports.rs"),
+            include_str!("activities.rs"),
+            include_str!("organisations.rs"),
+            include_str!("uploads.rs"),
         ];
         let mut used = Vec::new();
         for source in sources {

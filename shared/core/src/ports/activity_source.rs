@@ -37,7 +37,7 @@ pub trait ActivitySource: Send + Sync {
 }
 
 /// Whether a stored activity was new or replaced one with its id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stored {
     Created,

@@ -36,7 +36,7 @@ pub trait FileStore: Send + Sync {
 }
 
 /// How a client sends a file to an [`UploadTarget`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum UploadMethod {
     /// The file's bytes as the request body.

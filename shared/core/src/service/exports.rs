@@ -11,6 +11,7 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use super::ServiceError;
+use super::access::acting_for;
 use super::estimate::{estimate_rows, estimate_seconds};
 use super::idempotency::{Created, IdempotencyKey, fingerprint, record_for};
 use crate::backoff::Backoff;
@@ -391,19 +392,7 @@ impl ExportService {
 /// Validates the request and settles which organisation it is for.
 fn admit(caller: &Caller, request: &CreateExportRequest) -> Result<(String, ValidRequest), ServiceError> {
     let valid = request.validate().map_err(ServiceError::Validation)?;
-    let org_id = match (valid.org_id.clone(), caller.sole_org()) {
-        (Some(org), _) => org,
-        (None, Some(org)) => org.to_string(),
-        (None, None) => {
-            return Err(ServiceError::Validation(vec![FieldError::new(
-                "org_id",
-                "is required when the token does not name exactly one organisation",
-            )]));
-        }
-    };
-    if !caller.may_act_for(&org_id) {
-        return Err(ServiceError::Forbidden(org_id));
-    }
+    let org_id = acting_for(caller, valid.org_id.clone())?;
     Ok((org_id, valid))
 }
 

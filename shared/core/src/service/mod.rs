@@ -1,14 +1,21 @@
 //! Services: what the API and the command-line tool can ask for. They
 //! speak only to ports, so the same code runs on SQLite and on AWS.
 
+mod access;
+mod activities;
 mod error;
 mod estimate;
 mod exports;
 mod housekeeping;
 mod idempotency;
+mod imports;
+mod organisations;
 
+pub use activities::{ActivityPage, ActivityService, Judged, MAX_PAGE, MAX_PUT, PageRequest};
 pub use error::ServiceError;
 pub use estimate::{DEFAULT_ROWS_PER_SECOND, estimate_seconds};
 pub use exports::*;
 pub use housekeeping::WatchdogReport;
 pub use idempotency::{Created, IdempotencyKey, KEY_TTL_HOURS, MAX_KEY_LEN};
+pub use imports::{ImportPorts, ImportRunner, ImportService, ImportSettings, ImportView, import_of_upload, upload_key};
+pub use organisations::OrganisationService;
