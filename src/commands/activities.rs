@@ -1,19 +1,31 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use shared::demo::{ImportError, check_file, generate, import_file, read_checked};
-use shared::domain::OrgId;
+use anyhow::bail;
+use shared::demo::generate;
+use shared::domain::{ImportFormat, ImportStatus, OrgId};
+use shared::import::from_file::{format_of, import_file};
 
 use super::DataDirArg;
-use super::backend::{Activities, BackendArgs};
+use super::backend::BackendArgs;
 
 #[derive(clap::Subcommand)]
 pub enum ActivitiesCommand {
-    /// Import activities from a JSON Lines file; a file with any bad line stores nothing.
+    /// Import activities from a JSON Lines, CSV or workbook file, exactly as
+    /// an upload through the API is imported: a file with any bad row
+    /// stores nothing, and every bad row is named.
     Import {
         #[arg(long)]
         org: String,
         file: PathBuf,
+        /// jsonl, csv or xlsx; by default from the file's extension.
+        #[arg(long)]
+        format: Option<String>,
+        /// With --replace-to: the file is the whole truth for this period
+        /// (YYYY-MM-DD); activities in it that the file does not name are removed.
+        #[arg(long, requires = "replace_to")]
+        replace_from: Option<String>,
+        #[arg(long, requires = "replace_from")]
+        replace_to: Option<String>,
         #[command(flatten)]
         backend: BackendArgs,
         #[command(flatten)]
@@ -47,30 +59,46 @@ fn check_org(org: &str) -> anyhow::Result<()> {
 
 pub async fn run(cmd: ActivitiesCommand) -> anyhow::Result<()> {
     match cmd {
-        ActivitiesCommand::Import { org, file, backend, data } => {
+        ActivitiesCommand::Import { org, file, format, replace_from, replace_to, backend, data } => {
             check_org(&org)?;
-            let imported = match backend.activities(&data.data_dir).await? {
-                Activities::Sqlite(store) => import_file(&store, &org, &file).await,
-                // DynamoDB has no transaction this large: the whole file is
-                // checked first, so a bad line still stores nothing.
-                dynamo => match check_file(&org, &file).and_then(|_| read_checked(&org, &file)) {
-                    Ok(activities) => dynamo.put_all(activities).await.map_err(ImportError::from),
-                    Err(e) => Err(e),
+            let format = match format.as_deref() {
+                Some(f) => match ImportFormat::parse(&f.to_ascii_lowercase()) {
+                    Some(f) => f,
+                    None => bail!("--format is jsonl, csv or xlsx, got {f:?}"),
+                },
+                None => match format_of(&file) {
+                    Some(f) => f,
+                    None => bail!("cannot tell the format of {} from its name; give --format", file.display()),
                 },
             };
-            match imported {
-                Ok(n) => {
-                    println!("imported {n} activities for {org} from {}", file.display());
-                    Ok(())
-                }
-                Err(ImportError::BadLines { lines, more }) => {
-                    for l in &lines {
-                        eprintln!("{}:{}: {}", file.display(), l.line, l.message);
-                    }
-                    let more = if more { " (and more)" } else { "" };
-                    bail!("{} bad line(s){more} in {}; nothing was imported", lines.len(), file.display())
-                }
-                Err(e) => Err(e).with_context(|| format!("importing {}", file.display())),
+            if !file.is_file() {
+                bail!("{} is not a readable file", file.display());
+            }
+            let importer = backend.importer(&data.data_dir).await?;
+            let replace = replace_from.zip(replace_to);
+            let job =
+                import_file(&importer.service, importer.uploads.as_ref(), &importer.ctx, &org, format, replace, &file)
+                    .await?;
+            if job.status == ImportStatus::Completed {
+                let removed =
+                    if job.rows_removed > 0 { format!(", {} removed", job.rows_removed) } else { String::new() };
+                println!(
+                    "imported {} activities for {org} from {} (import {}{removed})",
+                    job.rows_written,
+                    file.display(),
+                    job.import_id
+                );
+                return Ok(());
+            }
+            for e in &job.errors {
+                let field = e.field.as_deref().map(|f| format!("{f}: ")).unwrap_or_default();
+                eprintln!("{}:{}: {field}{} ({})", file.display(), e.line, e.message, e.code);
+            }
+            let shown = job.errors.len() as u64;
+            let more = if job.error_count > shown { format!(" (the first {shown} shown)") } else { String::new() };
+            match job.error_message {
+                Some(message) if job.error_count == 0 => bail!("{}: {message}; nothing was imported", file.display()),
+                _ => bail!("{} problem(s){more} in {}; nothing was imported", job.error_count, file.display()),
             }
         }
         ActivitiesCommand::Seed { org, count, year, seed, backend, data } => {

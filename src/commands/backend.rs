@@ -22,7 +22,7 @@ use shared::http::uploads::uploads_router;
 use shared::import::local::{LocalImports, LocalImportsHandle};
 use shared::import::run::ImportContext;
 use shared::ports::{ActivityQuery, ActivitySource, PortResult};
-use shared::service::{ImportRunner, Settings};
+use shared::service::{ImportRunner, ImportSettings, Settings};
 use shared::workflow::{LocalRunner, RunnerHandle};
 
 /// How often the in-process runner records progress in DynamoDB, as the
@@ -74,6 +74,27 @@ impl BackendArgs {
         Ok(app)
     }
 
+    /// The import path of the chosen backend, for the command-line import.
+    pub async fn importer(&self, data_dir: &Path) -> anyhow::Result<Importer> {
+        Ok(match self.backend {
+            Backend::Embedded => {
+                // No server is listening: upload links are never handed out.
+                let app = EmbeddedApp::open(data_dir, "http://127.0.0.1", 1)?;
+                Importer { service: app.imports.clone(), uploads: app.uploads.clone(), ctx: app.import_context.clone() }
+            }
+            Backend::Aws => {
+                let app = self.aws().await?;
+                let data = DataDir::open(data_dir)
+                    .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+                Importer {
+                    service: app.import_service(app.import_queue()),
+                    uploads: app.uploads.clone(),
+                    ctx: import_context(&app, data.tmp_dir()),
+                }
+            }
+        })
+    }
+
     /// The activity store of the chosen backend.
     pub async fn activities(&self, data_dir: &Path) -> anyhow::Result<Activities> {
         Ok(match self.backend {
@@ -85,6 +106,14 @@ impl BackendArgs {
             Backend::Aws => Activities::Dynamo(self.aws().await?.activities),
         })
     }
+}
+
+/// What `activities import` runs on: the import service, the store its
+/// files are uploaded to, and what a run needs.
+pub struct Importer {
+    pub service: Arc<shared::service::ImportService>,
+    pub uploads: Arc<dyn shared::ports::FileStore>,
+    pub ctx: ImportContext,
 }
 
 /// Either backend's activity store, for the commands that write activities.
@@ -155,11 +184,13 @@ pub async fn wire(
     base_url: &str,
     concurrency: usize,
     settings: Settings,
+    import_settings: ImportSettings,
 ) -> anyhow::Result<Wired> {
     match (args.backend, runner.unwrap_or(default_runner(args.backend))) {
         (Backend::Embedded, Runner::StepFunctions) => bail!("--runner step-functions needs --backend aws"),
         (Backend::Embedded, Runner::Local) => {
-            let app = EmbeddedApp::open_with(data_dir, base_url, concurrency, settings)?;
+            let app = EmbeddedApp::open_with(data_dir, base_url, concurrency, settings)?
+                .with_import_settings(import_settings);
             let uploads = uploads_router("uploads", app.uploads.clone(), Some(app.upload_listener()));
             Ok(Wired {
                 state: app.api_state(),
@@ -171,7 +202,11 @@ pub async fn wire(
             })
         }
         (Backend::Aws, runner) => {
-            let app = args.aws().await?.with_limits(settings.max_in_flight, settings.stall_limit);
+            let app = args
+                .aws()
+                .await?
+                .with_limits(settings.max_in_flight, settings.stall_limit)
+                .with_import_settings(import_settings);
             let data =
                 DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
             let location =

@@ -4,7 +4,7 @@ use std::time::Duration;
 use anyhow::Context;
 use shared::adapters::embedded::LocalJwt;
 use shared::http::{BASE_PATH, ServerLimits, api_router, finish, openapi_router, serve};
-use shared::service::Settings;
+use shared::service::{ImportSettings, Settings};
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -41,6 +41,13 @@ pub struct ServeArgs {
     /// keep-alive connection is kept.
     #[arg(long, default_value_t = 10, env = "BUFDIR_HEADER_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
     header_timeout_secs: u64,
+    /// The largest import file an upload link takes, in bytes.
+    #[arg(long, default_value_t = 200 * 1024 * 1024, env = "BUFDIR_MAX_UPLOAD_BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_upload_bytes: u64,
+    /// Seconds an import's upload link works; an import whose file has
+    /// not come by then expires.
+    #[arg(long, default_value_t = 3600, env = "BUFDIR_UPLOAD_TTL_SECS", value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    upload_ttl_secs: u64,
     #[command(flatten)]
     backend: BackendArgs,
     /// Where exports run: in this process (the default with the embedded
@@ -63,6 +70,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         stall_limit: Duration::from_secs(args.stall_limit_secs),
         ..Settings::default()
     };
+    let import_settings = ImportSettings {
+        max_upload_bytes: args.max_upload_bytes,
+        upload_ttl: Duration::from_secs(args.upload_ttl_secs),
+    };
     let wired = backend::wire(
         &args.backend,
         args.runner,
@@ -70,6 +81,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         base_url.trim_end_matches('/'),
         args.concurrency,
         settings,
+        import_settings,
     )
     .await?;
 

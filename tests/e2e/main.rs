@@ -13,6 +13,7 @@ mod download_links;
 mod hardening;
 mod http_api;
 mod idempotency;
+mod imports;
 mod logs;
 mod openapi;
 mod races;

@@ -165,6 +165,12 @@ impl EmbeddedApp {
         })
     }
 
+    /// The same imports with other limits (the server's flags).
+    pub fn with_import_settings(mut self, settings: ImportSettings) -> Self {
+        self.imports = Arc::new(self.imports.reconfigured(settings));
+        self
+    }
+
     /// What the API's routes need, authenticating with the local tokens.
     pub fn api_state(&self) -> ApiState {
         ApiState {

@@ -7,6 +7,7 @@
 
 pub mod cells;
 pub mod columns;
+pub mod from_file;
 pub mod local;
 pub mod read;
 pub mod run;

@@ -10,8 +10,8 @@
 mod backend;
 
 pub use backend::{
-    cancel_cleanup_limit, corrupt_one_activity, in_flight, link_expiry, long_export_rows, put_attachment,
-    receipt_prefix, server_signs_links,
+    Backend, backend, cancel_cleanup_limit, corrupt_one_activity, in_flight, link_expiry, long_export_rows,
+    put_attachment, receipt_prefix, server_signs_links,
 };
 
 use std::io::{BufRead, BufReader};
@@ -23,6 +23,8 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bufdir-exports");
 pub const API: &str = "/api/v1/bufdir-exports";
+pub const IMPORTS: &str = "/api/v1/activity-imports";
+pub const ACTIVITIES: &str = "/api/v1/activities";
 
 /// Runs the command-line tool and returns stdout; panics on failure.
 pub fn cli(data: &Path, args: &[&str]) -> String {
@@ -272,5 +274,86 @@ pub fn num(cell: &calamine::Data) -> f64 {
         calamine::Data::Int(i) => *i as f64,
         calamine::Data::Float(f) => *f,
         other => panic!("expected a number, got {other:?}"),
+    }
+}
+
+impl Server {
+    /// POST an import; panics unless it is made (201).
+    pub async fn create_import(&self, token: &str, body: Value) -> Value {
+        let (status, headers, json) = self.call(reqwest::Method::POST, IMPORTS, Some(token), Some(body)).await;
+        assert_eq!(status, 201, "{json}");
+        let id = json["import_id"].as_str().unwrap();
+        assert_eq!(headers["location"], format!("{IMPORTS}/{id}").as_str());
+        json
+    }
+
+    /// Sends the file the way the import's upload link says (a PUT to this
+    /// server, or S3's presigned POST form); returns the status.
+    pub async fn upload(&self, import: &Value, bytes: Vec<u8>) -> (u16, String) {
+        let upload = &import["upload"];
+        let url = upload["url"].as_str().expect("an upload link");
+        let request = match upload["method"].as_str() {
+            Some("PUT") => self.http.put(url).body(bytes),
+            Some("POST") => {
+                let mut form = reqwest::multipart::Form::new();
+                for field in upload["fields"].as_array().unwrap() {
+                    form = form.text(
+                        field["name"].as_str().unwrap().to_string(),
+                        field["value"].as_str().unwrap().to_string(),
+                    );
+                }
+                form = form.part("file", reqwest::multipart::Part::bytes(bytes).file_name("upload"));
+                self.http.post(url).multipart(form)
+            }
+            other => panic!("unknown upload method {other:?}"),
+        };
+        let resp = request.send().await.expect("upload");
+        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+    }
+
+    pub async fn get_import(&self, token: &str, id: &str) -> Value {
+        let (status, _, json) = self.call(reqwest::Method::GET, &format!("{IMPORTS}/{id}"), Some(token), None).await;
+        assert_eq!(status, 200, "{json}");
+        json
+    }
+
+    /// Polls until the import is completed, failed or expired.
+    pub async fn wait_import(&self, token: &str, id: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let job = self.get_import(token, id).await;
+            if matches!(job["status"].as_str(), Some("completed" | "failed" | "expired")) {
+                return job;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "import {id} did not finish: {job}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Makes an import, uploads `bytes` and waits for the end.
+    pub async fn import(&self, token: &str, body: Value, bytes: Vec<u8>) -> Value {
+        let import = self.create_import(token, body).await;
+        let (status, text) = self.upload(&import, bytes).await;
+        assert!((200..300).contains(&status), "upload answered {status}: {text}");
+        self.wait_import(token, import["import_id"].as_str().unwrap()).await
+    }
+
+    /// Every activity of the organisation in the period, through the API's pages.
+    pub async fn activities(&self, token: &str, org: &str, from: &str, to: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("{ACTIVITIES}?org_id={org}&from={from}&to={to}&limit=7");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (status, _, json) = self.call(reqwest::Method::GET, &path, Some(token), None).await;
+            assert_eq!(status, 200, "{json}");
+            out.extend(json["data"].as_array().unwrap().iter().map(|j| j["activity"].clone()));
+            match json["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return out,
+            }
+        }
     }
 }

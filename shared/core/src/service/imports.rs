@@ -89,6 +89,11 @@ impl ImportService {
         ImportService { ports, settings }
     }
 
+    /// The same service with other limits.
+    pub fn reconfigured(&self, settings: ImportSettings) -> Self {
+        ImportService { ports: self.ports.clone(), settings }
+    }
+
     pub fn settings(&self) -> &ImportSettings {
         &self.settings
     }
