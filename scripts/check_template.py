@@ -3,7 +3,8 @@
 CodeUri or DefinitionUri pointing nowhere, a misspelled key inside an
 HttpApi event, an ASL task naming a function the template lacks), plus
 the promises the README makes about the stack (among them: only the Submit
-function may read the Maskinporten key, and only when a receiver is set).
+function may read the Maskinporten key, and only when a receiver is set;
+every file under uploads/ starts its import through the imports queue).
 
     .venv/bin/python scripts/check_template.py [template.yaml]
 
@@ -20,7 +21,10 @@ from cfnlint.decode import decode  # the YAML loader that understands !Ref, !Sub
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "/api/v1/bufdir-exports"
-# The contract's routes (see shared/core/src/http/mod.rs) and the function serving each.
+IMPORTS = "/api/v1/activity-imports"
+ACTIVITIES = "/api/v1/activities"
+ORGANISATIONS = "/api/v1/organisations"
+# Every route of the API (see api_router in shared/core/src/http/mod.rs) and the function serving each.
 ROUTES = {
     ("GET", BASE): "api-list",
     ("POST", BASE): "api-create",
@@ -28,11 +32,32 @@ ROUTES = {
     ("DELETE", BASE + "/{export_id}"): "api-delete",
     ("PUT", BASE + "/{export_id}/cancel"): "api-cancel",
     ("POST", BASE + "/{export_id}/retry"): "api-retry",
+    ("POST", IMPORTS): "api-imports-create",
+    ("GET", IMPORTS): "api-imports-list",
+    ("GET", IMPORTS + "/{import_id}"): "api-imports-get",
+    ("GET", IMPORTS + "/templates/{name}"): "api-imports-template",
+    ("PUT", ACTIVITIES): "api-activities-put",
+    ("GET", ACTIVITIES): "api-activities-list",
+    ("DELETE", ACTIVITIES + "/{activity_id}"): "api-activities-delete",
+    ("GET", ORGANISATIONS + "/{org_id}"): "api-organisations-get",
+    ("PUT", ORGANISATIONS + "/{org_id}"): "api-organisations-put",
+    ("POST", "/api/v1/attachments"): "api-attachments-create",
 }
+# Routes deployed before the router serves them (until then their function
+# answers 404 like any unknown path). Once the router has one, the check
+# below fails until it is taken off this list.
+ROUTES_AHEAD_OF_CODE = set()
 WORKFLOW_FUNCTIONS = {"generate", "submit", "complete", "mark-failed"}
 HTTPAPI_EVENT_KEYS = {"ApiId", "Method", "Path", "Auth", "PayloadFormatVersion", "RouteSettings", "TimeoutInMillis"}
-# What shared/aws/src/config.rs reads.
-REQUIRED_ENV = {"EXPORTS_TABLE", "ACTIVITIES_TABLE", "FILES_BUCKET", "EVENTS_QUEUE_URL"}
+# What shared/aws/src/config.rs requires (checked against it below).
+REQUIRED_ENV = {"EXPORTS_TABLE", "ACTIVITIES_TABLE", "IMPORTS_TABLE", "FILES_BUCKET", "EVENTS_QUEUE_URL"}
+# The import function's crate, and the prefix its files arrive under.
+IMPORT_CRATE = "import"
+UPLOADS_PREFIX = "uploads/"
+# Who hands out attachment upload links, and who claims the uploads (the
+# activities they write name them).
+ATTACHMENT_LINKS = "api-attachments-create"
+ATTACHMENT_CLAIMERS = {"api-activities-put", IMPORT_CRATE}
 
 passed = 0
 failed = 0
@@ -59,6 +84,48 @@ def ref(value):
     return None
 
 
+def rust_consts(*paths):
+    """`pub const NAME: &str = "value";` of the given Rust files."""
+    consts = {}
+    for path in paths:
+        consts.update(re.findall(r'pub const (\w+): &str = "([^"]*)";', (ROOT / path).read_text()))
+    return consts
+
+
+def router_routes():
+    """(METHOD, path) of every route api_router in shared/core/src/http/mod.rs serves."""
+    http = ROOT / "shared/core/src/http"
+    consts = rust_consts(*(p.relative_to(ROOT) for p in http.glob("*.rs")))
+    source = (http / "mod.rs").read_text()
+    body = source[source.index("pub fn api_router"):]
+    body = body[:body.index("\n}\n")]
+    routes = set()
+    for start in [m.end() for m in re.finditer(r"\.route\(", body)]:
+        depth, end = 1, start
+        while depth:
+            depth += {"(": 1, ")": -1}.get(body[end], 0)
+            end += 1
+        args = body[start:end - 1]
+        first = args.split(",")[0].strip()
+        if first.startswith("&format!"):
+            path = re.search(r'"([^"]*)"', first).group(1)
+            path = re.sub(r"(?<!\{)\{(\w+)\}(?!\})", lambda m: consts[m.group(1)], path)
+            path = path.replace("{{", "{").replace("}}", "}")
+        else:
+            path = consts.get(first, first)
+        for method in re.findall(r"\b(get|post|put|delete|patch)\(", args[len(first):]):
+            routes.add((method.upper(), path))
+    return routes
+
+
+def sub_text(value):
+    """The text of a plain string or of an Fn::Sub, for prefix checks."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        value = value["Fn::Sub"]
+        return value[0] if isinstance(value, list) else value
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def policy_statements(props):
     """Each (statement, condition) of a function's inline policies; condition
     is the Condition name when the policy sits in an Fn::If, else None."""
@@ -79,19 +146,56 @@ def actions_of(statement):
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
 
 
-def check_attachments(functions, env):
-    """Only Generate reads the attachment files, only under their prefix, and only reads them."""
+def check_attachments(functions, env, buckets):
+    """Only Generate reads the attachment files, only under their prefix, and
+    only reads them. Uploads through the API wait in their own prefix (outside
+    the attachments', so no claimed file can expire with them): one function
+    hands out the links there, the writers of activities claim the uploads
+    (copy to the attachments' prefix, remove the upload), nobody else
+    touches either, and the lifecycle rule removes unclaimed uploads when
+    the service says it does."""
     prefix = env.get("ATTACHMENTS_PREFIX")
     check(isinstance(prefix, str) and prefix.endswith("/"), "every function knows ATTACHMENTS_PREFIX")
+    waiting = rust_consts("shared/aws/src/config.rs").get("ATTACHMENT_UPLOADS_PREFIX")
+    check(isinstance(waiting, str) and waiting.endswith("/"), f"config.rs names where attachment uploads wait ({waiting})")
+    if not (isinstance(prefix, str) and isinstance(waiting, str)):
+        return
+    check(not waiting.startswith(prefix), f"the waiting uploads ({waiting}) are outside the attachments ({prefix})")
+
+    def grants_on(props, p):
+        return {(tuple(actions_of(s)), sub_text(s.get("Resource"))) for s, _ in policy_statements(props)
+                if f"/{p}" in json.dumps(s.get("Resource"))} | {
+                (tuple(actions_of(s)), "prefix") for s, _ in policy_statements(props)
+                if p in json.dumps(s.get("Condition", {}))}
+
     for name, fn in functions.items():
-        reads = [s for s, _ in policy_statements(fn["Properties"])
-                 if "attachments/" in json.dumps(s.get("Resource"))]
+        props = fn["Properties"]
+        crate = Path(props.get("CodeUri", "")).name
+        files, uploads = grants_on(props, prefix), grants_on(props, waiting)
         if name == "GenerateFunction":
-            check(len(reads) == 1 and actions_of(reads[0]) == ["s3:GetObject"]
-                  and f"/{prefix}*" in json.dumps(reads[0]["Resource"]),
-                  "GenerateFunction: s3:GetObject on the attachments prefix and nothing more")
+            check(files == {(("s3:GetObject",), f"${{FilesBucket.Arn}}/{prefix}*")} and not uploads,
+                  f"{name}: s3:GetObject on the attachments prefix and nothing more")
+        elif crate == ATTACHMENT_LINKS:
+            check(not files and uploads == {(("s3:PutObject",), f"${{FilesBucket.Arn}}/{waiting}*")},
+                  f"{name}: s3:PutObject on {waiting} (its upload links) and nothing more")
+        elif crate in ATTACHMENT_CLAIMERS:
+            check(files == {(("s3:PutObject",), f"${{FilesBucket.Arn}}/{prefix}*")},
+                  f"{name}: writes the claimed attachments ({prefix}) and does nothing else with them")
+            objects = {g for g in uploads if g[1] != "prefix"}
+            check(objects == {(("s3:GetObject", "s3:DeleteObject"), f"${{FilesBucket.Arn}}/{waiting}*")},
+                  f"{name}: reads and removes the uploads it claims ({waiting}) and nothing more")
         else:
-            check(not reads, f"{name}: no access to the attachment files")
+            check(not files and not uploads, f"{name}: no access to the attachment files or uploads")
+
+    unclaimed = re.search(r"pub const UNCLAIMED_TTL: Duration = Duration::from_secs\(([\d\s*]+)\);",
+                          (ROOT / "shared/core/src/service/attachments.rs").read_text())
+    days = eval(unclaimed.group(1)) // 86400 if unclaimed else None  # digits and * only
+    for bucket_name, b in buckets.items():
+        rules = b.get("LifecycleConfiguration", {}).get("Rules", [])
+        check(any(r.get("Prefix") == waiting and r.get("ExpirationInDays") == days for r in rules),
+              f"{bucket_name}: unclaimed attachment uploads ({waiting}) expire after {days} days, as the service says")
+        check(not any(isinstance(r.get("Prefix"), str) and r["Prefix"].startswith(prefix) for r in rules),
+              f"{bucket_name}: no lifecycle rule removes claimed attachments ({prefix})")
 
 
 def check_bufdir_receiver(template, functions, env):
@@ -134,6 +238,108 @@ def check_bufdir_receiver(template, functions, env):
                 check(when == "HasBufdirReceiver", f"{name}: only when a receiver is configured")
         else:
             check(not grants, f"{name}: no Secrets Manager access")
+
+
+def check_imports(template, resources, functions, env, buckets, queues, alarms):
+    """A file under uploads/ starts its import: the bucket tells the imports
+    queue, the queue triggers the import function (one message at a time,
+    partial failures, a dead-letter queue with an alarm), and the watchdog
+    can put an import back on the queue."""
+    config = (ROOT / "shared/aws/src/config.rs").read_text()
+    check(re.search(r'DEFAULT_UPLOADS_PREFIX: &str = "([^"]*)"', config).group(1) == UPLOADS_PREFIX,
+          f"the service's default uploads prefix is {UPLOADS_PREFIX}")
+    check(env.get("UPLOADS_PREFIX") == UPLOADS_PREFIX, f"every function gets UPLOADS_PREFIX {UPLOADS_PREFIX}")
+
+    # the table, as import_store.rs reads it
+    store = (ROOT / "shared/aws/src/import_store.rs").read_text()
+    index_names = set(re.findall(r'pub const IMPORTS_\w+: &str = "(\w+)";', store))
+    table_name = ref(env.get("IMPORTS_TABLE"))
+    table = resources.get(table_name, {})
+    check(table.get("Type") == "AWS::DynamoDB::Table", f"IMPORTS_TABLE is a table of this stack ({table_name})")
+    props = table.get("Properties", {})
+    check([k["AttributeName"] for k in props.get("KeySchema", [])] == ["import_id"], f"{table_name} is keyed by import_id")
+    check({i["IndexName"] for i in props.get("GlobalSecondaryIndexes", [])} == index_names and len(index_names) == 3,
+          f"{table_name} has the indexes the import store queries ({sorted(index_names)})")
+    check(props.get("TimeToLiveSpecification", {}).get("AttributeName") == "expires_at", f"{table_name}'s TTL attribute is expires_at")
+    check(props.get("SSESpecification", {}).get("SSEEnabled") is True, f"{table_name}: encrypted")
+
+    # the import function and its trigger
+    importers = {n: f for n, f in functions.items() if Path(f["Properties"].get("CodeUri", "")).name == IMPORT_CRATE}
+    check(len(importers) == 1, f"one function runs functions/{IMPORT_CRATE}")
+    if len(importers) != 1:
+        return
+    name, fn = next(iter(importers.items()))
+    props = fn["Properties"]
+    sqs_events = [e["Properties"] for e in props.get("Events", {}).values() if e["Type"] == "SQS"]
+    check(len(sqs_events) == 1 and len(props.get("Events", {})) == 1, f"{name}: triggered by one SQS queue and nothing else")
+    if len(sqs_events) != 1:
+        return
+    event = sqs_events[0]
+    queue_name = ref(event.get("Queue"))
+    queue = queues.get(queue_name, {})
+    check(bool(queue), f"{name}: reads a queue of this stack ({queue_name})")
+    check("ReportBatchItemFailures" in event.get("FunctionResponseTypes", []),
+          f"{name}: reports batch item failures (a run that stops comes back alone)")
+    check(event.get("BatchSize") == 1, f"{name}: one import per invocation (BatchSize 1)")
+    others = [n for n, f in functions.items() if n != name and any(
+        ref(e["Properties"].get("Queue")) == queue_name for e in f["Properties"].get("Events", {}).values() if e["Type"] == "SQS")]
+    check(not others, f"only {name} reads {queue_name} ({others})")
+
+    timeout = props.get("Timeout", template.get("Globals", {}).get("Function", {}).get("Timeout"))
+    lease = re.search(r"pub const LEASE: Duration = Duration::from_secs\(([\d\s*]+)\);",
+                      (ROOT / "shared/aws-steps/src/imports.rs").read_text())
+    lease_seconds = eval(lease.group(1)) if lease else None  # digits and * only
+    check(lease_seconds is not None and isinstance(timeout, int) and timeout <= lease_seconds,
+          f"{name}: Timeout {timeout} s is within an import run's lease ({lease_seconds} s)")
+    visibility = queue.get("VisibilityTimeout")
+    check(isinstance(visibility, int) and isinstance(timeout, int) and visibility >= 6 * timeout,
+          f"{queue_name}: VisibilityTimeout {visibility} s is at least 6x {name}'s timeout")
+    redrive = queue.get("RedrivePolicy", {})
+    dlq = ref(redrive.get("deadLetterTargetArn"))
+    check(dlq in queues and dlq != queue_name, f"{queue_name} has a dead-letter queue ({dlq})")
+    check(isinstance(redrive.get("maxReceiveCount"), int) and 1 <= redrive["maxReceiveCount"] <= 5,
+          f"{queue_name}: a message goes to the dead-letter queue after a few receives ({redrive.get('maxReceiveCount')})")
+    check(any(a["Namespace"] == "AWS/SQS" and ref(a["Dimensions"][0]["Value"]) == dlq for a in alarms),
+          f"an alarm on {dlq}'s depth")
+
+    # the bucket tells the queue of every file under uploads/
+    for bucket_name, b in buckets.items():
+        configs = b.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
+        to_queue = [c for c in configs if ref(c.get("Queue")) == queue_name]
+        check(len(to_queue) == 1, f"{bucket_name}: notifies {queue_name}")
+        for c in to_queue:
+            rules = c.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            check(c.get("Event") == "s3:ObjectCreated:*", f"{bucket_name}: of every object created")
+            check([(r.get("Name", "").lower(), r.get("Value")) for r in rules] == [("prefix", UPLOADS_PREFIX)],
+                  f"{bucket_name}: only under {UPLOADS_PREFIX} ({rules})")
+        lifecycle = b.get("LifecycleConfiguration", {}).get("Rules", [])
+        check(any(r.get("Prefix") == UPLOADS_PREFIX and isinstance(r.get("ExpirationInDays"), int) for r in lifecycle),
+              f"{bucket_name}: import files left behind expire")
+        policies = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::QueuePolicy"
+                    and queue_name in [ref(q) for q in v["Properties"]["Queues"]]}
+        depends = template["Resources"][bucket_name].get("DependsOn", [])
+        depends = [depends] if isinstance(depends, str) else depends
+        check(any(k in depends for k in policies), f"{bucket_name}: made after {queue_name}'s policy (S3 tests the destination)")
+        grants = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]
+                  if s.get("Effect") == "Allow" and s.get("Principal") == {"Service": "s3.amazonaws.com"}]
+        check(len(grants) == 1 and actions_of(grants[0]) == ["sqs:SendMessage"] and ref(grants[0].get("Resource")) == queue_name,
+              f"{queue_name}'s policy lets S3 send to it and do nothing else")
+        for g in grants:
+            condition = g.get("Condition", {})
+            check(ref(condition.get("StringEquals", {}).get("aws:SourceAccount")) == "AWS::AccountId",
+                  f"{queue_name}: only from this account's buckets")
+            check(bucket_name not in json.dumps(policies), f"{queue_name}'s policy does not name {bucket_name} (no cycle)")
+
+    # the watchdog's sweep puts imports back on the queue
+    for fn_name, f in functions.items():
+        variables = f["Properties"].get("Environment", {}).get("Variables", {})
+        sends = [s for s, _ in policy_statements(f["Properties"])
+                 if "sqs:SendMessage" in actions_of(s) and ref(s.get("Resource")) == queue_name]
+        if Path(f["Properties"].get("CodeUri", "")).name == "watchdog":
+            check(ref(variables.get("IMPORTS_QUEUE_URL")) == queue_name, f"{fn_name}: IMPORTS_QUEUE_URL is {queue_name}")
+            check(len(sends) == 1, f"{fn_name}: may send to {queue_name}")
+        else:
+            check(not sends, f"{fn_name}: does not send to {queue_name}")
 
 
 def main(path):
@@ -182,8 +388,10 @@ def main(path):
 
     env = fn_globals.get("Environment", {}).get("Variables", {})
     check(REQUIRED_ENV <= set(env), f"every function gets {sorted(REQUIRED_ENV)}")
+    config_consts = rust_consts("shared/aws/src/config.rs")
+    required = {config_consts.get(n, n) for n in re.findall(r"required\((\w+)\)", (ROOT / "shared/aws/src/config.rs").read_text())}
+    check(required == REQUIRED_ENV, f"REQUIRED_ENV is what config.rs requires ({sorted(required ^ REQUIRED_ENV)})")
     check_bufdir_receiver(template, functions, env)
-    check_attachments(functions, env)
 
     # --- the HTTP API: a JWT authorizer, one function per contract route
     apis = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::HttpApi"]
@@ -205,6 +413,14 @@ def main(path):
             check(ref(p.get("ApiId")) == apis[0], f"{name}.{event_name}: on {apis[0]}")
             routes[(p.get("Method", "").upper(), p.get("Path"))] = name
     check(set(routes) == set(ROUTES), f"the routes are exactly the contract's ({sorted(set(routes) ^ set(ROUTES), key=str)})")
+    served = router_routes()
+    check(served - set(ROUTES) == set(), f"every route the router serves has its function ({sorted(served - set(ROUTES))})")
+    missing = set(ROUTES) - served
+    check(missing <= ROUTES_AHEAD_OF_CODE, f"every route deployed is served by the router ({sorted(missing - ROUTES_AHEAD_OF_CODE)})")
+    landed = ROUTES_AHEAD_OF_CODE & served
+    check(not landed, f"no route listed as ahead of the code is served yet (served now, take off ROUTES_AHEAD_OF_CODE: {sorted(landed)})")
+    for route in sorted(ROUTES_AHEAD_OF_CODE - served):
+        print(f"note {route[0]} {route[1]} is deployed ahead of the router (its function answers 404 until it lands)")
     for route, crate in ROUTES.items():
         fn = routes.get(route)
         check(fn is not None and fn == by_crate.get(crate), f"{route[0]} {route[1]} is served by functions/{crate}")
@@ -294,11 +510,22 @@ def main(path):
     events_queue = queues.get(ref(env.get("EVENTS_QUEUE_URL")), {})
     dlq = ref(events_queue.get("RedrivePolicy", {}).get("deadLetterTargetArn"))
     check(dlq in queues, "the events queue has a dead-letter queue")
+    queue_policies = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::SQS::QueuePolicy"]
+    for name, q in queues.items():
+        check(q.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in q, f"{name}: encrypted")
+        check(any(name in [ref(x) for x in p["Queues"]] and any(
+            s.get("Effect") == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            for s in p["PolicyDocument"]["Statement"]) for p in queue_policies), f"{name}: TLS-only policy")
     alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
     check(any(a["MetricName"] == "ExecutionsFailed" and ref(a["Dimensions"][0]["Value"]) in machines for a in alarms),
           "an alarm on failed workflow executions")
     check(any(a["Namespace"] == "AWS/SQS" and ref(a["Dimensions"][0]["Value"]) == dlq for a in alarms),
           "an alarm on the dead-letter queue's depth")
+    check_attachments(functions, env, buckets)
+    check_imports(template, resources, functions, env, buckets, queues, alarms)
+    outputs = template.get("Outputs", {})
+    for output, target in [("ImportsTableName", ref(env.get("IMPORTS_TABLE"))), ("ImportsQueueUrl", "ImportsQueue")]:
+        check(ref(outputs.get(output, {}).get("Value")) == target, f"Outputs {output} names {target}")
     log_groups = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"]
     check(all("RetentionInDays" in g for g in log_groups), "every log group has a retention")
 
