@@ -15,11 +15,11 @@ for dir in functions/*/; do
 done
 cargo lambda build --release --arm64 "${packages[@]}"
 
-printf '%-14s %10s\n' function bootstrap
+printf '%-24s %10s\n' function bootstrap
 for dir in functions/*/; do
     name=$(basename "$dir")
     boot="$target/lambda/$name/bootstrap"
     [ -f "$boot" ] || { echo "no bootstrap for $name at $boot" >&2; exit 1; }
     file "$boot" | grep -q 'ARM aarch64' || { echo "$name: not an arm64 binary" >&2; exit 1; }
-    printf '%-14s %7.1f MB\n' "$name" "$(awk -v b="$(stat -c %s "$boot")" 'BEGIN { print b / 1048576 }')"
+    printf '%-24s %7.1f MB\n' "$name" "$(awk -v b="$(stat -c %s "$boot")" 'BEGIN { print b / 1048576 }')"
 done

@@ -37,6 +37,8 @@ ENV = {
     "IMPORTS_TABLE": "imports",
     "FILES_BUCKET": "files",
     "EVENTS_QUEUE_URL": "http://127.0.0.1:1/123456789012/events",
+    "IMPORTS_QUEUE_URL": "http://127.0.0.1:1/123456789012/imports",
+    "UPLOADS_PREFIX": "uploads/",
     "STATE_MACHINE_ARN": "arn:aws:states:eu-north-1:123456789012:stateMachine:export",
 }
 
