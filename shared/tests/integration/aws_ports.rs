@@ -12,14 +12,15 @@ use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use shared::adapters::aws::expired::handle_stream_batch;
+use shared::adapters::aws::provision;
 use shared::adapters::aws::{
-    DynamoActivities, DynamoJobStore, S3BufdirOutbox, S3FileStore, SqsEventPublisher, StepFunctionsStarter,
-    execution_arn,
+    DynamoActivities, DynamoImportStore, DynamoJobStore, DynamoOrganisations, S3BufdirOutbox, S3FileStore,
+    SqsEventPublisher, StepFunctionsStarter, execution_arn,
 };
-use shared::domain::{ActivityType, ExportFormat, ExportId, ExportStatus, OrgScope};
+use shared::domain::{ActivityType, ExportFormat, ExportId, ExportStatus, ImportId, OrgScope, Period};
 use shared::ports::{
-    ActivityQuery, ActivitySource, AttemptState, BufdirSubmitter, ExportEvent, FileStore, JobQuery, JobStore,
-    PortError, Submission, WorkflowStarter,
+    ActivityQuery, ActivitySource, ActivityStore, AttemptState, BufdirSubmitter, ExportEvent, FileStore, JobQuery,
+    JobStore, OrganisationStore, PortError, Submission, WorkflowStarter,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,49 @@ async fn dynamo_activities_conform() {
         5_000,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_activity_store_conforms() {
+    let c = moto::clients().await;
+    let table = moto::unique("activities");
+    moto::create_activities_table(&c, &table).await;
+    conformance::activity_store_suite(&DynamoActivities::new(c.dynamodb.clone(), &table)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_import_store_conforms() {
+    let c = moto::clients().await;
+    let table = moto::unique("imports");
+    provision::create_imports_table(&c, &table).await.unwrap();
+    let store = DynamoImportStore::new(c.dynamodb.clone(), &table, chrono::Duration::days(90));
+    conformance::import_store_suite(Arc::new(store)).await;
+}
+
+/// The suite, and what sharing the activities table must not change: an
+/// organisation's record is no activity, and no replacing import removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_organisations_conform() {
+    let c = moto::clients().await;
+    let table = moto::unique("activities");
+    moto::create_activities_table(&c, &table).await;
+    let store = DynamoOrganisations::new(c.dynamodb.clone(), &table);
+    conformance::organisation_store_suite(&store).await;
+
+    let org = conformance::unique_org("beside");
+    let record = conformance::organisation(&org);
+    store.put_organisation(&record).await.unwrap();
+    let activities = DynamoActivities::new(c.dynamodb.clone(), &table);
+    let a = conformance::activity(&org, "a", conformance::day(2025, 5, 5), ActivityType::GroupSession);
+    activities.put_activities(&org, vec![a]).await.unwrap();
+    let every_year = ActivityQuery { to: conformance::day(2099, 12, 31), ..year(&org, 2000) };
+    assert_eq!(activities.count(&every_year).await.unwrap(), 1);
+    assert_eq!(activities.activity_page(&every_year, None, 10).await.unwrap().len(), 1);
+    let whole = Period { from: every_year.from, to: every_year.to };
+    let writer = activities.begin_import(&org, &ImportId::generate(Utc::now().date_naive()), Some(whole)).await;
+    assert_eq!(writer.unwrap().finish().await.unwrap().removed, 1, "the activity, not the record");
+    assert_eq!(activities.count(&every_year).await.unwrap(), 0);
+    assert_eq!(store.get_organisation(&org).await.unwrap(), Some(record));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use shared::adapters::embedded::{
-    DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
+    DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteImportStore, SqliteJobStore,
+    SqliteOrganisations,
 };
 use shared::ports::{BufdirSubmitter, DownloadRefused, FileStore, PortError, SignedLink, Submission};
 
@@ -98,6 +99,27 @@ async fn sqlite_activities_conform() {
         200_000,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_activity_store_conforms() {
+    let (_tmp, dir) = data_dir();
+    let store = SqliteActivities::open(&dir.activities_db_path()).unwrap();
+    conformance::activity_store_suite(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_import_store_conforms() {
+    let (_tmp, dir) = data_dir();
+    let store = SqliteImportStore::open(&dir.db_path()).unwrap();
+    conformance::import_store_suite(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn sqlite_organisations_conform() {
+    let (_tmp, dir) = data_dir();
+    let store = SqliteOrganisations::open(&dir.db_path()).unwrap();
+    conformance::organisation_store_suite(&store).await;
 }
 
 #[tokio::test]

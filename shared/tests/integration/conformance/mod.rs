@@ -3,8 +3,15 @@
 //! Each suite makes its own organisation ids, so it can share a table or
 //! bucket with earlier runs without seeing their data.
 
+mod activity_store;
 mod cap;
+mod import_store;
 mod keys;
+mod organisation_store;
+
+pub use activity_store::{activity, activity_store_suite, day};
+pub use import_store::import_store_suite;
+pub use organisation_store::{organisation, organisation_store_suite};
 
 use std::collections::HashSet;
 use std::future::Future;
