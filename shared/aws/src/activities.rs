@@ -234,10 +234,14 @@ impl ActivityStore for DynamoActivities {
     ) -> PortResult<Vec<Activity>> {
         let mut out = Vec::new();
         let mut next: Option<Item> = after.map(|(date, id)| key(&query.org_id, sort_key(date, &id)));
-        let (lo, _) = range(query);
-        // A start before the period's would read outside it.
-        if next.as_ref().and_then(|k| get_s(k, "sk")).is_some_and(|sk| sk < lo.as_str()) {
-            next = None;
+        let (lo, hi) = range(query);
+        // DynamoDB refuses a start key outside the key condition (a
+        // ValidationException): one before the period reads it from its
+        // start, and after it there is nothing left to read.
+        match next.as_ref().and_then(|k| get_s(k, "sk")) {
+            Some(sk) if sk < lo.as_str() => next = None,
+            Some(sk) if sk > hi.as_str() => return Ok(Vec::new()),
+            _ => {}
         }
         let want = limit.max(1) as usize;
         loop {
