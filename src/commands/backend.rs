@@ -191,7 +191,8 @@ pub async fn wire(
         (Backend::Embedded, Runner::Local) => {
             let app = EmbeddedApp::open_with(data_dir, base_url, concurrency, settings)?
                 .with_import_settings(import_settings);
-            let uploads = uploads_router("uploads", app.uploads.clone(), Some(app.upload_listener()));
+            let uploads = uploads_router("uploads", app.uploads.clone(), Some(app.upload_listener()))
+                .merge(uploads_router("attachment-uploads", app.attachment_uploads.clone(), None));
             Ok(Wired {
                 state: app.api_state(),
                 jwt: app.jwt.clone(),

@@ -95,7 +95,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    spawn_file_expiry(wired.state.service.clone());
+    spawn_file_expiry(wired.state.service.clone(), wired.state.attachments.clone());
     spawn_watchdog(wired.state.service.clone(), wired.state.imports.clone());
 
     let mut router = api_router(wired.state.clone()).merge(openapi_router());
@@ -139,8 +139,12 @@ fn connection_bound(wanted: u64) -> usize {
     usize::try_from(bound).unwrap_or(usize::MAX)
 }
 
-/// Deletes files past their `file_expires_at`, at start and then hourly.
-fn spawn_file_expiry(service: std::sync::Arc<shared::service::ExportService>) {
+/// Deletes files past their `file_expires_at`, and attachment uploads no
+/// activity claimed in time, at start and then hourly.
+fn spawn_file_expiry(
+    service: std::sync::Arc<shared::service::ExportService>,
+    attachments: std::sync::Arc<shared::service::AttachmentService>,
+) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -149,6 +153,13 @@ fn spawn_file_expiry(service: std::sync::Arc<shared::service::ExportService>) {
                 Ok(0) => {}
                 Ok(n) => info!(files = n, "expired export files deleted"),
                 Err(e) => tracing::warn!(error = %e, "expired files not purged; trying again in an hour"),
+            }
+            match attachments.expire_unclaimed(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => info!(files = n, "unclaimed attachment uploads removed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unclaimed attachment uploads not removed; trying again in an hour")
+                }
             }
         }
     });

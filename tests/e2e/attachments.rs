@@ -126,3 +126,61 @@ async fn a_bundle_fails_on_a_missing_file_and_completes_once_it_is_there() {
         report["attachments"].as_array().unwrap().iter().all(|r| r["in_bundle"].is_null() && r["sha256"].is_null())
     );
 }
+
+/// An attachment uploaded through the API is kept once an activity names
+/// it, and bundled; one no activity names never reaches a bundle; a key of
+/// another organisation is refused on the way in.
+#[tokio::test]
+async fn uploaded_attachments_are_claimed_by_the_activity_that_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = token(dir.path(), &["org-a"]);
+
+    for (bad, field) in [
+        (json!({"filename": "x.exe", "content_type": "application/x-msdownload", "size_bytes": 10}), "content_type"),
+        (json!({"filename": "x.png", "content_type": "application/pdf", "size_bytes": 10}), "filename"),
+        (json!({"filename": "x.pdf", "content_type": "application/pdf", "size_bytes": 26214401}), "size_bytes"),
+        (json!({"filename": "../x.pdf", "content_type": "application/pdf", "size_bytes": 10}), "filename"),
+    ] {
+        let (status, _, problem) = server.call(Method::POST, "/api/v1/attachments", Some(&token), Some(bad)).await;
+        assert_eq!((status, problem["code"].as_str()), (422, Some("validation_failed")), "{problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+
+    let body = json!({"filename": "Oppmøteliste mars.pdf", "content_type": "application/pdf", "size_bytes": 64});
+    let (status, _, made) = server.call(Method::POST, "/api/v1/attachments", Some(&token), Some(body.clone())).await;
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap();
+    assert!(key.starts_with("org-a/att-") && key.ends_with("/Oppm_teliste_mars.pdf"), "{key}");
+    let pdf = b"%PDF-1.4 attendance list, exactly sixty-four bytes long.........".to_vec();
+    assert_eq!(pdf.len(), 64);
+    let (status, text) = server.upload(&made, pdf.clone()).await;
+    assert!((200..300).contains(&status), "{status} {text}");
+    let (_, _, unnamed) = server.call(Method::POST, "/api/v1/attachments", Some(&token), Some(body)).await;
+    let (status, _) = server.upload(&unnamed, pdf.clone()).await;
+    assert!((200..300).contains(&status));
+
+    let named = |key: &str| json!([{"name": "Oppmøteliste mars.pdf", "content_type": "application/pdf", "key": key}]);
+    let mut activity: Value = serde_json::from_str(&activity("act-1", "2025-03-04", named(key))).unwrap();
+    let (status, _, put) =
+        server.call(Method::PUT, ACTIVITIES, Some(&token), Some(json!({"activities": [activity.clone()]}))).await;
+    assert_eq!(status, 200, "{put}");
+
+    activity["activity_id"] = json!("act-2");
+    activity["attachments"] = named("org-b/att-20250304-abcdef/x.pdf");
+    let (status, _, problem) =
+        server.call(Method::PUT, ACTIVITIES, Some(&token), Some(json!({"activities": [activity]}))).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("other_organisation"), "{problem}");
+
+    let mut body = export_body("org-a", "2025-01-01", "2025-12-31", "json");
+    body["include_attachments"] = json!(true);
+    let id = server.create(&token, body).await;
+    let done = server.wait_status(&token, &id, "completed").await;
+    let bytes = reqwest::get(done["file_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap().to_vec();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(entry(&mut archive, "vedlegg/act-1/Oppmøteliste mars.pdf"), pdf);
+    let manifest: Value = serde_json::from_slice(&entry(&mut archive, "manifest.json")).unwrap();
+    assert_eq!(manifest["attachments"].as_array().unwrap().len(), 1, "{manifest}");
+    assert_eq!(manifest["missing"], json!([]), "the claimed file was found: {manifest}");
+}

@@ -29,6 +29,7 @@ pub fn import_context(app: &AwsApp, work_dir: PathBuf) -> ImportContext {
         work_dir,
         progress_every: PROGRESS_EVERY,
         lease: LEASE,
+        attachments: Some(app.attachment_uploads.clone()),
     }
 }
 

@@ -10,14 +10,15 @@ use async_trait::async_trait;
 
 use super::config::{self, AwsNames, BufdirReceiver, Clients, ConfigError, STATE_MACHINE_ARN};
 use super::{
-    ApiGatewayAuthenticator, DynamoActivities, DynamoImportStore, DynamoJobStore, DynamoOrganisations, S3BufdirOutbox,
-    S3FileStore, SqsEventPublisher, SqsImportRunner, StepFunctionsStarter,
+    ApiGatewayAuthenticator, DynamoActivities, DynamoImportStore, DynamoJobStore, DynamoOrganisations,
+    S3AttachmentUploads, S3Attachments, S3BufdirOutbox, S3FileStore, SqsEventPublisher, SqsImportRunner,
+    StepFunctionsStarter,
 };
 use crate::http::ApiState;
 use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission, WorkflowStarter};
 use crate::service::{
-    ActivityService, ExportService, ImportPorts, ImportRunner, ImportService, ImportSettings, OrganisationService,
-    Ports, Settings,
+    ActivityService, AttachmentService, ExportService, ImportPorts, ImportRunner, ImportService, ImportSettings,
+    OrganisationService, Ports, Settings,
 };
 
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct AwsApp {
     pub organisations: Arc<DynamoOrganisations>,
     /// Import files, uploaded straight to S3 with a presigned POST.
     pub uploads: Arc<S3FileStore>,
+    /// Attachment files uploaded through the API, until an activity claims them.
+    pub attachment_uploads: Arc<S3AttachmentUploads>,
     pub activities: Arc<DynamoActivities>,
     pub files: Arc<S3FileStore>,
     pub events: Arc<SqsEventPublisher>,
@@ -62,6 +65,13 @@ impl AwsApp {
             S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.uploads_prefix)
                 .with_uploads_signed_by(&clients.sdk),
         );
+        let attachment_uploads = Arc::new(S3AttachmentUploads::new(
+            S3FileStore::new(clients.s3.clone(), &names.attachments_bucket, config::ATTACHMENT_UPLOADS_PREFIX)
+                .with_uploads_signed_by(&clients.sdk),
+            clients.s3.clone(),
+            config::ATTACHMENT_UPLOADS_PREFIX,
+            &S3Attachments::new(clients.s3.clone(), &names.attachments_bucket, &names.attachments_prefix),
+        ));
         AwsApp {
             names,
             clients,
@@ -71,6 +81,7 @@ impl AwsApp {
             imports,
             organisations,
             uploads,
+            attachment_uploads,
             activities,
             files,
             events,
@@ -164,8 +175,12 @@ impl AwsApp {
         ApiState {
             service: self.service(workflow),
             imports: self.import_service(imports),
-            activities: Arc::new(ActivityService::new(self.activities.clone(), self.organisations.clone())),
+            activities: Arc::new(
+                ActivityService::new(self.activities.clone(), self.organisations.clone())
+                    .with_attachment_uploads(self.attachment_uploads.clone()),
+            ),
             organisations: Arc::new(OrganisationService::new(self.organisations.clone())),
+            attachments: Arc::new(AttachmentService::new(self.attachment_uploads.clone())),
             auth: Arc::new(ApiGatewayAuthenticator),
         }
     }

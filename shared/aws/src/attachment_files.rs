@@ -3,15 +3,17 @@
 //! records the activities uploads them.
 
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
+use super::S3FileStore;
 use super::errors::port_error;
 use super::file_store::download;
-use crate::ports::{AttachmentFiles, PortResult};
+use crate::ports::{AttachmentFiles, AttachmentUploads, FileStore, PortResult, UploadTarget, validate_key};
 
 #[derive(Clone)]
 pub struct S3Attachments {
@@ -50,5 +52,72 @@ impl AttachmentFiles for S3Attachments {
         };
         download(out.body, local).await?;
         Ok(true)
+    }
+}
+
+/// Attachments uploaded through the API: presigned POSTs into a waiting
+/// prefix of the attachments bucket (`attachment-uploads/`, outside the
+/// attachments' own prefix so no activity can name a waiting file, and
+/// expired by the bucket's lifecycle rule), copied to `{prefix}{key}` when
+/// an activity names them.
+pub struct S3AttachmentUploads {
+    waiting: S3FileStore,
+    client: Client,
+    bucket: String,
+    waiting_prefix: String,
+    prefix: String,
+}
+
+impl S3AttachmentUploads {
+    pub fn new(waiting: S3FileStore, client: Client, waiting_prefix: &str, attachments: &S3Attachments) -> Self {
+        S3AttachmentUploads {
+            waiting,
+            client,
+            bucket: attachments.bucket.clone(),
+            waiting_prefix: waiting_prefix.to_string(),
+            prefix: attachments.prefix.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl AttachmentUploads for S3AttachmentUploads {
+    async fn signed_upload(&self, key: &str, max_bytes: u64, ttl: Duration) -> PortResult<UploadTarget> {
+        self.waiting.signed_upload(key, max_bytes, ttl).await
+    }
+
+    async fn claim(&self, key: &str) -> PortResult<bool> {
+        if validate_key(key).is_err() {
+            return Ok(false);
+        }
+        // Keys hold only `[A-Za-z0-9._/-]`: the copy source needs no escaping.
+        let source = format!("{}/{}{key}", self.bucket, self.waiting_prefix);
+        let copied = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(source)
+            .key(format!("{}{key}", self.prefix))
+            .send()
+            .await;
+        match copied {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("NoSuchKey") || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(port_error("claim attachment", e)),
+        }
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{key}", self.waiting_prefix))
+            .send()
+            .await
+            .map_err(|e| port_error("claim attachment", e))?;
+        Ok(true)
+    }
+
+    async fn expire_unclaimed(&self, _cutoff: chrono::DateTime<chrono::Utc>) -> PortResult<u64> {
+        Ok(0)
     }
 }

@@ -39,6 +39,9 @@ pub const DEFAULT_FILES_PREFIX: &str = "exports/";
 pub const DEFAULT_OUTBOX_PREFIX: &str = "bufdir-outbox/";
 pub const DEFAULT_ATTACHMENTS_PREFIX: &str = "attachments/";
 pub const DEFAULT_UPLOADS_PREFIX: &str = "uploads/";
+/// Where attachments uploaded through the API wait to be claimed, in the
+/// attachments bucket (the lifecycle rule's filter).
+pub const ATTACHMENT_UPLOADS_PREFIX: &str = "attachment-uploads/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -7,15 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities,
-    SqliteImportStore, SqliteJobStore, SqliteOrganisations,
+    DataDir, DiskAttachmentUploads, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver,
+    SqliteActivities, SqliteImportStore, SqliteJobStore, SqliteOrganisations,
 };
 use crate::LocalJwt;
 use crate::http::ApiState;
 use crate::http::uploads::UploadListener;
+use crate::ports::AttachmentUploads;
 use crate::ports::BufdirSubmitter;
 use crate::service::{
-    ActivityService, ExportService, ImportPorts, ImportService, ImportSettings, OrganisationService, Ports, Settings,
+    ActivityService, AttachmentService, ExportService, ImportPorts, ImportService, ImportSettings, OrganisationService,
+    Ports, Settings,
 };
 use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
 use anyhow::Context;
@@ -30,6 +32,9 @@ pub struct EmbeddedApp {
     pub files: Arc<DiskFileStore>,
     /// Import files, uploaded through the local server's `/uploads/...`.
     pub uploads: Arc<DiskFileStore>,
+    /// Attachment files, uploaded through `/attachment-uploads/...`.
+    pub attachment_uploads: Arc<DiskFileStore>,
+    pub attachment_service: Arc<AttachmentService>,
     pub runner: Arc<LocalRunner>,
     pub import_runner: Arc<LocalImports>,
     /// What an import runs with, for running one in the caller's task (the command-line tool).
@@ -50,6 +55,7 @@ pub const IMPORT_LEASE: Duration = Duration::from_secs(15);
 const TOKEN_KEY: &str = "jwt-hs256";
 const URL_KEY: &str = "download-urls";
 const UPLOAD_KEY: &str = "upload-urls";
+const ATTACHMENT_UPLOAD_KEY: &str = "attachment-upload-urls";
 
 pub fn jwt_for(data_dir: &Path) -> anyhow::Result<LocalJwt> {
     let data = DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
@@ -128,6 +134,15 @@ impl EmbeddedApp {
             Arc::new(DiskFileStore::new(data.uploads_dir(), base_url, data.secret(UPLOAD_KEY)?)?.served_at("uploads"));
         let import_store = Arc::new(SqliteImportStore::open(&data.db_path())?);
         let organisation_store = Arc::new(SqliteOrganisations::open(&data.db_path())?);
+        let attachment_uploads = Arc::new(
+            DiskFileStore::new(data.attachment_uploads_dir(), base_url, data.secret(ATTACHMENT_UPLOAD_KEY)?)?
+                .served_at("attachment-uploads"),
+        );
+        let claims: Arc<dyn AttachmentUploads> = Arc::new(DiskAttachmentUploads::new(
+            attachment_uploads.clone(),
+            data.attachment_uploads_dir(),
+            data.attachments_dir(),
+        ));
         let import_context = ImportContext {
             imports: import_store.clone(),
             activities: activities.clone(),
@@ -135,6 +150,7 @@ impl EmbeddedApp {
             work_dir: data.tmp_dir(),
             progress_every: Duration::from_millis(250),
             lease: IMPORT_LEASE,
+            attachments: Some(claims.clone()),
         };
         let import_runner = LocalImports::new(import_context.clone());
         let imports = Arc::new(ImportService::new(
@@ -145,7 +161,11 @@ impl EmbeddedApp {
             },
             ImportSettings::default(),
         ));
-        let activity_service = Arc::new(ActivityService::new(activities.clone(), organisation_store.clone()));
+        let activity_service = Arc::new(
+            ActivityService::new(activities.clone(), organisation_store.clone())
+                .with_attachment_uploads(claims.clone()),
+        );
+        let attachment_service = Arc::new(AttachmentService::new(claims));
         let organisations = Arc::new(OrganisationService::new(organisation_store));
         let jwt = Arc::new(LocalJwt::new(&data.secret(TOKEN_KEY)?));
         Ok(EmbeddedApp {
@@ -154,6 +174,8 @@ impl EmbeddedApp {
             activities,
             files,
             uploads,
+            attachment_uploads,
+            attachment_service,
             runner,
             import_runner,
             import_context,
@@ -178,6 +200,7 @@ impl EmbeddedApp {
             imports: self.imports.clone(),
             activities: self.activity_service.clone(),
             organisations: self.organisations.clone(),
+            attachments: self.attachment_service.clone(),
             auth: self.jwt.clone(),
         }
     }

@@ -60,8 +60,13 @@ impl DataDir {
         self.root.join("uploads")
     }
 
+    /// Attachment files uploaded through the API, until an activity names them.
+    pub fn attachment_uploads_dir(&self) -> PathBuf {
+        self.root.join("attachment-uploads")
+    }
+
     /// The organisations' attachment files, at the path their key names;
-    /// put there by whoever records the activities.
+    /// claimed from the uploads, or put there by whoever records the activities.
     pub fn attachments_dir(&self) -> PathBuf {
         self.root.join("attachments")
     }

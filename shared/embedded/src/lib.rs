@@ -6,6 +6,7 @@
 mod activity_store;
 mod app;
 mod attachment_files;
+mod attachment_uploads;
 mod bufdir_receiver;
 mod data_dir;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod sqlite;
 pub use activity_store::{ActivityWriter, SqliteActivities};
 pub use app::{EmbeddedApp, IMPORT_LEASE, StartImport, jwt_for};
 pub use attachment_files::DiskAttachments;
+pub use attachment_uploads::DiskAttachmentUploads;
 pub use bufdir_receiver::LocalBufdirReceiver;
 pub use data_dir::DataDir;
 pub use event_outbox::JsonlEventOutbox;

@@ -17,8 +17,9 @@ use tracing::{info, warn};
 
 use crate::domain::Checker;
 use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, ImportStatus, RowError};
-use crate::ports::{ActivityStore, FileStore, ImportStore, PortError};
+use crate::ports::{ActivityStore, AttachmentUploads, FileStore, ImportStore, PortError};
 use crate::read::{self, FileError};
+use crate::service::claim_attachments;
 
 /// Activities handed to the store at a time.
 const WRITE_BATCH: usize = 1000;
@@ -39,6 +40,9 @@ pub struct ImportContext {
     /// and on AWS the import function's timeout, so a run that is killed
     /// is taken over only once it surely stopped.
     pub lease: Duration,
+    /// Where files uploaded through the API wait for an activity to name
+    /// them; the rows written claim theirs.
+    pub attachments: Option<Arc<dyn AttachmentUploads>>,
 }
 
 /// Why a run stopped without finishing the import.
@@ -249,7 +253,14 @@ async fn write(
                 Some(Err(e)) => return Err(RunError::Retryable(format!("reading the file again failed: {e}"))),
                 Some(Ok(batch)) => {
                     written += batch.len() as u64;
+                    let named: Vec<Activity> = match &ctx.attachments {
+                        Some(_) => batch.iter().filter(|a| !a.attachments.is_empty()).cloned().collect(),
+                        None => Vec::new(),
+                    };
                     writer.write(batch).await?;
+                    if let Some(uploads) = &ctx.attachments && !named.is_empty() {
+                        claim_attachments(uploads.as_ref(), &named).await;
+                    }
                 }
             },
             _ = ticker.tick() => record_progress(ctx, job, |j| j.rows_written = written).await,

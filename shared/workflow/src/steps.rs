@@ -165,7 +165,15 @@ fn spawn_writer(
         match attachments {
             None => report::write_report(&meta, &dir, rows, on_row),
             Some(store) => {
-                let mut fetch = |key: &str, local: &Path| runtime.block_on(store.fetch(key, local));
+                // Another organisation's key is as good as missing: checked
+                // on the way in too, but a report never relies on that alone.
+                let org = meta.org_id.clone();
+                let mut fetch = |key: &str, local: &Path| {
+                    if !crate::domain::attachment_key_of(&org, key) {
+                        return Ok(false);
+                    }
+                    runtime.block_on(store.fetch(key, local))
+                };
                 report::write_bundle(&meta, &dir, rows, on_row, &mut fetch)
             }
         }

@@ -155,6 +155,13 @@ pub struct Attachment {
     pub key: String,
 }
 
+/// Whether an attachment key is one of the organisation's: keys start with
+/// the organisation's id, so an activity can never name, and an export
+/// never bundle, another organisation's file.
+pub fn attachment_key_of(org_id: &str, key: &str) -> bool {
+    key.strip_prefix(org_id).is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Activity {
@@ -261,6 +268,15 @@ impl Activity {
         for (i, a) in self.attachments.iter().enumerate() {
             if a.key.trim().is_empty() || a.name.trim().is_empty() {
                 add("attachments", "invalid_value", format!("attachments[{i}] needs a name and a key"));
+            } else if !attachment_key_of(&self.org_id, &a.key) {
+                add(
+                    "attachments",
+                    "other_organisation",
+                    format!(
+                        "attachments[{i}].key must start with the organisation's id and a slash ({}/...)",
+                        self.org_id
+                    ),
+                );
             }
         }
         out

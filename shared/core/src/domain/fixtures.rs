@@ -19,7 +19,7 @@ pub fn activity() -> Activity {
    "by_age":{"0-5":0,"6-12":0,"13-17":1,"18-24":2,"25-66":5,"67+":0,"unknown":0}},
  "volunteers":{"count":2,"hours":4.0},"led_by_peer":true,
  "target_groups":["relatives"],
- "attachments":[{"name":"oppmøteliste.pdf","content_type":"application/pdf","key":"k1"}]}"#,
+ "attachments":[{"name":"oppmøteliste.pdf","content_type":"application/pdf","key":"org-demo/att-20250304-q7x2mk/oppmøteliste.pdf"}]}"#,
     )
     .unwrap()
 }

@@ -81,6 +81,10 @@ id_type!(
     /// `imp-20260326-xyz789`.
     ImportId, "imp", "an import id"
 );
+id_type!(
+    /// `att-20260326-xyz789`.
+    AttachmentId, "att", "an attachment id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 
 mod activity;
 mod activity_check;
+mod attachment_request;
 mod caller;
 mod date;
 mod ids;
@@ -18,9 +19,10 @@ mod submission;
 
 pub use activity::*;
 pub use activity_check::Checker;
+pub use attachment_request::{ATTACHMENT_TYPES, CreateAttachmentRequest, MAX_ATTACHMENT_BYTES, ValidAttachmentRequest};
 pub use caller::{Caller, OrgScope};
 pub use date::{DateError, YEARS, parse_iso_date};
-pub use ids::{ExportId, ImportId};
+pub use ids::{AttachmentId, ExportId, ImportId};
 pub use import::{
     IMPORT_TRANSITIONS, ImportFormat, ImportJob, ImportMove, ImportMoveRefused, ImportStatus, MAX_KEPT_ERRORS, Period,
     RowError, next_import_status,

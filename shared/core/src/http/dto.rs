@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ActivityType, ExportFormat, ExportJob, ExportStatus, Stage, SubmissionStatus};
-use crate::ports::JobPage;
+use crate::ports::{JobPage, UploadMethod, UploadTarget};
 
 /// Timestamps as the contract writes them: `2026-03-01T08:00:00Z`.
 pub(super) fn ts(t: DateTime<Utc>) -> String {
@@ -283,4 +283,38 @@ impl From<&ExportJob> for RetriedBody {
 pub struct DeletedBody {
     pub deleted: bool,
     pub export_id: String,
+}
+
+/// Where and how to send a file (an import's, an attachment).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UploadBody {
+    pub url: String,
+    /// `PUT`: send the file's bytes as the body. `POST` (S3): send
+    /// `multipart/form-data` with every field of `fields` in order, then the
+    /// file as the field `file`.
+    pub method: UploadMethod,
+    /// Form fields for a `POST`, in order; empty for a `PUT`.
+    pub fields: Vec<FieldBody>,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// The largest file taken; a larger one is refused by the storage.
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldBody {
+    pub name: String,
+    pub value: String,
+}
+
+impl UploadBody {
+    pub fn of(u: &UploadTarget) -> Self {
+        UploadBody {
+            url: u.url.clone(),
+            method: u.method,
+            fields: u.fields.iter().map(|(n, v)| FieldBody { name: n.clone(), value: v.clone() }).collect(),
+            expires_at: ts(u.expires_at),
+            max_bytes: u.max_bytes,
+        }
+    }
 }

@@ -9,14 +9,13 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
-use super::dto::{PaginationBody, ts};
+use super::dto::{PaginationBody, UploadBody, ts};
 use super::extract::{AuthCaller, StrictJson};
 use super::handlers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, idempotency_key};
 use super::problem::{ApiError, ProblemBody};
 use crate::domain::{
     CreateImportRequest, FieldError, ImportFormat, ImportId, ImportJob, ImportStatus, Period, RowError,
 };
-use crate::ports::UploadMethod;
 use crate::service::{ImportView, ServiceError};
 
 pub const IMPORTS_PATH: &str = "/api/v1/activity-imports";
@@ -25,28 +24,6 @@ pub const IMPORTS_PATH: &str = "/api/v1/activity-imports";
 /// to be current).
 const TEMPLATE_XLSX: &[u8] = include_bytes!("../../templates/activities.xlsx");
 const TEMPLATE_CSV: &[u8] = include_bytes!("../../templates/activities.csv");
-
-/// Where and how to send the import's file.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct UploadBody {
-    pub url: String,
-    /// `PUT`: send the file's bytes as the body. `POST` (S3): send
-    /// `multipart/form-data` with every field of `fields` in order, then the
-    /// file as the field `file`.
-    pub method: UploadMethod,
-    /// Form fields for a `POST`, in order; empty for a `PUT`.
-    pub fields: Vec<FieldBody>,
-    #[schema(format = DateTime)]
-    pub expires_at: String,
-    /// The largest file taken; a larger one is refused by the storage.
-    pub max_bytes: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FieldBody {
-    pub name: String,
-    pub value: String,
-}
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportBody {
@@ -90,13 +67,7 @@ pub struct ImportBody {
 impl ImportBody {
     pub fn new(view: &ImportView) -> Self {
         let j: &ImportJob = &view.job;
-        let upload = view.upload.as_ref().map(|u| UploadBody {
-            url: u.url.clone(),
-            method: u.method,
-            fields: u.fields.iter().map(|(n, v)| FieldBody { name: n.clone(), value: v.clone() }).collect(),
-            expires_at: ts(u.expires_at),
-            max_bytes: u.max_bytes,
-        });
+        let upload = view.upload.as_ref().map(UploadBody::of);
         ImportBody {
             import_id: j.import_id.to_string(),
             org_id: j.org_id.clone(),

@@ -2,6 +2,7 @@
 //! router serves the local server and, behind API Gateway, the Lambdas.
 
 mod activities;
+mod attachments;
 mod auth;
 pub mod downloads;
 pub mod dto;
@@ -22,6 +23,7 @@ use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 
 pub use activities::{ACTIVITIES_PATH, MAX_PUT_BODY};
+pub use attachments::ATTACHMENTS_PATH;
 pub use auth::{AuthError, Authenticator, Claims, MAX_TOKEN_ORGS, bearer_token};
 pub use handlers::BASE_PATH;
 pub use imports::IMPORTS_PATH;
@@ -31,7 +33,7 @@ pub use problem::{ApiError, PROBLEM_JSON};
 pub use request_context::REQUEST_ID_HEADER;
 pub use server::{ServerLimits, serve};
 
-use crate::service::{ActivityService, ExportService, ImportService, OrganisationService};
+use crate::service::{ActivityService, AttachmentService, ExportService, ImportService, OrganisationService};
 
 /// Largest request body accepted; a create request is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -42,6 +44,7 @@ pub struct ApiState {
     pub imports: Arc<ImportService>,
     pub activities: Arc<ActivityService>,
     pub organisations: Arc<OrganisationService>,
+    pub attachments: Arc<AttachmentService>,
     pub auth: Arc<dyn Authenticator>,
 }
 
@@ -65,6 +68,7 @@ pub fn api_router(state: ApiState) -> Router {
             &format!("{ORGANISATIONS_PATH}/{{org_id}}"),
             get(organisations::get_organisation).put(organisations::put_organisation),
         )
+        .route(ATTACHMENTS_PATH, post(attachments::create_attachment))
         .with_state(state)
 }
 

@@ -17,10 +17,11 @@ use utoipa::{Modify, OpenApi};
 use super::auth::MAX_TOKEN_ORGS;
 use super::handlers::{self, BASE_PATH};
 use super::problem::{PROBLEM_CODES, PROBLEM_JSON, ProblemBody};
-use super::{activities, downloads, dto, imports, organisations, uploads};
+use super::{activities, attachments, downloads, dto, imports, organisations, uploads};
 use crate::domain::{
-    ActivityType, CreateExportRequest, CreateImportRequest, ExportFormat, ExportStatus, FieldError, ImportFormat,
-    ImportStatus, OrganisationRequest, Period, PeriodRequest, RowError, Stage, SubmissionStatus,
+    ActivityType, CreateAttachmentRequest, CreateExportRequest, CreateImportRequest, ExportFormat, ExportStatus,
+    FieldError, ImportFormat, ImportStatus, OrganisationRequest, Period, PeriodRequest, RowError, Stage,
+    SubmissionStatus,
 };
 use crate::ports::{Stored, UploadMethod};
 
@@ -54,17 +55,19 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         activities::delete_activity,
         organisations::get_organisation,
         organisations::put_organisation,
+        attachments::create_attachment,
     ),
     components(schemas(
         dto::ExportListBody, dto::ExportSummaryBody, dto::PaginationBody, dto::ExportDetailBody, dto::ProgressBody,
         dto::FileBody, dto::CreatedBody, dto::CancelledBody, dto::RetriedBody, dto::DeletedBody, dto::CancelRequest,
         dto::SubmissionBody, SubmissionStatus,
         CreateExportRequest, ExportStatus, ExportFormat, ActivityType, Stage, FieldError, ProblemBody,
-        imports::ImportBody, imports::ImportListBody, imports::UploadBody, imports::FieldBody, uploads::UploadedBody,
+        imports::ImportBody, imports::ImportListBody, dto::UploadBody, dto::FieldBody, uploads::UploadedBody,
         CreateImportRequest, PeriodRequest, ImportStatus, ImportFormat, Period, RowError, UploadMethod,
         activities::PutActivitiesRequest, activities::PutActivitiesBody, activities::PutResult, Stored,
         activities::ActivityPageBody, activities::JudgedActivityBody, activities::DeletedActivityBody,
         organisations::OrganisationBody, OrganisationRequest,
+        attachments::AttachmentBody, CreateAttachmentRequest,
     )),
     modifiers(&CommonAnswers),
     security(("bearer" = [])),
@@ -74,6 +77,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "imports", description = "Getting activities in: upload a file (JSON Lines, CSV, a filled template), checked whole, written whole."),
         (name = "activities", description = "Small writes as an organisation's system syncs, and what a report will count."),
         (name = "organisations", description = "The organisation's name and number, on its reports and submissions."),
+        (name = "attachments", description = "Files an activity names (attendance lists, certificates), uploaded with a signed link."),
     )
 )]
 struct ApiDoc;

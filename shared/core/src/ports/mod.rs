@@ -5,6 +5,7 @@
 
 mod activity_source;
 mod attachment_files;
+mod attachment_uploads;
 mod bufdir_submitter;
 mod event_publisher;
 mod file_store;
@@ -15,6 +16,7 @@ mod workflow_starter;
 
 pub use activity_source::*;
 pub use attachment_files::*;
+pub use attachment_uploads::*;
 pub use bufdir_submitter::*;
 pub use event_publisher::*;
 pub use file_store::*;

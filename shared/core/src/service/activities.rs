@@ -12,7 +12,7 @@ use super::access::acting_for;
 use crate::domain::{
     Activity, ActivityType, Caller, Checker, FieldError, NotCountedReason, find_profile, known_profiles,
 };
-use crate::ports::{ActivityQuery, ActivityStore, OrganisationStore, Stored};
+use crate::ports::{ActivityQuery, ActivityStore, AttachmentUploads, OrganisationStore, Stored};
 
 /// The most activities one PUT may carry.
 pub const MAX_PUT: usize = 1000;
@@ -22,6 +22,8 @@ pub const MAX_PAGE: u32 = 500;
 pub struct ActivityService {
     activities: Arc<dyn ActivityStore>,
     organisations: Arc<dyn OrganisationStore>,
+    /// Where files uploaded through the API wait to be claimed.
+    attachments: Option<Arc<dyn AttachmentUploads>>,
 }
 
 /// One activity as a page shows it: the record, and whether the profile
@@ -63,7 +65,13 @@ pub struct PageRequest {
 
 impl ActivityService {
     pub fn new(activities: Arc<dyn ActivityStore>, organisations: Arc<dyn OrganisationStore>) -> Self {
-        ActivityService { activities, organisations }
+        ActivityService { activities, organisations, attachments: None }
+    }
+
+    /// Activities written claim the uploaded attachment files they name.
+    pub fn with_attachment_uploads(mut self, uploads: Arc<dyn AttachmentUploads>) -> Self {
+        self.attachments = Some(uploads);
+        self
     }
 
     /// Stores every activity or none: each is checked as an import's rows
@@ -105,7 +113,11 @@ impl ActivityService {
             return Err(ServiceError::Validation(errors));
         }
         let ids: Vec<String> = good.iter().map(|a| a.activity_id.clone()).collect();
+        let named: Vec<Activity> = good.iter().filter(|a| !a.attachments.is_empty()).cloned().collect();
         let stored = self.activities.put_activities(&org_id, good).await?;
+        if let Some(uploads) = &self.attachments {
+            super::claim_attachments(uploads.as_ref(), &named).await;
+        }
         Ok((org_id, ids.into_iter().zip(stored).collect()))
     }
 

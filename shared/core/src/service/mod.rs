@@ -3,6 +3,7 @@
 
 mod access;
 mod activities;
+mod attachments;
 mod error;
 mod estimate;
 mod exports;
@@ -12,6 +13,7 @@ mod imports;
 mod organisations;
 
 pub use activities::{ActivityPage, ActivityService, Judged, MAX_PAGE, MAX_PUT, PageRequest};
+pub use attachments::{ATTACHMENT_UPLOAD_TTL, AttachmentService, AttachmentView, UNCLAIMED_TTL, claim_attachments};
 pub use error::ServiceError;
 pub use estimate::{DEFAULT_ROWS_PER_SECOND, estimate_seconds};
 pub use exports::*;
