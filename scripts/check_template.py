@@ -187,8 +187,10 @@ def check_attachments(functions, env, buckets):
         else:
             check(not files and not uploads, f"{name}: no access to the attachment files or uploads")
 
+    service = ROOT / "shared/core/src/service/attachments.rs"
     unclaimed = re.search(r"pub const UNCLAIMED_TTL: Duration = Duration::from_secs\(([\d\s*]+)\);",
-                          (ROOT / "shared/core/src/service/attachments.rs").read_text())
+                          service.read_text() if service.is_file() else "")
+    check(unclaimed is not None, "the attachment service says how long an unclaimed upload waits (UNCLAIMED_TTL)")
     days = eval(unclaimed.group(1)) // 86400 if unclaimed else None  # digits and * only
     for bucket_name, b in buckets.items():
         rules = b.get("LifecycleConfiguration", {}).get("Rules", [])
