@@ -7,6 +7,7 @@
 
 mod support;
 
+mod activities_api;
 mod attachments;
 mod cli;
 mod download_links;
