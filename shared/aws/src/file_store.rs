@@ -333,13 +333,22 @@ impl FileStore for S3FileStore {
         })
     }
 
+    /// A listing, not HeadObject: S3 answers a HeadObject of a missing key
+    /// 404 only to a role that may list the whole bucket, and 403 to one
+    /// whose listing is held to a prefix, as the functions' roles are.
     async fn size_of(&self, key: &str) -> PortResult<Option<u64>> {
         validate_key(key)?;
-        match self.client.head_object().bucket(&self.bucket).key(self.full(key)).send().await {
-            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-            Err(e) => Err(port_error("read file size", e)),
-        }
+        let full = self.full(key);
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&full)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| port_error("read file size", e))?;
+        Ok(out.contents().iter().find(|o| o.key() == Some(full.as_str())).map(|o| o.size().unwrap_or(0).max(0) as u64))
     }
 }
 

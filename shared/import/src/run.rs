@@ -16,7 +16,7 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use crate::domain::Checker;
-use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, ImportStatus, RowError};
+use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, ImportStatus, MAX_IMPORT_RUNS, RowError};
 use crate::ports::{ActivityStore, AttachmentUploads, FileStore, ImportStore, PortError};
 use crate::read::{self, FileError};
 use crate::service::claim_attachments;
@@ -88,6 +88,7 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
             return false;
         }
         j.lease_until = Some(now + lease);
+        j.runs += 1;
         true
     })
     .await?
@@ -95,6 +96,13 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
         Some(j) => j,
         None => return Ok(Ran::Nothing),
     };
+    if job.runs > MAX_IMPORT_RUNS {
+        let message = format!(
+            "the import was started {} times without finishing; nothing more is tried (make a new import)",
+            job.runs - 1
+        );
+        return finish_failed(ctx, job, "import_stalled", message, Errors::none()).await;
+    }
     if size > job.max_upload_bytes {
         let message = format!("the file is {size} bytes, more than the {} allowed", job.max_upload_bytes);
         return finish_failed(ctx, job, "upload_too_large", message, Errors::none()).await;
@@ -115,7 +123,7 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
     };
     if errors.count > 0 {
         let message = format!("{} problems in the file; nothing was imported", errors.count);
-        return finish_failed(ctx, job, "invalid_rows", message, errors).await;
+        return finish_failed(ctx, job, "invalid_rows", message, Errors { rows: Some(rows), ..errors }).await;
     }
     if rows == 0 {
         return finish_failed(ctx, job, "empty_file", "the file has no activities".into(), Errors::none()).await;
@@ -157,11 +165,13 @@ fn upload_folder(key: &str) -> String {
 struct Errors {
     count: u64,
     kept: Vec<RowError>,
+    /// The rows the first pass read, when it read the whole file.
+    rows: Option<u64>,
 }
 
 impl Errors {
     fn none() -> Self {
-        Errors { count: 0, kept: Vec::new() }
+        Errors { count: 0, kept: Vec::new(), rows: None }
     }
 }
 
@@ -177,7 +187,7 @@ async fn validate(
     let counter = read_so_far.clone();
     let mut pass = tokio::task::spawn_blocking(move || -> Result<(u64, Errors), FileError> {
         let mut checker = Checker::new(&org, replace);
-        let mut errors = Errors { count: 0, kept: Vec::new() };
+        let mut errors = Errors::none();
         let mut rows = 0u64;
         for row in read::open(format, &local)? {
             let row = row?;
@@ -328,6 +338,9 @@ async fn finish_failed(
         j.error_message = Some(message.clone());
         j.errors = errors.kept.clone();
         j.error_count = errors.count;
+        if let Some(rows) = errors.rows {
+            j.rows_total = rows;
+        }
         j.lease_until = None;
         j.apply(ImportMove::Fail, Utc::now()).is_ok()
     })

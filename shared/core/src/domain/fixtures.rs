@@ -76,6 +76,7 @@ pub fn import() -> ImportJob {
         error_code: None,
         error_message: None,
         lease_until: None,
+        runs: 0,
         version: 1,
     }
 }

@@ -153,6 +153,10 @@ impl RowError {
     }
 }
 
+/// Runs one import may take (a run that dies is taken over when its lease
+/// lapses): enough for a crash or two, not a loop.
+pub const MAX_IMPORT_RUNS: u32 = 3;
+
 /// The most row errors an import keeps; `error_count` counts them all.
 pub const MAX_KEPT_ERRORS: usize = 100;
 
@@ -189,6 +193,10 @@ pub struct ImportJob {
     /// at once, and takes over one whose lease lapsed.
     #[serde(default)]
     pub lease_until: Option<DateTime<Utc>>,
+    /// Runs that claimed the import; past [`MAX_IMPORT_RUNS`] it fails
+    /// rather than being started again for ever.
+    #[serde(default)]
+    pub runs: u32,
     pub version: u64,
 }
 

@@ -24,7 +24,8 @@ pub use caller::{Caller, OrgScope};
 pub use date::{DateError, YEARS, parse_iso_date};
 pub use ids::{AttachmentId, ExportId, ImportId};
 pub use import::{
-    IMPORT_TRANSITIONS, ImportFormat, ImportJob, ImportMove, ImportMoveRefused, ImportStatus, MAX_KEPT_ERRORS, Period,
+    IMPORT_TRANSITIONS, ImportFormat, ImportJob, ImportMove, ImportMoveRefused, ImportStatus, MAX_IMPORT_RUNS,
+    MAX_KEPT_ERRORS, Period,
     RowError, next_import_status,
 };
 pub use import_request::{CreateImportRequest, PeriodRequest, ValidImportRequest};

@@ -57,7 +57,7 @@ pub struct ImportBody {
     pub errors: Vec<RowError>,
     /// Why the import failed as a whole: `invalid_rows`, `upload_too_large`,
     /// `unknown_columns`, `missing_columns`, `unreadable_file`, `invalid_utf8`,
-    /// `line_too_long`, `workbook_too_large`, `empty_file`, `upload_expired`.
+    /// `line_too_long`, `workbook_too_large`, `empty_file`, `upload_expired`, `import_stalled`.
     #[schema(required = true)]
     pub error_code: Option<String>,
     #[schema(required = true)]

@@ -176,6 +176,7 @@ impl ImportService {
             error_code: None,
             error_message: None,
             lease_until: None,
+            runs: 0,
             version: 1,
         }
     }
