@@ -16,7 +16,7 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use crate::domain::Checker;
-use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, ImportStatus, RowError};
+use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, ImportStatus, MAX_IMPORT_RUNS, RowError};
 use crate::ports::{ActivityStore, AttachmentUploads, FileStore, ImportStore, PortError};
 use crate::read::{self, FileError};
 use crate::service::claim_attachments;
@@ -88,6 +88,7 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
             return false;
         }
         j.lease_until = Some(now + lease);
+        j.runs += 1;
         true
     })
     .await?
@@ -95,6 +96,13 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
         Some(j) => j,
         None => return Ok(Ran::Nothing),
     };
+    if job.runs > MAX_IMPORT_RUNS {
+        let message = format!(
+            "the import was started {} times without finishing; nothing more is tried (make a new import)",
+            job.runs - 1
+        );
+        return finish_failed(ctx, job, "import_stalled", message, Errors::none()).await;
+    }
     if size > job.max_upload_bytes {
         let message = format!("the file is {size} bytes, more than the {} allowed", job.max_upload_bytes);
         return finish_failed(ctx, job, "upload_too_large", message, Errors::none()).await;
