@@ -1,8 +1,7 @@
-//! Demo data and activity import: how activities get into the embedded
-//! store before there is a recording system to read them from.
+//! Demo data: how activities get into the embedded store before there is
+//! a recording system to read them from. Files are imported the way the
+//! API imports them (`bufdir_import`).
 
-mod import;
 mod seed;
 
-pub use import::{ImportError, LineError, MAX_REPORTED_ERRORS, check_file, import_file, parse_jsonl, read_checked};
 pub use seed::generate;
