@@ -107,9 +107,41 @@ pub fn csv() -> String {
     format!("\u{feff}{}\r\n{}\r\n", header.join(";"), example.join(";"))
 }
 
+/// The column table of `docs/activities.md` (between its `columns`
+/// markers), made from the same [`COLUMNS`] as the templates.
+pub fn columns_markdown() -> String {
+    let mut out = String::from("| Column | JSON field | Required | What to write | Example |\n|---|---|---|---|---|\n");
+    for c in COLUMNS {
+        let example = if c.example.is_empty() { String::new() } else { format!("`{}`", c.example) };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            c.header,
+            c.path,
+            if c.required { "yes" } else { "no" },
+            c.help.replace('|', "\\|"),
+            example
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/activities.md lists exactly the columns the importer reads.
+    #[test]
+    fn the_documented_columns_are_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/activities.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let (start, end) = ("<!-- columns:start -->\n", "<!-- columns:end -->");
+        let (a, b) = (doc.find(start).expect("start marker") + start.len(), doc.find(end).expect("end marker"));
+        if std::env::var_os("UPDATE_TEMPLATES").is_some() {
+            std::fs::write(&path, format!("{}{}{}", &doc[..a], columns_markdown(), &doc[b..])).unwrap();
+            return;
+        }
+        assert_eq!(&doc[a..b], columns_markdown(), "docs/activities.md is stale: UPDATE_TEMPLATES=1 cargo test -p bufdir-import");
+    }
     use crate::domain::ImportFormat;
 
     const SERVED_XLSX: &[u8] = include_bytes!("../../core/templates/activities.xlsx");
