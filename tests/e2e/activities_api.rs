@@ -178,4 +178,12 @@ async fn the_organisation_keeps_its_name_number_and_default_profile() {
     let (status, _, page) =
         server.call(Method::GET, &format!("{ACTIVITIES}?from=2025-01-01&to=2025-12-31"), Some(&a), None).await;
     assert_eq!((status, page["profile"].as_str()), (200, Some("likeperson")), "{page}");
+
+    // So does an export that names no profile; one that names one keeps it.
+    let id = server.create(&a, export_body("org-a", "2025-01-01", "2025-12-31", "json")).await;
+    assert_eq!(server.get(&a, &id).await["report_profile"], "likeperson");
+    let mut named = export_body("org-a", "2025-01-01", "2025-12-31", "json");
+    named["report_profile"] = json!("standard");
+    let id = server.create(&a, named).await;
+    assert_eq!(server.get(&a, &id).await["report_profile"], "standard");
 }

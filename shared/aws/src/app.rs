@@ -150,7 +150,10 @@ impl AwsApp {
     }
 
     pub fn service(&self, workflow: Arc<dyn WorkflowStarter>) -> Arc<ExportService> {
-        Arc::new(ExportService::new(self.ports(workflow), self.settings.clone()))
+        Arc::new(
+            ExportService::new(self.ports(workflow), self.settings.clone())
+                .with_organisations(self.organisations.clone()),
+        )
     }
 
     /// Imports, started by `runner` when the sweep finds one to start

@@ -120,20 +120,23 @@ impl EmbeddedApp {
             },
             concurrency,
         );
-        let service = Arc::new(ExportService::new(
-            Ports {
-                jobs: jobs.clone(),
-                activities: activities.clone(),
-                files: files.clone(),
-                workflow: Arc::new(RunnerHandle(runner.clone())),
-                events,
-            },
-            settings,
-        ));
+        let organisation_store = Arc::new(SqliteOrganisations::open(&data.db_path())?);
+        let service = Arc::new(
+            ExportService::new(
+                Ports {
+                    jobs: jobs.clone(),
+                    activities: activities.clone(),
+                    files: files.clone(),
+                    workflow: Arc::new(RunnerHandle(runner.clone())),
+                    events,
+                },
+                settings,
+            )
+            .with_organisations(organisation_store.clone()),
+        );
         let uploads =
             Arc::new(DiskFileStore::new(data.uploads_dir(), base_url, data.secret(UPLOAD_KEY)?)?.served_at("uploads"));
         let import_store = Arc::new(SqliteImportStore::open(&data.db_path())?);
-        let organisation_store = Arc::new(SqliteOrganisations::open(&data.db_path())?);
         let attachment_uploads = Arc::new(
             DiskFileStore::new(data.attachment_uploads_dir(), base_url, data.secret(ATTACHMENT_UPLOAD_KEY)?)?
                 .served_at("attachment-uploads"),

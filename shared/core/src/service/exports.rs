@@ -17,11 +17,11 @@ use super::idempotency::{Created, IdempotencyKey, fingerprint, record_for};
 use crate::backoff::Backoff;
 use crate::domain::{
     Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope, Transition,
-    ValidRequest,
+    ValidRequest, find_profile,
 };
 use crate::ports::{
     ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage, JobQuery, JobStore, KeyRecord,
-    KeyedInsert, PortError, WorkflowStarter,
+    KeyedInsert, OrganisationStore, PortError, WorkflowStarter,
 };
 
 /// The ports the service talks to.
@@ -87,11 +87,19 @@ pub struct ExportView {
 pub struct ExportService {
     pub(super) ports: Ports,
     pub(super) settings: Settings,
+    /// The organisations' details: their default report profile.
+    organisations: Option<Arc<dyn OrganisationStore>>,
 }
 
 impl ExportService {
     pub fn new(ports: Ports, settings: Settings) -> Self {
-        ExportService { ports, settings }
+        ExportService { ports, settings, organisations: None }
+    }
+
+    /// Exports that name no report profile use the organisation's default.
+    pub fn with_organisations(mut self, organisations: Arc<dyn OrganisationStore>) -> Self {
+        self.organisations = Some(organisations);
+        self
     }
 
     pub fn settings(&self) -> &Settings {
@@ -113,6 +121,7 @@ impl ExportService {
 
     pub async fn create(&self, caller: &Caller, request: &CreateExportRequest) -> Result<ExportJob, ServiceError> {
         let (org_id, valid) = self.admit(caller, request)?;
+        let valid = self.organisation_default(request, &org_id, valid).await?;
         let mut job = self.new_job(caller, org_id, valid).await?;
         // A clash of random ids is rare but possible within one day.
         let mut tries = 0;
@@ -147,6 +156,7 @@ impl ExportService {
         if let Some(existing) = self.ports.jobs.key_record(&org_id, key.as_str(), Utc::now()).await? {
             return replay(&existing, &fingerprint);
         }
+        let valid = self.organisation_default(request, &org_id, valid).await?;
         let mut job = self.new_job(caller, org_id, valid).await?;
         let mut tries = 0;
         loop {
@@ -167,6 +177,27 @@ impl ExportService {
         info!(export_id = %job.export_id, org_id = %job.org_id, "export created under an idempotency key");
         let job = self.start_workflow(job).await?;
         Ok(Created::first(&job))
+    }
+
+    /// A request that names no report profile gets the organisation's
+    /// default one, if it stored one that still exists. Applied after the
+    /// idempotency fingerprint: a repeat is the same request whatever the
+    /// organisation's default has become since.
+    async fn organisation_default(
+        &self,
+        request: &CreateExportRequest,
+        org_id: &str,
+        mut valid: ValidRequest,
+    ) -> Result<ValidRequest, ServiceError> {
+        let Some(organisations) = self.organisations.as_ref().filter(|_| request.report_profile.is_none()) else {
+            return Ok(valid);
+        };
+        if let Some(profile) = organisations.get_organisation(org_id).await?.and_then(|o| o.default_report_profile)
+            && find_profile(&profile).is_some()
+        {
+            valid.report_profile = profile;
+        }
+        Ok(valid)
     }
 
     async fn new_job(&self, caller: &Caller, org_id: String, valid: ValidRequest) -> Result<ExportJob, ServiceError> {
