@@ -128,6 +128,7 @@ pub fn columns_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ImportFormat;
 
     /// docs/activities.md lists exactly the columns the importer reads.
     #[test]
@@ -140,9 +141,12 @@ mod tests {
             std::fs::write(&path, format!("{}{}{}", &doc[..a], columns_markdown(), &doc[b..])).unwrap();
             return;
         }
-        assert_eq!(&doc[a..b], columns_markdown(), "docs/activities.md is stale: UPDATE_TEMPLATES=1 cargo test -p bufdir-import");
+        assert_eq!(
+            &doc[a..b],
+            columns_markdown(),
+            "docs/activities.md is stale: UPDATE_TEMPLATES=1 cargo test -p bufdir-import"
+        );
     }
-    use crate::domain::ImportFormat;
 
     const SERVED_XLSX: &[u8] = include_bytes!("../../core/templates/activities.xlsx");
     const SERVED_CSV: &str = include_str!("../../core/templates/activities.csv");

@@ -25,8 +25,7 @@ pub use date::{DateError, YEARS, parse_iso_date};
 pub use ids::{AttachmentId, ExportId, ImportId};
 pub use import::{
     IMPORT_TRANSITIONS, ImportFormat, ImportJob, ImportMove, ImportMoveRefused, ImportStatus, MAX_IMPORT_RUNS,
-    MAX_KEPT_ERRORS, Period,
-    RowError, next_import_status,
+    MAX_KEPT_ERRORS, Period, RowError, next_import_status,
 };
 pub use import_request::{CreateImportRequest, PeriodRequest, ValidImportRequest};
 pub use job::*;
