@@ -48,7 +48,7 @@ pub fn import(org: &str, created_at: DateTime<Utc>) -> ImportJob {
         error_code: Some("invalid_rows".into()),
         error_message: Some("101 problems in the file".into()),
         lease_until: None,
-        runs: 0,
+        runs: 2,
         version: 1,
     }
 }

@@ -12,6 +12,7 @@ mod redelivery;
 mod scenarios;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -88,7 +89,9 @@ impl Backend {
 
     /// Imports `body` for `org` as the command-line tool does; the import as it ended.
     pub async fn import(&self, org: &str, format: ImportFormat, replace: Option<(i32, i32)>, body: &[u8]) -> ImportJob {
-        let path = self.file(&format!("{}.{}", ImportId::generate(day(2026, 1, 1)), format.as_str()), body);
+        // a name of its own: a random one could, however rarely, overwrite an earlier file
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = self.file(&format!("file-{}.{}", NEXT.fetch_add(1, Ordering::Relaxed), format.as_str()), body);
         let replace = replace.map(|(from, to)| (format!("{from}-01-01"), format!("{to}-12-31")));
         let uploads = self.ctx.uploads.as_ref();
         import_file(&self.service, uploads, &self.ctx, org, format, replace, &path).await.unwrap()
