@@ -42,7 +42,7 @@ base="$(basename "$xlsx" .xlsx)"
 # Aktiviteter 254 activities + header; Vedlegg 32 + header; Frivillige
 # 5 types x 12 months + 10 + header + total; the rest is layout.
 declare -A want=(
-    [Forside]=15
+    [Forside]=17
     [Sammendrag]=23
     [Aktiviteter]=255
     [Deltakere]=21

@@ -181,7 +181,16 @@ async fn the_organisation_keeps_its_name_number_and_default_profile() {
 
     // So does an export that names no profile; one that names one keeps it.
     let id = server.create(&a, export_body("org-a", "2025-01-01", "2025-12-31", "json")).await;
-    assert_eq!(server.get(&a, &id).await["report_profile"], "likeperson");
+    let done = server.wait_status(&a, &id, "completed").await;
+    assert_eq!(done["report_profile"], "likeperson");
+    // The report carries the organisation's name and number.
+    let report: Value = reqwest::get(done["file_url"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+    let header = &report["report"];
+    assert_eq!(
+        (header["organisation_name"].as_str(), header["organisation_number"].as_str()),
+        (Some("Foreningen for pårørende"), Some("974760673")),
+        "{header}"
+    );
     let mut named = export_body("org-a", "2025-01-01", "2025-12-31", "json");
     named["report_profile"] = json!("standard");
     let id = server.create(&a, named).await;

@@ -59,6 +59,7 @@ impl WorkflowWiring for AwsApp {
             files: self.files.clone(),
             events: self.events.clone(),
             submitter: self.submitter.clone(),
+            organisations: self.organisations.clone(),
             work_dir,
             file_retention: self.settings.file_retention,
             heartbeat,

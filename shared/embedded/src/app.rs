@@ -105,6 +105,7 @@ impl EmbeddedApp {
                 None => Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir())?),
             },
         };
+        let organisation_store = Arc::new(SqliteOrganisations::open(&data.db_path())?);
         let runner = LocalRunner::new(
             WorkflowContext {
                 jobs: jobs.clone(),
@@ -113,6 +114,7 @@ impl EmbeddedApp {
                 files: files.clone(),
                 events: events.clone(),
                 submitter,
+                organisations: organisation_store.clone(),
                 work_dir: data.tmp_dir(),
                 file_retention: settings.file_retention,
                 heartbeat: Duration::from_millis(250),
@@ -120,7 +122,6 @@ impl EmbeddedApp {
             },
             concurrency,
         );
-        let organisation_store = Arc::new(SqliteOrganisations::open(&data.db_path())?);
         let service = Arc::new(
             ExportService::new(
                 Ports {

@@ -29,6 +29,7 @@
 //!
 //! and two parts, in this order:
 //! - `metadata` (`application/json`): `{"export_id", "attempt", "org_id",
+//!   "organisation_name", "organisation_number" (null when not registered),
 //!   "period_from", "period_to" (YYYY-MM-DD), "report_profile", "filename",
 //!   "content_type", "sha256" (hex, of the file), "size_bytes",
 //!   "idempotency_key"}`;

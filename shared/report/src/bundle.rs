@@ -157,6 +157,8 @@ impl<'f, 'a> Bundle<'f, 'a> {
             "manifest_version": MANIFEST_VERSION,
             "export_id": meta.export_id,
             "org_id": meta.org_id,
+            "organisation_name": meta.organisation_name,
+            "organisation_number": meta.organisation_number,
             "report": {"file": report.filename, "size_bytes": size_bytes, "sha256": sha256},
         });
         let header = header.to_string();

@@ -1,6 +1,6 @@
 //! The JSON report: the same figures as the workbook, for machines, hidden
 //! cells included (as `null`). The schema is checked in as
-//! `docs/report.schema.json` (format_version 3); a test validates a
+//! `docs/report.schema.json` (format_version 4); a test validates a
 //! generated report against it.
 //!
 //! Streamed: each activity is serialised and written as it arrives, so the
@@ -24,13 +24,15 @@ use super::{Activity, ActivityType, Finished, NotCountedReason, ReportError, Rep
 use crate::domain::Profile;
 use crate::domain::fylke_name;
 
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 #[derive(Serialize)]
 struct Header<'a> {
     format_version: u32,
     export_id: &'a str,
     org_id: &'a str,
+    organisation_name: Option<&'a str>,
+    organisation_number: Option<&'a str>,
     report_profile: &'a str,
     scheme: &'a str,
     suppression_threshold: u32,
@@ -239,6 +241,8 @@ impl JsonSink {
             format_version: FORMAT_VERSION,
             export_id: &meta.export_id,
             org_id: &meta.org_id,
+            organisation_name: meta.organisation_name.as_deref(),
+            organisation_number: meta.organisation_number.as_deref(),
             report_profile: &meta.report_profile,
             scheme: &profile.scheme,
             suppression_threshold: profile.suppression_threshold,
@@ -405,7 +409,8 @@ mod tests {
         let v = json(&out.path);
 
         let r = &v["report"];
-        assert_eq!(r["format_version"], 3);
+        assert_eq!(r["format_version"], 4);
+        assert_eq!((r["organisation_name"].is_null(), r["organisation_number"].is_null()), (true, true));
         assert_eq!(r["suppression_threshold"], 5);
         assert_eq!(r["export_id"], "exp-test-0001");
         assert_eq!(r["org_id"], "org-demo");

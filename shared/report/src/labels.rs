@@ -11,6 +11,8 @@ pub const SHEET_ATTACHMENTS: &str = "Vedlegg";
 pub const SHEET_CONTROL: &str = "Kontroll";
 
 pub const TITLE: &str = "Rapport til Bufdir";
+/// The cover's organisation number when the organisation has not given it.
+pub const NOT_GIVEN: &str = "ikke oppgitt";
 pub const TOTAL: &str = "Totalt";
 /// Codes are kept as recorded (the 2020 and 2024 reforms renumbered many),
 /// so the report names the list rather than claiming one year's edition.

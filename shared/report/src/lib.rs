@@ -43,6 +43,10 @@ use bufdir_core::{domain, ports};
 pub struct ReportMeta {
     pub export_id: String,
     pub org_id: String,
+    /// What the organisation calls itself (`PUT /api/v1/organisations`), if it said.
+    pub organisation_name: Option<String>,
+    /// Its nine-digit organisation number, if it said.
+    pub organisation_number: Option<String>,
     pub format: ExportFormat,
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,

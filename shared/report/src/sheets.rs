@@ -137,7 +137,9 @@ fn cover(meta: &ReportMeta, profile: &Profile, s: &Summary, data_sha256: &str) -
         meta.activity_types.iter().map(|t| t.label_nb()).collect::<Vec<_>>().join(", ")
     };
     let rows: Vec<(&str, Cell)> = vec![
-        ("Organisasjon", text(&meta.org_id)),
+        ("Organisasjon", text(meta.organisation_name.as_deref().unwrap_or(&meta.org_id))),
+        ("Organisasjonsnummer", text(meta.organisation_number.as_deref().unwrap_or(labels::NOT_GIVEN))),
+        ("Organisasjons-ID", text(&meta.org_id)),
         ("Rapportprofil", text(&meta.report_profile)),
         ("Tilskuddsordning", text(&profile.scheme)),
         ("Periode fra", Cell::Date(meta.period_from)),

@@ -13,6 +13,8 @@ pub fn meta(format: ExportFormat) -> ReportMeta {
     ReportMeta {
         export_id: "exp-test-0001".into(),
         org_id: "org-demo".into(),
+        organisation_name: None,
+        organisation_number: None,
         format,
         period_from: date(2025, 1, 1),
         period_to: date(2025, 12, 31),

@@ -429,6 +429,8 @@ async fn bufdir_outbox_files_each_attempt_once() {
         export_id: "exp-20260326-xyz789".into(),
         attempt: 1,
         org_id: "org-demo".into(),
+        organisation_name: Some("Foreningen for pårørende".into()),
+        organisation_number: Some("974760673".into()),
         period_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         period_to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
         report_profile: "standard".into(),

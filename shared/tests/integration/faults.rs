@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use shared::adapters::embedded::{
     DataDir, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteJobStore,
+    SqliteOrganisations,
 };
 use shared::domain::{Activity, Caller, CreateExportRequest, ExportJob, ExportStatus};
 use shared::ports::{ActivityQuery, ActivitySource, FileStore, PortError, PortResult, UploadTarget};
@@ -124,6 +125,7 @@ fn world() -> World {
         files: files.clone(),
         events: events.clone(),
         submitter: Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir()).unwrap()),
+        organisations: Arc::new(SqliteOrganisations::open(&data.db_path()).unwrap()),
         work_dir: data.tmp_dir(),
         file_retention: chrono::Duration::days(30),
         heartbeat: Duration::from_millis(50),

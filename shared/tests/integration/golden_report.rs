@@ -159,6 +159,8 @@ fn meta(format: ExportFormat, profile: &str) -> ReportMeta {
     ReportMeta {
         export_id: "exp-golden-0001".into(),
         org_id: "org-golden".into(),
+        organisation_name: Some("Foreningen for pårørende".into()),
+        organisation_number: Some("974760673".into()),
         format,
         period_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         period_to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
@@ -422,6 +424,9 @@ fn the_workbook_read_back_with_calamine_has_the_hand_counted_figures() {
 
     let cover = xlsx_sheet(&path, "Forside");
     assert_eq!(find(&cover, "Rapportprofil")[1], "likeperson");
+    assert_eq!(find(&cover, "Organisasjon")[1], "Foreningen for pårørende");
+    assert_eq!(find(&cover, "Organisasjonsnummer")[1], "974760673");
+    assert_eq!(find(&cover, "Organisasjons-ID")[1], "org-golden");
     assert_eq!(
         find(&cover, "Tilskuddsordning")[1],
         "Tilskudd til funksjonshemmedes organisasjoner (likepersonsarbeid)"
@@ -592,7 +597,7 @@ fn the_standard_profile_counts_everything_held_in_norway() {
 
 /// The golden activities' attachment files in a folder, each holding its
 /// own key as content, except `MISSING_KEY`'s.
-const MISSING_KEY: &str = "vedlegg/E1/7";
+const MISSING_KEY: &str = "org-golden/vedlegg/E1/7";
 
 fn attachment_store(dir: &Path) -> PathBuf {
     let root = dir.join("attachments");
@@ -660,7 +665,7 @@ fn the_bundle_carries_the_report_the_files_and_a_manifest_that_checks_out() {
     assert_eq!(missing.len(), 1);
     assert_eq!((missing[0][0].as_str(), missing[0][3].as_str()), ("g-E1-007", ""));
     let c1 = vedlegg.iter().find(|r| r[0] == "g-C1-000").unwrap();
-    assert_eq!(c1[3], "1200", "'vedlegg/C1/0' written 100 times");
+    assert_eq!(c1[3], "2300", "'org-golden/vedlegg/C1/0' written 100 times");
     let control = xlsx_sheet(&xlsx, "Kontroll");
     assert_eq!(find(&control, "Vedleggsfiler med i pakken")[2], (ATTACHMENTS - 1).to_string());
     assert_eq!(find(&control, "Vedleggsfiler som mangler")[2], "1");

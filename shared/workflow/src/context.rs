@@ -2,7 +2,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{ActivitySource, AttachmentFiles, BufdirSubmitter, EventPublisher, FileStore, JobStore};
+use crate::ports::{
+    ActivitySource, AttachmentFiles, BufdirSubmitter, EventPublisher, FileStore, JobStore, OrganisationStore,
+};
 
 use super::RetryPolicy;
 
@@ -17,6 +19,8 @@ pub struct WorkflowContext {
     pub files: Arc<dyn FileStore>,
     pub events: Arc<dyn EventPublisher>,
     pub submitter: Arc<dyn BufdirSubmitter>,
+    /// The organisation's name and number, for the report and the submission.
+    pub organisations: Arc<dyn OrganisationStore>,
     /// Reports are written here and moved to the file store when whole.
     pub work_dir: PathBuf,
     /// How long a finished file is kept.

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::WorkflowContext;
 use super::ownership::{change_if_ours, claim};
-use crate::domain::{BufdirSubmission, ExportId, ExportJob, Progress, Stage, StoredFile, Transition};
+use crate::domain::{BufdirSubmission, ExportId, ExportJob, Organisation, Progress, Stage, StoredFile, Transition};
 use crate::ports::{ActivityQuery, ExportEventType, PortError, Submission};
 use crate::report::{self, ReportError, ReportMeta, ReportOutput};
 use crate::service::publish;
@@ -65,7 +65,8 @@ pub async fn generate(
         .prefix(&format!("{id}-a{attempt}-"))
         .tempdir_in(&ctx.work_dir)
         .map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
-    let output = write_with_heartbeat(ctx, &job, work.path(), rows_total, cancel).await?;
+    let organisation = ctx.organisations.get_organisation(&job.org_id).await?;
+    let output = write_with_heartbeat(ctx, &job, organisation, work.path(), rows_total, cancel).await?;
     store_report(ctx, &job, &output).await
 }
 
@@ -85,6 +86,7 @@ fn query_of(job: &ExportJob) -> ActivityQuery {
 async fn write_with_heartbeat(
     ctx: &WorkflowContext,
     job: &ExportJob,
+    organisation: Option<Organisation>,
     dir: &Path,
     rows_total: u64,
     cancel: &CancellationToken,
@@ -92,7 +94,7 @@ async fn write_with_heartbeat(
     let (id, attempt) = (&job.export_id, job.attempt());
     let done = Arc::new(AtomicU64::new(0));
     let halt = cancel.child_token();
-    let mut writer = spawn_writer(ctx, job, dir, done.clone(), halt.clone());
+    let mut writer = spawn_writer(ctx, job, organisation, dir, done.clone(), halt.clone());
     let mut ticker = tokio::time::interval(ctx.heartbeat);
     ticker.tick().await;
     let written = loop {
@@ -120,6 +122,7 @@ async fn write_with_heartbeat(
 fn spawn_writer(
     ctx: &WorkflowContext,
     job: &ExportJob,
+    organisation: Option<Organisation>,
     dir: &Path,
     done: Arc<AtomicU64>,
     halt: CancellationToken,
@@ -127,6 +130,8 @@ fn spawn_writer(
     let meta = ReportMeta {
         export_id: job.export_id.to_string(),
         org_id: job.org_id.clone(),
+        organisation_name: organisation.as_ref().map(|o| o.name.clone()),
+        organisation_number: organisation.and_then(|o| o.organisation_number),
         format: job.format,
         period_from: job.period_from,
         period_to: job.period_to,
@@ -244,10 +249,13 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
         .map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
     let local = work.path().join(&file.filename);
     ctx.files.fetch(&file.key, &local).await?;
+    let organisation = ctx.organisations.get_organisation(&job.org_id).await?;
     let submission = Submission {
         export_id: id.to_string(),
         attempt,
         org_id: job.org_id.clone(),
+        organisation_name: organisation.as_ref().map(|o| o.name.clone()),
+        organisation_number: organisation.and_then(|o| o.organisation_number),
         period_from: job.period_from,
         period_to: job.period_to,
         report_profile: job.report_profile.clone(),

@@ -12,6 +12,9 @@ pub struct Submission {
     pub export_id: String,
     pub attempt: u32,
     pub org_id: String,
+    /// The organisation's name and number as it registered them, if it did.
+    pub organisation_name: Option<String>,
+    pub organisation_number: Option<String>,
     pub period_from: NaiveDate,
     pub period_to: NaiveDate,
     pub report_profile: String,
