@@ -66,7 +66,7 @@ pub async fn import_file(
     let started = Instant::now();
     loop {
         match run_import(ctx, &id).await.map_err(|e| FromFileError::Storage(e.to_string()))? {
-            Ran::Finished(job) => return Ok(job),
+            Ran::Finished(job) => return Ok(*job),
             Ran::Nothing => {
                 let job = service.get(&caller, &id).await.map_err(|e| FromFileError::Storage(e.to_string()))?.job;
                 if job.status.is_final() {

@@ -65,7 +65,8 @@ impl From<PortError> for RunError {
 pub enum Ran {
     /// Nothing to do: no such import, already final, or no file yet.
     Nothing,
-    Finished(ImportJob),
+    /// Boxed: a job is large and `Nothing` is the common answer.
+    Finished(Box<ImportJob>),
 }
 
 /// Runs the import if its file is there; see the module's description.
@@ -150,7 +151,7 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
     .await?;
     let _ = ctx.uploads.delete_prefix(&folder).await;
     info!(import_id = %id, written = outcome.written, removed = outcome.removed, "import completed");
-    Ok(done.map_or(Ran::Nothing, Ran::Finished))
+    Ok(done.map_or(Ran::Nothing, |job| Ran::Finished(Box::new(job))))
 }
 
 /// The folder an import's upload is kept in (its key without the file
@@ -346,5 +347,5 @@ async fn finish_failed(
     })
     .await?;
     let _ = ctx.uploads.delete_prefix(&folder).await;
-    Ok(failed.map_or(Ran::Nothing, Ran::Finished))
+    Ok(failed.map_or(Ran::Nothing, |job| Ran::Finished(Box::new(job))))
 }

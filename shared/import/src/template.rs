@@ -60,7 +60,7 @@ pub fn workbook() -> Result<Vec<u8>, XlsxError> {
                 .allow_list_strings(&choices)?
                 .set_error_style(DataValidationErrorStyle::Stop)
                 .set_error_title("Velg fra listen")?
-                .set_error_message(&format!("{}: {}", column.header, choices.join(", ")))?;
+                .set_error_message(format!("{}: {}", column.header, choices.join(", ")))?;
             ws.add_data_validation(1, c, LIST_ROWS, c, &validation)?;
         }
     }
