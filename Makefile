@@ -62,6 +62,7 @@ e2e-aws:
 # The golden workbook opened by LibreOffice, not only by our own reader.
 report-readback:
 	scripts/libreoffice-readback.sh
+	scripts/libreoffice-template.sh
 
 # schemathesis against the local server from infra/openapi.json.
 fuzz:
