@@ -5,10 +5,13 @@
 # (shared/examples/xlsx_floor.rs), and (b) Python XlsxWriter in
 # constant_memory mode writing the same cells from memory
 # (scripts/bench_xlsxwriter.py). Prints wall time and peak RSS of each and
-# the ratios, and writes them to BENCHMARKS.md. BENCH_RUNS (3) runs of the
-# export and the floor take turns and their medians are compared. Not a
-# test: the figures depend on the machine, so nothing here fails on a slow
-# one.
+# the ratios. BENCH_RUNS (3) runs of the export and the floor take turns
+# and their medians are compared. Then it imports the same number of
+# activities into an empty data directory from JSON Lines and from a
+# workbook in the template's columns (shared/examples/import_file.rs), as
+# `activities import` does an upload. Writes its section of BENCHMARKS.md.
+# Not a test: the figures depend on the machine, so nothing here fails on
+# a slow one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,9 +25,10 @@ trap 'rm -rf "$work"' EXIT
 
 "$PY" -c "import xlsxwriter" 2>/dev/null || "$PY" -m pip install --quiet --disable-pip-version-check "XlsxWriter==3.3.1"
 "$CARGO" build --release --locked --bin bufdir-exports
-"$CARGO" build --release --locked -p shared --example xlsx_floor
+"$CARGO" build --release --locked -p shared --example xlsx_floor --example import_file
 bin="$target/release/bufdir-exports"
 floor="$target/release/examples/xlsx_floor"
+import_file="$target/release/examples/import_file"
 
 echo "bench: seeding $ROWS activities (not timed)"
 "$bin" activities seed --org org-bench --count "$ROWS" --year 2025 --seed 1 --data-dir "$work/data" >/dev/null
@@ -61,13 +65,28 @@ measure python "$PY" scripts/bench_xlsxwriter.py "$work/rows.tsv" "$work/python.
 python_write=$(cat "$work/python.out")
 python_rss=$rss
 
+# Imports: each file into a data directory of its own, once (an import
+# of a million rows is long enough that one run says what it costs).
+echo "bench: writing the import files (not timed)"
+"$import_file" "$ROWS" "$work/import.jsonl"
+"$import_file" "$ROWS" "$work/import.xlsx"
+rate() { awk -v n="$ROWS" -v s="$1" 'BEGIN { printf "%d", n / s }'; }
+for fmt in jsonl xlsx; do
+    echo "bench: activities import from .$fmt"
+    measure "import_$fmt" "$bin" activities import --org org-bench --data-dir "$work/import-$fmt" "$work/import.$fmt"
+    grep -q "imported $ROWS activities" "$work/import_$fmt.out" || { cat "$work/import_$fmt.out" >&2; exit 1; }
+    printf -v "import_${fmt}_rss" '%s' "$rss"
+done
+jsonl_rate=$(rate "$import_jsonl_wall") xlsx_rate=$(rate "$import_xlsx_wall")
+import_jsonl_size=$(du -m "$work/import.jsonl" | cut -f1) import_xlsx_size=$(du -m "$work/import.xlsx" | cut -f1)
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 vs_floor=$(ratio "$export_wall" "$floor_write")
 python_vs=$(ratio "$python_write" "$export_wall")
 verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? v <= t : v >= t; print ok ? "met" : "NOT met" }'; }
 
 report=$(cat <<MD
-# Benchmarks
+## Exports and imports
 
 \`make bench\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //' || echo unknown CPU)),
 $ROWS activities, release build. The export and the floor ran $RUNS times each,
@@ -86,8 +105,23 @@ the seconds.
 | export within 1.3x of the bare writer | ${vs_floor}x | $(verdict "$vs_floor" "<=" 1.3) |
 | at least 5x faster than Python XlsxWriter | ${python_vs}x | $(verdict "$python_vs" ">=" 5) |
 | export peak RSS under 64 MB | ${export_rss} MB | $(verdict "$export_rss" "<=" 64) |
+
+Importing the same $ROWS activities into an empty data directory with
+\`bufdir-exports activities import\` (the import an upload runs: every row
+checked first, then written in one transaction), once each:
+
+| file | size | time | rows per second | peak RSS |
+|---|---|---|---|---|
+| JSON Lines | ${import_jsonl_size} MB | ${import_jsonl_wall} s | ${jsonl_rate} | ${import_jsonl_rss} MB |
+| workbook in the template's columns (.xlsx) | ${import_xlsx_size} MB | ${import_xlsx_wall} s | ${xlsx_rate} | ${import_xlsx_rss} MB |
+
+| target | value | |
+|---|---|---|
+| JSON Lines import at least 100 000 rows/s | ${jsonl_rate} | $(verdict "$jsonl_rate" ">=" 100000) |
+| workbook import at least 30 000 rows/s | ${xlsx_rate} | $(verdict "$xlsx_rate" ">=" 30000) |
+| import peak RSS under 128 MB | ${import_jsonl_rss} / ${import_xlsx_rss} MB | $(verdict "$(( import_jsonl_rss > import_xlsx_rss ? import_jsonl_rss : import_xlsx_rss ))" "<=" 128) |
 MD
 )
 echo "$report"
-echo "$report" >BENCHMARKS.md
+echo "$report" | python3 scripts/put_section.py bench BENCHMARKS.md
 echo "bench: written to BENCHMARKS.md"
