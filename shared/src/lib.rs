@@ -15,7 +15,8 @@
 //!   in-flight cap), `ActivitySource`, `FileStore` (and the download name
 //!   and key rules, signed uploads), `AttachmentFiles`, `WorkflowStarter`,
 //!   `EventPublisher`, `BufdirSubmitter`, `ActivityStore` (small writes and
-//!   whole-file imports), `ImportStore`, `OrganisationStore`.
+//!   whole-file imports), `ImportStore`, `OrganisationStore`,
+//!   `AttachmentUploads`.
 //! - [`service`] (`shared/core/src/service/`): what callers can do with
 //!   exports (create, list, get, cancel, retry, delete), imports
 //!   (`imports.rs`), activities (`activities.rs`) and organisations;
