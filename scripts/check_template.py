@@ -29,6 +29,7 @@ ROUTES = {
     ("GET", BASE): "api-list",
     ("POST", BASE): "api-create",
     ("GET", BASE + "/{export_id}"): "api-get",
+    ("GET", BASE + "/{export_id}/file"): "api-file",
     ("DELETE", BASE + "/{export_id}"): "api-delete",
     ("PUT", BASE + "/{export_id}/cancel"): "api-cancel",
     ("POST", BASE + "/{export_id}/retry"): "api-retry",
