@@ -3,15 +3,19 @@
 //! `events/`, the ones `sam local invoke -e` uses, against the AWS
 //! adapters on moto: status and body for each route, the caller taken
 //! from the JWT authorizer's claims, 404 for another organisation's
-//! export, 401 without claims, and the Step Functions executions each
-//! route starts or stops.
+//! export, 401 without claims, the Step Functions executions each route
+//! starts or stops, and api-file's redirect to an S3 presigned link.
+
+use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use axum::Router;
 use axum::body::to_bytes;
+use axum::response::Response;
 use bufdir_testing::moto;
 use serde_json::{Value, json};
-use shared::adapters::aws::{AwsApp, execution_arn};
+use shared::adapters::aws::steps::{Step, StepInput, run_step};
+use shared::adapters::aws::{AwsApp, WorkflowWiring, execution_arn};
 use shared::http::{api_router, finish};
 use shared::service::Settings;
 use tower::ServiceExt;
@@ -39,10 +43,15 @@ fn with_claim(mut event: Value, claim: &str, value: Option<&str>) -> Value {
     event
 }
 
+/// What API Gateway would get back from the Lambda, headers and all.
+async fn answer(router: &Router, event: &Value) -> Response {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event");
+    router.clone().oneshot(request).await.unwrap()
+}
+
 /// What API Gateway would get back from the Lambda: status and JSON body.
 async fn invoke(router: &Router, event: &Value) -> (u16, Value) {
-    let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event");
-    let response = router.clone().oneshot(request).await.unwrap();
+    let response = answer(router, event).await;
     let status = response.status().as_u16();
     let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
     (status, if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap() })
@@ -96,6 +105,11 @@ async fn api_lambdas_answer_the_event_fixtures() {
     let (status, body) = invoke(&router, &admin).await;
     assert_eq!((status, body["pagination"]["total"].as_u64()), (200, Some(1)));
 
+    // api-file: no file to download while the export is queued
+    let file = with_id(&fixture("api-file.json"), &id);
+    let (status, body) = invoke(&router, &file).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("file_not_ready")), "{body}");
+
     // another organisation cannot cancel, retry or delete it either
     for name in ["api-cancel.json", "api-retry.json", "api-delete.json"] {
         let foreign = with_claim(with_id(&fixture(name), &id), "org_ids", Some("[org-other]"));
@@ -127,8 +141,42 @@ async fn api_lambdas_answer_the_event_fixtures() {
     assert_eq!(body, json!({"deleted": true, "export_id": id}));
     assert_eq!(status_of(execution(&id, 2)).await, ExecutionStatus::Aborted);
     assert_eq!(invoke(&router, &get).await.0, 404);
+    assert_eq!(invoke(&router, &file).await.0, 404);
     let (_, body) = invoke(&router, &fixture("api-list.json")).await;
     assert_eq!(body["pagination"]["total"], 0);
+
+    // api-file on a completed export (its steps run here, as the step
+    // Lambdas would): 302 to an S3 presigned link for the export's file,
+    // the same bytes as api-get's file_url, and nothing a cache may keep
+    let (status, body) = invoke(&router, &fixture("api-create.json")).await;
+    assert_eq!(status, 202, "{body}");
+    let done = body["export_id"].as_str().unwrap().to_string();
+    let work = tempfile::tempdir().unwrap();
+    let ctx = app.workflow_context(work.path().to_path_buf(), Duration::from_secs(5));
+    for step in [Step::Generate, Step::Complete] {
+        let input = StepInput { export_id: done.clone(), attempt: 1, error: None };
+        let out = run_step(&ctx, step, input, None).await.unwrap_or_else(|e| panic!("{step:?}: {e:?}"));
+        assert!(!out.stopped, "{step:?}");
+    }
+    let (status, body) = invoke(&router, &with_id(&fixture("api-get.json"), &done)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("completed")), "{body}");
+    let file_url = body["file_url"].as_str().expect("a completed export has a file_url").to_string();
+    let from_get = moto::presigned_get(file_url).await.expect("api-get's file_url downloads the file");
+    assert!(from_get.starts_with(b"PK"), "an xlsx is a zip");
+
+    let file = with_id(&fixture("api-file.json"), &done);
+    let response = answer(&router, &file).await;
+    assert_eq!(response.status().as_u16(), 302);
+    assert_eq!(response.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let location = response.headers().get("location").expect("a Location").to_str().unwrap().to_string();
+    moto::verify_presigned(&location).unwrap_or_else(|e| panic!("not an S3 presigned GET ({e}): {location}"));
+    let path = location.split('?').next().unwrap();
+    assert!(path.contains(&format!("/{}/exports/org-demo/{done}/a1/", names.files_bucket)), "{location}");
+    let fetched = reqwest::get(&location).await.unwrap();
+    assert!(fetched.status().is_success(), "{}: {location}", fetched.status());
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), from_get, "the redirect leads to the file file_url gives");
+    let (status, body) = invoke(&router, &with_claim(file.clone(), "org_ids", Some("[org-other]"))).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("export_not_found")), "{body}");
 
     // the fixture's own (unknown) id is a plain 404, not an error
     assert_eq!(invoke(&router, &fixture("api-get.json")).await.0, 404);
