@@ -73,6 +73,10 @@ pub enum Ran {
 pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunError> {
     let Some(mut job) = ctx.imports.get_import(id).await? else { return Ok(Ran::Nothing) };
     if job.status.is_final() {
+        // A file that came after the import ended (too late, or a second
+        // upload to a used link) is never read: it goes now rather than
+        // lying in the upload store until a lifecycle rule finds it.
+        ctx.uploads.delete_prefix(&upload_folder(&job.upload_key)).await?;
         return Ok(Ran::Nothing);
     }
     if job.is_claimed(Utc::now()) {

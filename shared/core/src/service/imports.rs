@@ -241,8 +241,8 @@ impl ImportService {
         }
     }
 
-    /// Imports whose upload window closed with no file are expired (and
-    /// whatever arrived too late is removed); an unfinished one with its
+    /// Imports whose upload window closed with no file are expired (a file
+    /// that arrives after that is removed by the run it starts); an unfinished one with its
     /// file there and no live run (its lease lapsed: the process running it
     /// died; or it never had one: the notification was lost) is started again.
     /// Returns (expired, restarted).

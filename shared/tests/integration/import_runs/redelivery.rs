@@ -25,6 +25,7 @@ pub async fn a_redelivered_import_changes_nothing(b: &Backend) {
     b.upload(&job, &jsonl(&activities[..10])).await;
     assert_eq!(run_import(&b.ctx, &job.import_id).await.unwrap(), Ran::Nothing);
     assert_eq!(b.get(&job.import_id).await, job, "not even its version moved");
+    assert_eq!(b.ctx.uploads.size_of(&job.upload_key).await.unwrap(), None, "the unread file is gone");
     assert_eq!(b.stored(&org).await, sorted(activities.clone()));
 
     // a failed import likewise
@@ -124,6 +125,7 @@ pub async fn an_upload_that_never_arrives_expires(b: &Backend) {
     b.upload(&short, &jsonl(&[activity(&org, "late", day(2025, 6, 6))])).await;
     assert_eq!(run_import(&b.ctx, &short.import_id).await.unwrap(), Ran::Nothing);
     assert_eq!(b.get(&short.import_id).await, expired);
+    assert_eq!(b.ctx.uploads.size_of(&short.upload_key).await.unwrap(), None, "and not kept");
 
     // once the hour is over the other one expires; after that there is nothing to do
     assert_eq!(b.service.sweep(waiting.upload_expires_at - Duration::seconds(1)).await.unwrap(), (0, 0));
