@@ -25,9 +25,9 @@ fn import_attachments(data: &Path) -> Vec<String> {
         a.attachments = vec![shared::domain::Attachment {
             name: name.clone(),
             content_type: "application/pdf".into(),
-            key: format!("att/{i}"),
+            key: format!("org-demo/att/{i}"),
         }];
-        let file = data.join("attachments/att").join(i.to_string());
+        let file = data.join("attachments/org-demo/att").join(i.to_string());
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, format!("%PDF {name}")).unwrap();
         names.push(name);
@@ -117,7 +117,7 @@ async fn exercise(log_format: &str) -> Logged {
     }
     // A missing attachment file fails the export with its name in
     // error_message, for the user; the logs must still not carry it.
-    std::fs::remove_file(dir.path().join("attachments/att/4")).unwrap();
+    std::fs::remove_file(dir.path().join("attachments/org-demo/att/4")).unwrap();
     let body = json!({"org_id": "org-demo", "format": "json", "period_from": "2025-01-01", "period_to": "2025-12-31", "include_attachments": true});
     let id = http
         .post(format!("{base}{API}"))
