@@ -593,3 +593,63 @@ async fn the_report_profile_is_chosen_checked_and_shown() {
     let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "json")).await;
     assert_eq!(server.get(&token, &id).await["report_profile"], "standard");
 }
+
+/// `.../file` is the address to keep: it redirects to a freshly signed link
+/// for as long as the file exists, for whoever may see the export.
+#[tokio::test]
+async fn the_file_address_redirects_while_the_file_lasts() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path(), "org-a", 300, 2025, 3);
+    seed(dir.path(), "org-b", 10, 2025, 4);
+    seed(dir.path(), "org-c", 10, 2025, 5);
+    let server = Server::start(dir.path());
+    let token = token(dir.path(), &["org-a", "org-c"]);
+    let other = crate::support::token(dir.path(), &["org-b"]);
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let file_of = |id: &str| server.url(&format!("{API}/{id}/file"));
+
+    let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "json")).await;
+    let job = server.wait_status(&token, &id, "completed").await;
+    let until = chrono::DateTime::parse_from_rfc3339(job["file_url_expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(until.timestamp(), link_expiry(job["file_url"].as_str().unwrap()), "the body says when file_url dies");
+    let direct = reqwest::get(job["file_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
+
+    let resp = no_redirects.get(file_of(&id)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(link_expiry(&location) > chrono::Utc::now().timestamp() + 60, "{location}");
+    // a client that follows redirects gets the file itself
+    let followed = server.http.get(file_of(&id)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(followed.status(), 200);
+    assert_eq!(followed.bytes().await.unwrap(), direct);
+
+    // without a token, with another organisation's, or a malformed id
+    let (status, _, body) = server.call(Method::GET, &format!("{API}/{id}/file"), None, None).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    let (status, _, body) = server.call(Method::GET, &format!("{API}/{id}/file"), Some(&other), None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("export_not_found")));
+    let (status, _, _) = server.call(Method::GET, &format!("{API}/exp-nope/file"), Some(&token), None).await;
+    assert_eq!(status, 404);
+
+    // an export with no file (its run failed on a broken record): 409, saying why
+    corrupt_one_activity(dir.path(), "org-c").await;
+    let failed = server.create(&token, export_body("org-c", "2025-01-01", "2025-12-31", "excel")).await;
+    server.wait_status(&token, &failed, "failed").await;
+    let (status, headers, body) = server.call(Method::GET, &format!("{API}/{failed}/file"), Some(&token), None).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("file_not_ready")), "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(body["detail"].as_str().unwrap().contains("failed"), "{body}");
+
+    // the file expired: 410; the export deleted: 404
+    let expiring = server.create(&token, export_body("org-a", "2025-01-01", "2025-06-30", "csv")).await;
+    server.wait_status(&token, &expiring, "completed").await;
+    expire_file(dir.path(), &expiring).await;
+    let (status, _, body) = server.call(Method::GET, &format!("{API}/{expiring}/file"), Some(&token), None).await;
+    assert_eq!((status, body["code"].as_str()), (410, Some("file_gone")), "{body}");
+    assert_eq!(server.get(&token, &expiring).await["file_url_expires_at"], Value::Null);
+    let (status, _, _) = server.call(Method::DELETE, &format!("{API}/{id}"), Some(&token), None).await;
+    assert_eq!(status, 200);
+    let (status, _, body) = server.call(Method::GET, &format!("{API}/{id}/file"), Some(&token), None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("export_not_found")));
+}

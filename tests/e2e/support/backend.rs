@@ -302,3 +302,30 @@ pub async fn in_flight(data: &Path, org: &str) -> u64 {
         }
     }
 }
+
+/// Moves an export's `file_expires_at` into the past, as if its 30 days
+/// were over and the file about to be deleted.
+pub async fn expire_file(data: &Path, id: &str) {
+    let past = "2020-01-01T00:00:00Z";
+    match backend() {
+        Backend::Embedded => {
+            let db = rusqlite::Connection::open(data.join("bufdir.sqlite3")).unwrap();
+            let sql = "UPDATE jobs SET body = json_set(body, '$.file_expires_at', ?2) WHERE export_id = ?1";
+            assert_eq!(db.execute(sql, [id, past]).unwrap(), 1);
+        }
+        Backend::Aws => {
+            clients()
+                .await
+                .dynamodb
+                .update_item()
+                .table_name(stack(data).exports_table)
+                .key("export_id", AttributeValue::S(id.into()))
+                .condition_expression("attribute_exists(export_id)")
+                .update_expression("SET file_expires_at = :t")
+                .expression_attribute_values(":t", AttributeValue::S(past.into()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}

@@ -10,8 +10,8 @@
 mod backend;
 
 pub use backend::{
-    Backend, backend, cancel_cleanup_limit, corrupt_one_activity, in_flight, link_expiry, long_export_rows,
-    put_attachment, receipt_prefix, server_signs_links,
+    Backend, backend, cancel_cleanup_limit, corrupt_one_activity, expire_file, in_flight, link_expiry,
+    long_export_rows, put_attachment, receipt_prefix, server_signs_links,
 };
 
 use std::io::{BufRead, BufReader};

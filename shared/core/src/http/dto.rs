@@ -110,9 +110,13 @@ pub struct ExportDetailBody {
     pub include_attachments: bool,
     pub submit_to_bufdir_api: bool,
     pub report_profile: String,
-    /// Signed on this request, valid for minutes; GET again for a fresh one.
+    /// Signed on this request, valid for minutes; GET again for a fresh one,
+    /// or keep `.../{export_id}/file`, which always redirects to one.
     #[schema(required = true)]
     pub file_url: Option<String>,
+    /// When `file_url` stops working.
+    #[schema(format = DateTime, required = true)]
+    pub file_url_expires_at: Option<String>,
     /// When the file itself is deleted.
     #[schema(format = DateTime, required = true)]
     pub file_expires_at: Option<String>,
@@ -159,7 +163,7 @@ pub struct SubmissionBody {
 }
 
 impl ExportDetailBody {
-    pub fn new(j: &ExportJob, file_url: Option<String>) -> Self {
+    pub fn new(j: &ExportJob, file_url: Option<String>, file_url_expires_at: Option<DateTime<Utc>>) -> Self {
         let types = if j.activity_types.is_empty() { ActivityType::ALL.to_vec() } else { j.activity_types.clone() };
         ExportDetailBody {
             export_id: j.export_id.to_string(),
@@ -173,6 +177,7 @@ impl ExportDetailBody {
             submit_to_bufdir_api: j.submit_to_bufdir_api,
             report_profile: j.report_profile.clone(),
             file_url,
+            file_url_expires_at: file_url_expires_at.map(ts),
             file_expires_at: j.file_expires_at.map(ts),
             file: j.file.as_ref().map(|f| FileBody {
                 filename: f.filename.clone(),

@@ -177,8 +177,39 @@ pub async fn get_export(
     ExportIdParam(id): ExportIdParam,
 ) -> Result<Response, ApiError> {
     let view = state.service.get(&caller, &id).await?;
-    let mut response = Json(ExportDetailBody::new(&view.job, view.file_url)).into_response();
+    let mut response = Json(ExportDetailBody::new(&view.job, view.file_url, view.file_url_expires_at)).into_response();
     // The body holds a signed URL: no cache may keep it.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The export's file: a redirect to a freshly signed link. Unlike `file_url`,
+/// this address never expires while the file exists, so it can be stored in
+/// another system or sent in an e-mail (whoever follows it needs a token).
+#[utoipa::path(
+    get,
+    path = "/api/v1/bufdir-exports/{export_id}/file",
+    tag = "exports",
+    operation_id = "get_export_file",
+    params(ExportPath),
+    responses(
+        (status = 302, description = "To the file, by a link signed on this request (as `file_url`).",
+            headers(("Location" = String, description = "The signed link; it needs no token."),
+                ("Cache-Control" = String, description = "`no-store`."))),
+        (status = 404, description = "`export_not_found`: no such export for your organisations (also after it was deleted).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 409, description = "`file_not_ready`: the export has not completed (queued, running, failed or cancelled).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 410, description = "`file_gone`: the export completed, but its file expired and was deleted.", content_type = "application/problem+json", body = ProblemBody),
+    )
+)]
+pub async fn get_export_file(
+    State(state): State<ApiState>,
+    AuthCaller(caller): AuthCaller,
+    ExportIdParam(id): ExportIdParam,
+) -> Result<Response, ApiError> {
+    let (url, _) = state.service.file_link(&caller, &id).await?;
+    let location = HeaderValue::from_str(&url).map_err(|_| ApiError::internal())?;
+    let mut response = StatusCode::FOUND.into_response();
+    response.headers_mut().insert(header::LOCATION, location);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

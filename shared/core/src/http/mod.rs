@@ -54,6 +54,7 @@ pub fn api_router(state: ApiState) -> Router {
     Router::new()
         .route(BASE_PATH, get(handlers::list_exports).post(handlers::create_export))
         .route(&format!("{BASE_PATH}/{{export_id}}"), get(handlers::get_export).delete(handlers::delete_export))
+        .route(&format!("{BASE_PATH}/{{export_id}}/file"), get(handlers::get_export_file))
         .route(&format!("{BASE_PATH}/{{export_id}}/cancel"), put(handlers::cancel_export))
         .route(&format!("{BASE_PATH}/{{export_id}}/retry"), post(handlers::retry_export))
         .route(IMPORTS_PATH, get(imports::list_imports).post(imports::create_import))

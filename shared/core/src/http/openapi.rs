@@ -41,6 +41,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         handlers::list_exports,
         handlers::create_export,
         handlers::get_export,
+        handlers::get_export_file,
         handlers::delete_export,
         handlers::cancel_export,
         handlers::retry_export,

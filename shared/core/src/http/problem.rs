@@ -41,6 +41,8 @@ pub(super) const PROBLEM_CODES: &[&str] = &[
     "upload_link_invalid",
     "upload_too_large",
     "already_uploaded",
+    "file_not_ready",
+    "file_gone",
 ];
 
 #[derive(Debug)]
@@ -174,6 +176,18 @@ impl From<ServiceError> for ApiError {
                 e.retry_after = Some(retry_after);
                 e
             }
+            ServiceError::FileNotReady(status) => ApiError::new(
+                StatusCode::CONFLICT,
+                "file_not_ready",
+                "No file yet",
+                format!("The export is {status}; it has a file to download only once it has completed."),
+            ),
+            ServiceError::FileGone => ApiError::new(
+                StatusCode::GONE,
+                "file_gone",
+                "File expired",
+                "The export's file has expired and was deleted; retry is not possible, create a new export.",
+            ),
             ServiceError::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

@@ -1,4 +1,4 @@
-use crate::domain::{FieldError, TransitionRefused};
+use crate::domain::{ExportStatus, FieldError, TransitionRefused};
 use crate::ports::PortError;
 
 /// What can go wrong when a caller asks for something; the HTTP layer
@@ -24,6 +24,12 @@ pub enum ServiceError {
     /// The idempotency key was first used with a different request.
     #[error("the idempotency key was used with a different request")]
     IdempotencyKeyReused,
+    /// The export has no file to download in this status.
+    #[error("the export is {0}; it has no file")]
+    FileNotReady(ExportStatus),
+    /// The export completed, but its file has expired and was deleted.
+    #[error("the export's file has expired")]
+    FileGone,
     /// Storage or workflow is briefly unavailable; the caller may try again.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::ServiceError;
@@ -82,6 +82,8 @@ pub struct ListParams {
 pub struct ExportView {
     pub job: ExportJob,
     pub file_url: Option<String>,
+    /// When `file_url` stops working.
+    pub file_url_expires_at: Option<DateTime<Utc>>,
 }
 
 pub struct ExportService {
@@ -304,16 +306,32 @@ impl ExportService {
     pub async fn get(&self, caller: &Caller, id: &ExportId) -> Result<ExportView, ServiceError> {
         let job = self.load(caller, id).await?;
         let now = Utc::now();
-        let file_url = match (&job.file, job.status, job.file_expires_at) {
+        let (file_url, file_url_expires_at) = match (&job.file, job.status, job.file_expires_at) {
             (Some(file), ExportStatus::Completed, Some(expires)) if expires > now => {
                 // A link never outlives the file it points to.
                 let left = (expires - now).to_std().unwrap_or_default();
                 let ttl = self.settings.download_url_ttl.min(left);
-                Some(self.ports.files.signed_url(&file.key, &file.filename, ttl).await?)
+                let url = self.ports.files.signed_url(&file.key, &file.filename, ttl).await?;
+                let until = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+                (Some(url), Some(until))
             }
-            _ => None,
+            _ => (None, None),
         };
-        Ok(ExportView { job, file_url })
+        Ok(ExportView { job, file_url, file_url_expires_at })
+    }
+
+    /// A fresh link to the export's file, for `GET .../file`: a link kept
+    /// anywhere keeps working for as long as the file exists, because each
+    /// use signs a new one. Completed, but its file expired: `FileGone`;
+    /// any other status (no file yet, or none after a failure or cancel,
+    /// until a retry completes): `FileNotReady`.
+    pub async fn file_link(&self, caller: &Caller, id: &ExportId) -> Result<(String, DateTime<Utc>), ServiceError> {
+        let view = self.get(caller, id).await?;
+        match (view.file_url, view.file_url_expires_at) {
+            (Some(url), Some(until)) => Ok((url, until)),
+            _ if view.job.status == ExportStatus::Completed => Err(ServiceError::FileGone),
+            _ => Err(ServiceError::FileNotReady(view.job.status)),
+        }
     }
 
     pub async fn cancel(
