@@ -1,9 +1,12 @@
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use shared::adapters::embedded::LocalJwt;
-use shared::http::{BASE_PATH, ServerLimits, api_router, finish, openapi_router, serve};
+use shared::http::{
+    BASE_PATH, ClaimRules, ServerLimits, api_router, cors_layer, finish, openapi_router, parse_origin, serve,
+};
 use shared::service::{ImportSettings, Settings};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -50,6 +53,20 @@ pub struct ServeArgs {
     upload_ttl_secs: u64,
     #[command(flatten)]
     backend: BackendArgs,
+    /// An origin (`https://app.example.org`) whose web pages may call the
+    /// API from a browser; repeatable. None: no CORS headers at all.
+    #[arg(long = "cors-origin", env = "BUFDIR_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    cors_origins: Vec<String>,
+    /// The token claims naming the caller's organisations, comma-separated
+    /// (a name, or a dotted path into nested claims).
+    #[arg(long, env = "BUFDIR_ORG_CLAIMS", default_value = "org_ids,org_id")]
+    org_claims: String,
+    /// The token claim that makes a caller an administrator when it holds
+    /// `--admin-claim-value`.
+    #[arg(long, env = "BUFDIR_ADMIN_CLAIM", default_value = "roles")]
+    admin_claim: String,
+    #[arg(long, env = "BUFDIR_ADMIN_CLAIM_VALUE", default_value = "admin")]
+    admin_claim_value: String,
     /// Where exports run: in this process (the default with the embedded
     /// backend) or in Step Functions (the default with `--backend aws`).
     #[arg(long, value_enum, env = "BUFDIR_RUNNER")]
@@ -74,7 +91,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_upload_bytes: args.max_upload_bytes,
         upload_ttl: Duration::from_secs(args.upload_ttl_secs),
     };
-    let wired = backend::wire(
+    let rules = ClaimRules::from_config(Some(&args.org_claims), Some(&args.admin_claim), Some(&args.admin_claim_value))
+        .map_err(|e| anyhow::anyhow!("--org-claims/--admin-claim: {e}"))?;
+    let mut wired = backend::wire(
         &args.backend,
         args.runner,
         &args.data.data_dir,
@@ -85,6 +104,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
 
+    wired.state.auth = Arc::new((*wired.jwt).clone().with_rules(rules));
     if args.demo {
         seed_demo(&wired.activities).await?;
     }
@@ -102,7 +122,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(extra) = wired.extra_routes {
         router = router.merge(extra);
     }
-    let router = finish(router);
+    let mut router = finish(router);
+    if let Some(cors) = cors_layer(&args.cors_origins) {
+        router = router.layer(cors);
+    }
 
     println!("Bufdir export service listening on {base_url} ({})", wired.location);
     if args.demo {

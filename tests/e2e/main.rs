@@ -10,6 +10,7 @@ mod support;
 mod activities_api;
 mod attachments;
 mod cli;
+mod cors;
 mod download_links;
 mod hardening;
 mod http_api;

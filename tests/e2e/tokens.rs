@@ -116,7 +116,11 @@ async fn every_bad_token_gets_the_same_401() {
             "a role other than admin",
             sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": null, "roles": ["auditor"]}))),
         ),
-        ("org_ids of the wrong type", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": "org-a"})))),
+        (
+            "org_ids of the wrong type",
+            sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": {"org-a": true}}))),
+        ),
+        ("org_ids a number", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": [42]})))),
         ("exp of the wrong type", sign(Algorithm::HS256, &key, &with(good_claims(), json!({"exp": "tomorrow"})))),
         ("not a JWT", "not-a-jwt".to_string()),
         ("two segments", "eyJhbGciOiJIUzI1NiJ9.e30".to_string()),
@@ -232,4 +236,126 @@ async fn a_token_naming_too_many_organisations_is_refused() {
     let logged = std::fs::read_to_string(&log).unwrap();
     let longest = logged.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 2048, "a log line of {longest} bytes");
+}
+
+/// Claims as Cognito (an ID token), Entra ID (an access token for an app
+/// with app roles and an extension attribute) and Keycloak (an access
+/// token with realm roles) issue them. The local server verifies its own
+/// issuer, audience and key (API Gateway's authorizer checks the
+/// provider's), so those three claims are the local ones; the rest is the
+/// provider's shape.
+fn provider_token(key: &[u8], provider: &str, orgs: &[&str], admin: bool) -> String {
+    let now = now();
+    let mut claims = match provider {
+        "cognito" => json!({
+            "sub": "5f1c8a2e-0b1d-4c1a-9b7e-1f2d3c4b5a69", "cognito:username": "kari", "token_use": "id",
+            "auth_time": now, "email": "kari@example.org", "email_verified": true,
+            "custom:org_id": orgs.join(","),
+            "cognito:groups": if admin { vec!["bufdir-admin", "grant-officers"] } else { vec!["grant-officers"] },
+        }),
+        "entra" => json!({
+            "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "oid": "00000000-0000-0000-66f3-3332eca7ea81",
+            "tid": "9122040d-6c67-4c5b-b112-36a304b66dad", "ver": "2.0", "azp": "6e74172b-be56-4843-9ff4-e66a39bb12e3",
+            "scp": "exports.read", "groups": ["93b1c3b4-0000-4c2e-9a3f-3a1f2d6b7c8e"],
+            "roles": if admin { vec!["Bufdir.Admin"] } else { vec!["Bufdir.User"] },
+            "extn.bufdir_org_ids": orgs,
+        }),
+        "keycloak" => json!({
+            "sub": "df053ed9-a9ce-41bf-9143-85e75ee2657c", "typ": "Bearer", "azp": "bufdir-console",
+            "session_state": "606b3c5c", "scope": "openid profile", "preferred_username": "kari",
+            "realm_access": {"roles": if admin { vec!["offline_access", "bufdir-admin"] } else { vec!["offline_access"] }},
+            "resource_access": {"account": {"roles": ["view-profile"]}},
+            "org_ids": orgs,
+        }),
+        other => panic!("{other}"),
+    };
+    let local =
+        json!({"iss": "bufdir-exports-local", "aud": "bufdir-exports", "iat": now, "nbf": now, "exp": now + 600});
+    for (k, v) in local.as_object().unwrap() {
+        claims[k] = v.clone();
+    }
+    sign(Algorithm::HS256, key, &claims)
+}
+
+/// Exports visible to a token: their organisations.
+async fn orgs_seen(server: &Server, token: &str) -> Result<Vec<String>, u16> {
+    let (status, _, body) = server.call(Method::GET, &format!("{API}?limit=100"), Some(token), None).await;
+    if status != 200 {
+        return Err(status);
+    }
+    let mut orgs: Vec<String> =
+        body["data"].as_array().unwrap().iter().map(|e| e["org_id"].as_str().unwrap().to_string()).collect();
+    orgs.sort();
+    orgs.dedup();
+    Ok(orgs)
+}
+
+#[tokio::test]
+async fn tokens_of_cognito_entra_and_keycloak_reach_exactly_their_organisations() {
+    let dir = tempfile::tempdir().unwrap();
+    for (org, seed_no) in [("org-a", 1), ("org-b", 2), ("org-c", 3)] {
+        seed(dir.path(), org, 10, 2025, seed_no);
+    }
+    let key = token_key(dir.path());
+    {
+        let server = Server::start(dir.path());
+        let admin = sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": null, "roles": ["admin"]})));
+        for org in ["org-a", "org-b", "org-c"] {
+            server.create(&admin, export_body(org, "2025-01-01", "2025-01-31", "json")).await;
+        }
+        // without the provider's rules its tokens name nobody (Keycloak's
+        // `org_ids` is our own name, so only its admin role goes unread)
+        for provider in ["cognito", "entra"] {
+            assert_eq!(orgs_seen(&server, &provider_token(&key, provider, &["org-a"], false)).await, Err(401));
+            assert_eq!(orgs_seen(&server, &provider_token(&key, provider, &[], true)).await, Err(401));
+        }
+        assert_eq!(orgs_seen(&server, &provider_token(&key, "keycloak", &[], true)).await, Err(401));
+        assert_eq!(
+            orgs_seen(&server, &provider_token(&key, "keycloak", &["org-b"], true)).await,
+            Ok(vec!["org-b".to_string()]),
+            "a realm role is no admin role of ours"
+        );
+    }
+    let rules: [(&str, [&str; 6]); 3] = [
+        (
+            "cognito",
+            ["--org-claims", "custom:org_id", "--admin-claim", "cognito:groups", "--admin-claim-value", "bufdir-admin"],
+        ),
+        (
+            "entra",
+            ["--org-claims", "extn.bufdir_org_ids", "--admin-claim", "roles", "--admin-claim-value", "Bufdir.Admin"],
+        ),
+        (
+            "keycloak",
+            ["--org-claims", "org_ids", "--admin-claim", "realm_access.roles", "--admin-claim-value", "bufdir-admin"],
+        ),
+    ];
+    for (provider, flags) in rules {
+        let server = Server::start_with(dir.path(), &flags);
+        let seen = |orgs: &[&str], admin: bool| {
+            let token = provider_token(&key, provider, orgs, admin);
+            let server = &server;
+            async move { orgs_seen(server, &token).await }
+        };
+        assert_eq!(seen(&["org-a"], false).await, Ok(vec!["org-a".into()]), "{provider}");
+        assert_eq!(seen(&["org-b", "org-c"], false).await, Ok(vec!["org-b".into(), "org-c".into()]), "{provider}");
+        assert_eq!(seen(&[], true).await, Ok(vec!["org-a".into(), "org-b".into(), "org-c".into()]), "{provider}");
+        assert_eq!(seen(&[], false).await, Err(401), "{provider}");
+        // another organisation's export is not there for it
+        let token = provider_token(&key, provider, &["org-a"], false);
+        let (_, _, list) = server.call(Method::GET, API, Some(&token), None).await;
+        let admin = provider_token(&key, provider, &[], true);
+        let (_, _, all) = server.call(Method::GET, &format!("{API}?limit=100"), Some(&admin), None).await;
+        for export in all["data"].as_array().unwrap().iter().filter(|e| e["org_id"] != "org-a") {
+            let (status, _, _) = server
+                .call(Method::GET, &format!("{API}/{}", export["export_id"].as_str().unwrap()), Some(&token), None)
+                .await;
+            assert_eq!(status, 404, "{provider}");
+        }
+        assert_eq!(list["pagination"]["total"], 1, "{provider}");
+        // our own token shape means nothing under a provider's rules
+        let ours = sign(Algorithm::HS256, &key, &with(good_claims(), json!({"org_ids": null, "roles": ["admin"]})));
+        assert_eq!(orgs_seen(&server, &ours).await, Err(401), "{provider}");
+        server.kill();
+    }
 }

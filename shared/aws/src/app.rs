@@ -14,7 +14,7 @@ use super::{
     S3AttachmentUploads, S3Attachments, S3BufdirOutbox, S3FileStore, SqsEventPublisher, SqsImportRunner,
     StepFunctionsStarter,
 };
-use crate::http::ApiState;
+use crate::http::{ApiState, ClaimRules};
 use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission, WorkflowStarter};
 use crate::service::{
     ActivityService, AttachmentService, ExportService, ImportPorts, ImportRunner, ImportService, ImportSettings,
@@ -41,6 +41,8 @@ pub struct AwsApp {
     /// Where the Submit step hands reports: the S3 outbox, or Bufdir's
     /// receiver over HTTP once `bufdir-aws-steps` has built it.
     pub submitter: Arc<dyn BufdirSubmitter>,
+    /// Where the API finds a caller's organisations and admin role.
+    pub claim_rules: ClaimRules,
 }
 
 impl AwsApp {
@@ -87,6 +89,7 @@ impl AwsApp {
             events,
             submitter: outbox.clone(),
             outbox,
+            claim_rules: ClaimRules::default(),
         }
     }
 
@@ -117,8 +120,9 @@ impl AwsApp {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let names = AwsNames::from_env()?;
         let settings = config::settings_from_env()?;
-        let app = AwsApp::new(names, Clients::from_env().await, settings)
+        let mut app = AwsApp::new(names, Clients::from_env().await, settings)
             .with_import_settings(config::import_settings_from_env()?);
+        app.claim_rules = config::claim_rules_from_env()?;
         Ok(match BufdirReceiver::from_env()? {
             BufdirReceiver::Outbox => app,
             BufdirReceiver::Http => app.with_submitter(Arc::new(NoReceiver(
@@ -184,7 +188,7 @@ impl AwsApp {
             ),
             organisations: Arc::new(OrganisationService::new(self.organisations.clone())),
             attachments: Arc::new(AttachmentService::new(self.attachment_uploads.clone())),
-            auth: Arc::new(ApiGatewayAuthenticator),
+            auth: Arc::new(ApiGatewayAuthenticator::new(self.claim_rules.clone())),
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::http::ClaimRules;
 use crate::service::{ImportSettings, Settings};
 
 pub const EXPORTS_TABLE: &str = "EXPORTS_TABLE";
@@ -34,6 +35,11 @@ pub const UPLOADS_PREFIX: &str = "UPLOADS_PREFIX";
 pub const IMPORTS_QUEUE_URL: &str = "IMPORTS_QUEUE_URL";
 pub const MAX_UPLOAD_BYTES: &str = "MAX_UPLOAD_BYTES";
 pub const UPLOAD_TTL_SECONDS: &str = "UPLOAD_TTL_SECONDS";
+/// Where the API reads organisations and the admin role from a token
+/// (see `ClaimRules`); unset, our own tokens' names.
+pub const ORG_CLAIMS: &str = "ORG_CLAIMS";
+pub const ADMIN_CLAIM: &str = "ADMIN_CLAIM";
+pub const ADMIN_CLAIM_VALUE: &str = "ADMIN_CLAIM_VALUE";
 
 pub const DEFAULT_FILES_PREFIX: &str = "exports/";
 pub const DEFAULT_OUTBOX_PREFIX: &str = "bufdir-outbox/";
@@ -269,4 +275,11 @@ mod tests {
         let err = receiver(&[(BUFDIR_OUTBOX, "yes")]).unwrap_err().to_string();
         assert!(err.contains("BUFDIR_OUTBOX") && err.contains("\"yes\""), "{err}");
     }
+}
+
+/// The claim rules from `ORG_CLAIMS`, `ADMIN_CLAIM` and `ADMIN_CLAIM_VALUE`.
+pub fn claim_rules_from_env() -> Result<ClaimRules, ConfigError> {
+    let get = |name| std::env::var(name).ok();
+    ClaimRules::from_config(get(ORG_CLAIMS).as_deref(), get(ADMIN_CLAIM).as_deref(), get(ADMIN_CLAIM_VALUE).as_deref())
+        .map_err(|e| ConfigError::Invalid(ORG_CLAIMS, e))
 }

@@ -27,7 +27,7 @@ mod workflow;
 pub use activities::{DynamoActivities, DynamoActivityWriter, activity_item};
 pub use app::{AwsApp, api_state_from_env};
 pub use attachment_files::{S3AttachmentUploads, S3Attachments};
-pub use auth::{ApiGatewayAuthenticator, claims_from_map, parse_list_claim};
+pub use auth::{ApiGatewayAuthenticator, verified_claims};
 pub use bufdir_outbox::{S3BufdirOutbox, reference_for};
 pub use config::{AwsNames, BufdirReceiver, Clients, ConfigError};
 pub use events::SqsEventPublisher;

@@ -4,6 +4,8 @@
 mod activities;
 mod attachments;
 mod auth;
+mod claim_rules;
+mod cors;
 pub mod downloads;
 pub mod dto;
 mod extract;
@@ -25,6 +27,8 @@ use axum::{Router, middleware};
 pub use activities::{ACTIVITIES_PATH, MAX_PUT_BODY};
 pub use attachments::ATTACHMENTS_PATH;
 pub use auth::{AuthError, Authenticator, Claims, MAX_TOKEN_ORGS, bearer_token};
+pub use claim_rules::{ClaimPath, ClaimRules, claim_values};
+pub use cors::{CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE, CORS_METHODS, cors_layer, parse_origin};
 pub use handlers::BASE_PATH;
 pub use imports::IMPORTS_PATH;
 pub use openapi::{OPENAPI_PATH, openapi_json, openapi_router};
