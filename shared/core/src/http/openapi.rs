@@ -35,7 +35,13 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         version = "1.0.0",
         description = "Asynchronous exports of a voluntary organisation's recorded activities as its \
             Bufdir grant report: create an export for a period, watch it, download the file, cancel, \
-            retry, delete. Errors are RFC 9457 problem details with a stable `code`."
+            retry, delete. Errors are RFC 9457 problem details with a stable `code`. Deployed on AWS, \
+            a few answers come from API Gateway itself, before the service sees the request, as \
+            `application/json` `{\"message\": ...}` instead: 401 `Unauthorized` (its JWT authorizer \
+            refused the token), 429 `Too Many Requests` (throttling), 404 `Not Found` (a path this \
+            document does not list), 413 `Request Entity Too Large` (over the gateway's 10 MB), and \
+            500 `Internal Server Error` or 503 `Service Unavailable` (a function failed or timed out). \
+            The Content-Type tells them apart; the local server answers all of them as problem details."
     ),
     paths(
         handlers::list_exports,
@@ -94,8 +100,9 @@ impl Modify for CommonAnswers {
             .scheme(HttpAuthScheme::Bearer)
             .bearer_format("JWT")
             .description(Some(format!(
-                "A JWT whose `org_ids` (or `org_id`) claim names the organisations the caller acts for (at most \
-                 {MAX_TOKEN_ORGS}; a token naming more answers 401); role `admin` acts for all."
+                "A JWT naming the organisations the caller acts for (at most {MAX_TOKEN_ORGS}; a token naming \
+                 more answers 401), by default in its `org_ids` or `org_id` claim; a `roles` claim holding \
+                 `admin` acts for all. A deployment may read other claims (Cognito's, Entra ID's, Keycloak's)."
             )))
             .build();
         doc.components.get_or_insert_with(Default::default).add_security_scheme("bearer", SecurityScheme::Http(bearer));
