@@ -4,7 +4,11 @@ CodeUri or DefinitionUri pointing nowhere, a misspelled key inside an
 HttpApi event, an ASL task naming a function the template lacks), plus
 the promises the README makes about the stack (among them: only the Submit
 function may read the Maskinporten key, and only when a receiver is set;
-every file under uploads/ starts its import through the imports queue).
+every file under uploads/ starts its import through the imports queue; the
+gateway's CORS answers are the local server's; every API function reads the
+claims the authorizer's issuer puts organisations and the admin role in; the
+optional Cognito user pool exists only when asked for, and is then the
+authorizer's issuer).
 
     .venv/bin/python scripts/check_template.py [template.yaml]
 
@@ -59,6 +63,17 @@ UPLOADS_PREFIX = "uploads/"
 # activities they write name them).
 ATTACHMENT_LINKS = "api-attachments-create"
 ATTACHMENT_CLAIMERS = {"api-activities-put", IMPORT_CRATE}
+# The local server's CORS (the API's answers must be the same on AWS).
+CORS_RS = "shared/core/src/http/cors.rs"
+# What a browser app does with the files bucket's presigned links: POST (or
+# PUT) an upload, GET a download.
+BUCKET_CORS_METHODS = {"GET", "PUT", "POST"}
+# The claim rules' parameters, the environment each fills, and what each
+# becomes with the stack's own Cognito user pool (None: from the pool's
+# resources, checked below).
+CLAIM_PARAMETERS = {"ORG_CLAIMS": "OrgClaims", "ADMIN_CLAIM": "AdminClaim", "ADMIN_CLAIM_VALUE": "AdminClaimValue"}
+COGNITO_ADMIN_CLAIM = "cognito:groups"
+COGNITO_ORG_ATTRIBUTE = "org_id"
 
 passed = 0
 failed = 0
@@ -91,6 +106,219 @@ def rust_consts(*paths):
     for path in paths:
         consts.update(re.findall(r'pub const (\w+): &str = "([^"]*)";', (ROOT / path).read_text()))
     return consts
+
+
+def rust_cors():
+    """The CORS constants of cors.rs, resolved: header names (string
+    literals or &str consts of the http module), methods (Method::GET) and
+    the max age in seconds. A value the parser cannot read is None."""
+    http = ROOT / "shared/core/src/http"
+    consts = rust_consts(*(p.relative_to(ROOT) for p in http.glob("*.rs")))
+    source = (ROOT / CORS_RS).read_text()
+
+    def array(name):
+        m = re.search(rf"pub const {name}: \[[^\]]+\]\s*=\s*\[(.*?)\];", source, re.S)
+        if not m:
+            return None
+        values = []
+        for item in (i.strip() for i in m.group(1).split(",")):
+            if not item:
+                continue
+            if re.fullmatch(r'"[^"]*"', item):
+                values.append(item[1:-1])
+            elif re.fullmatch(r"Method::[A-Z]+", item):
+                values.append(item.split("::")[1])
+            elif item in consts:
+                values.append(consts[item])
+            else:
+                return None
+        return values
+
+    age = re.search(r"pub const CORS_MAX_AGE: Duration = Duration::from_secs\((\d+)\);", source)
+    return {
+        "AllowHeaders": array("CORS_ALLOW_HEADERS"),
+        "ExposeHeaders": array("CORS_EXPOSE_HEADERS"),
+        "AllowMethods": array("CORS_METHODS"),
+        "MaxAge": int(age.group(1)) if age else None,
+    }
+
+
+def rust_claim_defaults():
+    """ClaimRules::default() of claim_rules.rs: the names our own tokens use."""
+    source = (ROOT / "shared/core/src/http/claim_rules.rs").read_text()
+    body = source[source.index("impl Default for ClaimRules"):]
+    body = body[:body.index("\n}\n")]
+    orgs = re.search(r"org_claims: vec!\[(.*?)\],", body, re.S)
+    admin = re.search(r'admin_claim: ClaimPath\("([^"]*)"\.into\(\)\)', body)
+    value = re.search(r'admin_value: "([^"]*)"\.into\(\)', body)
+    return {
+        "ORG_CLAIMS": ",".join(re.findall(r'ClaimPath\("([^"]*)"\.into\(\)\)', orgs.group(1))) if orgs else None,
+        "ADMIN_CLAIM": admin.group(1) if admin else None,
+        "ADMIN_CLAIM_VALUE": value.group(1) if value else None,
+    }
+
+
+def if_parts(value):
+    """(condition, then, else) of an Fn::If, or None."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"] and isinstance(value["Fn::If"], list) and len(value["Fn::If"]) == 3:
+        return tuple(value["Fn::If"])
+    return None
+
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def implies(conditions, name, base):
+    """Whether Condition `name` holds only when `base` does (it is `base`,
+    or an Fn::And with {"Condition": base} among its terms)."""
+    if name == base:
+        return True
+    definition = conditions.get(name)
+    return isinstance(definition, dict) and {"Condition": base} in definition.get("Fn::And", [])
+
+
+def check_cors(template, api_name, api, buckets):
+    """With CorsAllowedOrigins set, API Gateway answers preflights with the
+    local server's headers, methods and max age (cors.rs), and the files
+    bucket lets the same origins upload to and download from its presigned
+    links; with it empty, neither has any CORS configuration."""
+    param = template.get("Parameters", {}).get("CorsAllowedOrigins", {})
+    check(param.get("Type") == "CommaDelimitedList" and param.get("Default") == "",
+          "CorsAllowedOrigins is a list, empty by default (no CORS)")
+    check(template.get("Conditions", {}).get("HasCors")
+          == {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "CorsAllowedOrigins"}]}, ""]}]},
+          "HasCors holds when CorsAllowedOrigins is not empty")
+    want = rust_cors()
+    check(all(v is not None for v in want.values()), f"{CORS_RS}: the CORS constants are readable ({want})")
+
+    parts = if_parts(api.get("CorsConfiguration"))
+    check(parts is not None and parts[0] == "HasCors" and parts[2] == NO_VALUE,
+          f"{api_name}: CorsConfiguration only with HasCors (none otherwise)")
+    config = parts[1] if parts and isinstance(parts[1], dict) else {}
+    check(config.get("AllowOrigins") == {"Ref": "CorsAllowedOrigins"}, f"{api_name}: CORS origins are CorsAllowedOrigins")
+    for key in ["AllowHeaders", "ExposeHeaders"]:
+        got = [h.lower() for h in config.get(key, []) if isinstance(h, str)]
+        expected = [h.lower() for h in want[key] or []]
+        check(sorted(got) == sorted(expected) and len(set(got)) == len(got),
+              f"{api_name}: CORS {key} are cors.rs's exactly ({sorted(set(got) ^ set(expected))})")
+    got = [m.upper() for m in config.get("AllowMethods", []) if isinstance(m, str)]
+    check(sorted(got) == sorted(want["AllowMethods"] or []) and len(set(got)) == len(got),
+          f"{api_name}: CORS AllowMethods are cors.rs's exactly ({sorted(set(got) ^ set(want['AllowMethods'] or []))})")
+    check(config.get("MaxAge") == want["MaxAge"], f"{api_name}: CORS MaxAge {config.get('MaxAge')} is cors.rs's {want['MaxAge']}")
+    check(not config.get("AllowCredentials"), f"{api_name}: no CORS credentials (bearer tokens, not cookies)")
+
+    for bucket_name, b in buckets.items():
+        parts = if_parts(b.get("CorsConfiguration"))
+        check(parts is not None and parts[0] == "HasCors" and parts[2] == NO_VALUE,
+              f"{bucket_name}: CorsConfiguration only with HasCors (none otherwise)")
+        rules = parts[1].get("CorsRules", []) if parts and isinstance(parts[1], dict) else []
+        check(len(rules) == 1, f"{bucket_name}: one CORS rule")
+        for rule in rules:
+            check(rule.get("AllowedOrigins") == {"Ref": "CorsAllowedOrigins"}, f"{bucket_name}: CORS origins are CorsAllowedOrigins")
+            methods = set(rule.get("AllowedMethods", []))
+            check(methods == BUCKET_CORS_METHODS, f"{bucket_name}: CORS methods {sorted(BUCKET_CORS_METHODS)} ({sorted(methods ^ BUCKET_CORS_METHODS)})")
+            check("content-type" in [h.lower() for h in rule.get("AllowedHeaders", [])],
+                  f"{bucket_name}: a presigned PUT's preflight may ask for content-type")
+            check("etag" in [h.lower() for h in rule.get("ExposedHeaders", [])], f"{bucket_name}: the app may read an upload's ETag")
+            check(rule.get("MaxAge") == want["MaxAge"], f"{bucket_name}: CORS MaxAge is cors.rs's {want['MaxAge']}")
+
+
+def check_claims(template, resources, functions, fn_globals):
+    """Every API function reads the claim rules (ORG_CLAIMS, ADMIN_CLAIM,
+    ADMIN_CLAIM_VALUE) from the parameters, whose defaults are our own
+    tokens' names (ClaimRules::default()); with the stack's Cognito pool a
+    parameter left at its default becomes Cognito's name."""
+    config_consts = rust_consts("shared/aws/src/config.rs")
+    check(all(config_consts.get(name) == name for name in CLAIM_PARAMETERS),
+          f"config.rs reads {sorted(CLAIM_PARAMETERS)}")
+    defaults = rust_claim_defaults()
+    params = template.get("Parameters", {})
+    conditions = template.get("Conditions", {})
+    pools = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Cognito::UserPool"]
+    groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Cognito::UserPoolGroup"]
+    org_attrs = [a["Name"] for p in pools for a in p.get("Schema", []) if a.get("Name") == COGNITO_ORG_ATTRIBUTE]
+    cognito = {
+        "ORG_CLAIMS": f"custom:{org_attrs[0]}" if org_attrs else None,
+        "ADMIN_CLAIM": COGNITO_ADMIN_CLAIM,
+        "ADMIN_CLAIM_VALUE": groups[0].get("GroupName") if len(groups) == 1 else None,
+    }
+    for env_name, param_name in CLAIM_PARAMETERS.items():
+        param = params.get(param_name, {})
+        check(param.get("Type") == "String" and param.get("Default") == defaults[env_name] is not None,
+              f"{param_name} defaults to ClaimRules::default()'s {defaults[env_name]!r}")
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        if not any(e["Type"] == "HttpApi" for e in props.get("Events", {}).values()):
+            continue
+        variables = dict(fn_globals.get("Environment", {}).get("Variables", {}))
+        variables.update(props.get("Environment", {}).get("Variables", {}))
+        for env_name, param_name in CLAIM_PARAMETERS.items():
+            parts = if_parts(variables.get(env_name))
+            ok = parts is not None and parts[2] == {"Ref": param_name}
+            condition = parts[0] if ok else None
+            ok = ok and implies(conditions, condition, "HasUserPool") and {"Fn::Equals": [{"Ref": param_name}, defaults[env_name]]} in conditions.get(condition, {}).get("Fn::And", [])
+            ok = ok and parts[1] == cognito[env_name] is not None
+            check(ok, f"{name}: {env_name} is {param_name}, or with the user pool and {param_name} at its default, {cognito[env_name]!r}")
+
+
+def check_cognito(template, resources, api_name, api):
+    """The Cognito user pool, its group, app client and hosted UI exist only
+    with CreateUserPool; then the API's JWT authorizer trusts that pool's
+    ID tokens for that client, and otherwise JwtIssuer/JwtAudience."""
+    params = template.get("Parameters", {})
+    conditions = template.get("Conditions", {})
+    create = params.get("CreateUserPool", {})
+    check(create.get("Default") == "false" and set(create.get("AllowedValues", [])) == {"true", "false"},
+          "CreateUserPool is true or false, false by default")
+    check(conditions.get("HasUserPool") == {"Fn::Equals": [{"Ref": "CreateUserPool"}, "true"]},
+          "HasUserPool holds when CreateUserPool is true")
+    cognito = {k: v for k, v in resources.items() if v["Type"].startswith("AWS::Cognito::")}
+    for name, r in cognito.items():
+        check(implies(conditions, r.get("Condition"), "HasUserPool"), f"{name}: only with the user pool (Condition {r.get('Condition')})")
+    by_type = {}
+    for name, r in cognito.items():
+        by_type.setdefault(r["Type"], []).append(name)
+    for kind in ["UserPool", "UserPoolGroup", "UserPoolClient", "UserPoolDomain"]:
+        check(len(by_type.get(f"AWS::Cognito::{kind}", [])) == 1, f"one AWS::Cognito::{kind}")
+    if any(len(by_type.get(f"AWS::Cognito::{k}", [])) != 1 for k in ["UserPool", "UserPoolClient"]):
+        return
+    pool_name = by_type["AWS::Cognito::UserPool"][0]
+    client_name = by_type["AWS::Cognito::UserPoolClient"][0]
+    pool = cognito[pool_name]["Properties"]
+    client = cognito[client_name]["Properties"]
+    attrs = [a for a in pool.get("Schema", []) if a.get("Name") == COGNITO_ORG_ATTRIBUTE]
+    check(len(attrs) == 1 and attrs[0].get("AttributeDataType") == "String" and attrs[0].get("Mutable") is True,
+          f"{pool_name}: a mutable custom string attribute {COGNITO_ORG_ATTRIBUTE}")
+    for name in by_type.get("AWS::Cognito::UserPoolGroup", []) + by_type.get("AWS::Cognito::UserPoolDomain", []) + [client_name]:
+        check(ref(cognito[name]["Properties"].get("UserPoolId")) == pool_name, f"{name}: of {pool_name}")
+    check(client.get("GenerateSecret") is False, f"{client_name}: a public client (no secret; the app uses PKCE)")
+    check(client.get("AllowedOAuthFlowsUserPoolClient") is True and client.get("AllowedOAuthFlows") == ["code"],
+          f"{client_name}: the authorization code flow only")
+    check("openid" in client.get("AllowedOAuthScopes", []), f"{client_name}: the openid scope (an ID token)")
+    check(client.get("SupportedIdentityProviders") == ["COGNITO"], f"{client_name}: the pool's own users")
+    writable = client.get("WriteAttributes")
+    check(isinstance(writable, list) and f"custom:{COGNITO_ORG_ATTRIBUTE}" not in writable,
+          f"{client_name}: users cannot write their own custom:{COGNITO_ORG_ATTRIBUTE} ({writable})")
+
+    auth = api.get("Auth", {})
+    jwt = auth.get("Authorizers", {}).get(auth.get("DefaultAuthorizer"), {}).get("JwtConfiguration", {})
+    issuer, audience = if_parts(jwt.get("issuer")), if_parts(jwt.get("audience"))
+    check(issuer == ("HasUserPool", {"Fn::Sub": f"https://cognito-idp.${{AWS::Region}}.amazonaws.com/${{{pool_name}}}"}, {"Ref": "JwtIssuer"}),
+          f"{api_name}: the JWT issuer is {pool_name} with the user pool, else JwtIssuer")
+    check(audience == ("HasUserPool", [{"Ref": client_name}], {"Ref": "JwtAudience"}),
+          f"{api_name}: the JWT audience is {client_name}'s id with the user pool, else JwtAudience")
+    rules = template.get("Rules", {}).values()
+    check(any(r.get("RuleCondition") == {"Fn::Equals": [{"Ref": "CreateUserPool"}, "false"]}
+              and {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}]} in [a.get("Assert") for a in r.get("Assertions", [])]
+              for r in rules), "a Rule requires JwtIssuer without the user pool")
+
+    outputs = template.get("Outputs", {})
+    cognito_outputs = {k: v for k, v in outputs.items() if any(n in json.dumps(v.get("Value")) for n in cognito)}
+    for name, output in cognito_outputs.items():
+        check(implies(conditions, output.get("Condition"), "HasUserPool"), f"Outputs {name}: only with the user pool")
+    named = {ref(v.get("Value")) for v in cognito_outputs.values()}
+    check({pool_name, client_name} <= named, f"Outputs name {pool_name} and {client_name}")
+    check(any("amazoncognito.com" in sub_text(v.get("Value")) for v in cognito_outputs.values()), "Outputs name the hosted UI")
 
 
 def router_routes():
@@ -403,9 +631,8 @@ def main(path):
     auth = api.get("Auth", {})
     jwt = auth.get("Authorizers", {}).get(auth.get("DefaultAuthorizer"), {})
     check(jwt.get("IdentitySource") == "$request.header.Authorization", "the default authorizer reads the bearer token")
-    config = jwt.get("JwtConfiguration", {})
-    check(ref(config.get("issuer")) == "JwtIssuer" and ref(config.get("audience")) == "JwtAudience",
-          "the JWT authorizer's issuer and audience are parameters")
+    check_cognito(template, resources, apis[0], api)
+    check_claims(template, resources, functions, fn_globals)
     routes = {}
     for name, fn in functions.items():
         for event_name, event in fn["Properties"].get("Events", {}).items():
@@ -507,6 +734,7 @@ def main(path):
         check(any(s.get("Effect") == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
                   for p in policies for s in p["PolicyDocument"]["Statement"]), f"{name}: TLS-only policy")
     check(env.get("FILES_PREFIX") == "exports/", "the functions store reports under the prefix the lifecycle rule expires")
+    check_cors(template, apis[0], api, buckets)
     check(ref(env.get("FILE_RETENTION_DAYS")) == "FileRetentionDays", "the service's file retention is the lifecycle rule's")
 
     queues = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
