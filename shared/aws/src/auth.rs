@@ -36,21 +36,37 @@ pub fn verified_claims(parts: &Parts, authorizer: &HashMap<String, String>) -> M
         .unwrap_or_else(|| authorizer.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }
 
-/// The payload of the bearer token, if it is the token the authorizer
-/// verified: the authorizer checks the `Authorization` header (the
-/// template's identity source), and its `exp`, `iat`, `sub` and `jti` must
-/// be exactly those it passed on. Otherwise none, and the flattened claims
-/// are all there is.
+/// The payload of the bearer token, if it is certainly the token the
+/// authorizer verified (it checks the `Authorization` header, the
+/// template's identity source): the header holds exactly one compact JWT
+/// (API Gateway joins repeated headers with commas, so two tokens never
+/// pass), its claims are the ones the authorizer passed on, and every
+/// claim that is a plain value there is the same value here. Otherwise
+/// none, and the flattened claims are all there is.
 fn token_claims(token: &str, authorizer: &HashMap<String, String>) -> Option<Map<String, Value>> {
-    let payload = token.split('.').nth(1)?;
-    let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let segments: Vec<&str> = token.split('.').collect();
+    let compact = segments.len() == 3
+        && segments
+            .iter()
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    if !compact {
+        return None;
+    }
+    let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segments[1]).ok()?).ok()?;
     authorizer.get("exp")?;
-    let same = ["exp", "iat", "sub", "jti"].iter().all(|name| {
-        let ours = claims.get(*name).map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
-        ours.as_ref() == authorizer.get(*name)
+    if claims.len() != authorizer.len() || !claims.keys().all(|k| authorizer.contains_key(k)) {
+        return None;
+    }
+    let same = claims.iter().all(|(name, value)| {
+        let passed = &authorizer[name];
+        match value {
+            Value::String(s) => s == passed,
+            Value::Number(n) => n.to_string() == *passed,
+            Value::Bool(b) => b.to_string() == *passed,
+            // arrays and objects reach us in the authorizer's own flattened
+            // notation; the plain values above already pin the token down
+            _ => true,
+        }
     });
     same.then_some(claims)
 }
@@ -117,6 +133,29 @@ mod tests {
         // a header that is no JWT at all: likewise
         let read = verified_claims(&parts_with("not-a-token"), &authorizer);
         assert_eq!(read["org_ids"], "[org-a]");
+        // two tokens in one header (API Gateway joins repeated headers with
+        // commas): neither is read, whichever one the authorizer checked
+        let joined = format!("{},Bearer {}", token(&claims), token(&claims));
+        assert_eq!(verified_claims(&parts_with(&joined), &authorizer)["realm_access"], "map[roles:[bufdir-admin]]");
+        // the same exp, iat and sub, but a claim more, or one plain claim
+        // changed: not the verified token
+        let mut more = claims.clone();
+        more["roles"] = json!(["admin"]);
+        assert!(!verified_claims(&parts_with(&token(&more)), &authorizer).contains_key("roles"));
+        let mut changed = claims.clone();
+        changed["azp"] = json!("other");
+        let mut with_azp = authorizer.clone();
+        with_azp.insert("azp".into(), "console".into());
+        assert_eq!(
+            verified_claims(&parts_with(&token(&changed)), &with_azp)["realm_access"],
+            "map[roles:[bufdir-admin]]"
+        );
+        let mut right = claims.clone();
+        right["azp"] = json!("console");
+        assert_eq!(
+            verified_claims(&parts_with(&token(&right)), &with_azp)["realm_access"],
+            json!({"roles": ["bufdir-admin"]})
+        );
     }
 
     #[test]

@@ -189,7 +189,13 @@ pub fn settings_from_env() -> Result<Settings, ConfigError> {
     #[allow(clippy::needless_update)]
     Ok(Settings {
         file_retention: chrono::Duration::days(number(FILE_RETENTION_DAYS, d.file_retention.num_days() as u64)? as i64),
-        download_url_ttl: Duration::from_secs(number(DOWNLOAD_URL_TTL_SECONDS, d.download_url_ttl.as_secs())?),
+        download_url_ttl: match number(DOWNLOAD_URL_TTL_SECONDS, d.download_url_ttl.as_secs())? {
+            // S3 signs for at most seven days
+            secs @ 1..=604_800 => Duration::from_secs(secs),
+            secs => {
+                return Err(ConfigError::Invalid(DOWNLOAD_URL_TTL_SECONDS, format!("{secs} is not within 1..=604800")));
+            }
+        },
         max_retries: number(MAX_RETRIES, d.max_retries as u64)? as u32,
         max_in_flight: number(MAX_IN_FLIGHT, d.max_in_flight as u64)? as u32,
         stall_limit: Duration::from_secs(number(STALL_LIMIT_SECONDS, d.stall_limit.as_secs())?),
@@ -248,6 +254,18 @@ impl Clients {
     }
 }
 
+/// The claim rules from `ORG_CLAIMS`, `ADMIN_CLAIM` and `ADMIN_CLAIM_VALUE`.
+pub fn claim_rules_from_env() -> Result<ClaimRules, ConfigError> {
+    let get = |name| std::env::var(name).ok();
+    let (orgs, admin, value) = (get(ORG_CLAIMS), get(ADMIN_CLAIM), get(ADMIN_CLAIM_VALUE));
+    // each variable alone first, so the error names the one that is wrong
+    ClaimRules::from_config(orgs.as_deref(), None, None).map_err(|e| ConfigError::Invalid(ORG_CLAIMS, e))?;
+    ClaimRules::from_config(None, admin.as_deref(), None).map_err(|e| ConfigError::Invalid(ADMIN_CLAIM, e))?;
+    ClaimRules::from_config(None, None, value.as_deref()).map_err(|e| ConfigError::Invalid(ADMIN_CLAIM_VALUE, e))?;
+    ClaimRules::from_config(orgs.as_deref(), admin.as_deref(), value.as_deref())
+        .map_err(|e| ConfigError::Invalid(ORG_CLAIMS, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,11 +293,4 @@ mod tests {
         let err = receiver(&[(BUFDIR_OUTBOX, "yes")]).unwrap_err().to_string();
         assert!(err.contains("BUFDIR_OUTBOX") && err.contains("\"yes\""), "{err}");
     }
-}
-
-/// The claim rules from `ORG_CLAIMS`, `ADMIN_CLAIM` and `ADMIN_CLAIM_VALUE`.
-pub fn claim_rules_from_env() -> Result<ClaimRules, ConfigError> {
-    let get = |name| std::env::var(name).ok();
-    ClaimRules::from_config(get(ORG_CLAIMS).as_deref(), get(ADMIN_CLAIM).as_deref(), get(ADMIN_CLAIM_VALUE).as_deref())
-        .map_err(|e| ConfigError::Invalid(ORG_CLAIMS, e))
 }

@@ -64,12 +64,20 @@ impl Default for ClaimRules {
     }
 }
 
-/// A claim's values: an array of strings, or one string holding one value
-/// or several separated by commas or spaces; API Gateway hands arrays to a
-/// Lambda flattened to `[a b]`, which reads the same way.
+/// A claim's values: an array of strings (each whole), or one string
+/// holding one value or several separated by commas or spaces; API Gateway
+/// hands arrays to a Lambda flattened to `[a b]`, which reads the same way.
 pub fn claim_values(value: &Value) -> Vec<String> {
     match value {
-        Value::Array(items) => items.iter().flat_map(claim_values).collect(),
+        // each item whole: a group named "bufdir-admin,viewers" is not the
+        // group bufdir-admin
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect(),
         Value::String(s) => {
             let s = s.trim();
             if s.starts_with('[')
@@ -106,7 +114,11 @@ impl ClaimRules {
             rules.admin_claim = ClaimPath::parse(claim)?;
         }
         if let Some(value) = admin_value.filter(|v| !v.trim().is_empty()) {
-            rules.admin_value = value.trim().to_string();
+            let value = value.trim();
+            if value.contains(|c: char| c == ',' || c.is_whitespace() || c.is_control()) {
+                return Err(format!("the admin claim value {value:?} may hold no commas or spaces"));
+            }
+            rules.admin_value = value.to_string();
         }
         Ok(rules)
     }
@@ -158,6 +170,7 @@ mod tests {
     #[test]
     fn values_come_as_arrays_strings_lists_and_flattened_arrays() {
         assert_eq!(claim_values(&json!(["org-a", "org-b"])), ["org-a", "org-b"]);
+        assert_eq!(claim_values(&json!(["bufdir-admin,viewers", " x ", "", 7])), ["bufdir-admin,viewers", "x"]);
         assert_eq!(claim_values(&json!("org-a")), ["org-a"]);
         assert_eq!(claim_values(&json!("org-a, org-b")), ["org-a", "org-b"]);
         assert_eq!(claim_values(&json!("[org-a org-b]")), ["org-a", "org-b"]);
@@ -190,6 +203,10 @@ mod tests {
         assert_eq!(scope(&cognito, id_token).unwrap(), only(&["org-a", "org-b"]));
         let admin = json!({"sub": "5f1d", "cognito:groups": ["bufdir-admin"]});
         assert_eq!(scope(&cognito, admin).unwrap(), OrgScope::All);
+        for lookalike in [json!(["bufdir-admin,viewers"]), json!(["not bufdir-admin"])] {
+            let token = json!({"sub": "5f1e", "cognito:groups": lookalike, "custom:org_id": "org-a"});
+            assert_eq!(scope(&cognito, token).unwrap(), only(&["org-a"]));
+        }
 
         let entra = ClaimRules::from_config(Some("extn.bufdir_org_ids"), Some("roles"), Some("Bufdir.Admin")).unwrap();
         let token = json!({"sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "oid": "0000-1111",
@@ -217,6 +234,8 @@ mod tests {
         }
         assert!(ClaimRules::from_config(Some("org_ids,,org_id"), None, None).is_err());
         assert_eq!(ClaimRules::from_config(Some(""), Some(""), None).unwrap(), ClaimRules::default());
+        assert!(ClaimRules::from_config(None, None, Some("bufdir admin")).is_err());
+        assert!(ClaimRules::from_config(None, None, Some("a,b")).is_err());
     }
 
     #[test]
