@@ -104,6 +104,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
 
+    if rules != ClaimRules::default() {
+        tracing::warn!(
+            "tokens are read with other claim names than the ones `token` and --demo print; those tokens are refused"
+        );
+    }
     wired.state.auth = Arc::new((*wired.jwt).clone().with_rules(rules));
     if args.demo {
         seed_demo(&wired.activities).await?;

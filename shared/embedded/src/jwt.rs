@@ -6,10 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-
-use crate::domain::Caller;
 use serde_json::{Map, Value};
 
+use crate::domain::Caller;
 use crate::http::{AuthError, Authenticator, ClaimRules, Claims, bearer_token};
 
 /// Issuer and audience of tokens the local server makes and accepts.

@@ -76,7 +76,10 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
         // A file that came after the import ended (too late, or a second
         // upload to a used link) is never read: it goes now rather than
         // lying in the upload store until a lifecycle rule finds it.
-        ctx.uploads.delete_prefix(&upload_folder(&job.upload_key)).await?;
+        if let Err(e) = ctx.uploads.delete_prefix(&upload_folder(&job.upload_key)).await {
+            // best effort: the bucket's lifecycle rule removes it otherwise
+            warn!(import_id = %id, error = %e, "late upload not removed");
+        }
         return Ok(Ran::Nothing);
     }
     if job.is_claimed(Utc::now()) {

@@ -51,6 +51,12 @@ pub fn parse_origin(raw: &str) -> Result<String, String> {
     {
         return Err(bad());
     }
+    // browsers leave the scheme's own port out of Origin, so this could never match
+    if (scheme, port) == ("https", Some("443")) || (scheme, port) == ("http", Some("80")) {
+        return Err(format!(
+            "{raw:?} names the scheme's default port, which browsers leave out: write {scheme}://{host}"
+        ));
+    }
     let host_ok = if ipv6 {
         !host.is_empty() && host.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
     } else {
@@ -116,6 +122,8 @@ mod tests {
             "https://",
             "https://.example.org",
             "https://exa mple.org",
+            "https://app.example.org:443",
+            "http://localhost:80",
         ] {
             assert!(parse_origin(raw).is_err(), "{raw:?} accepted");
         }
