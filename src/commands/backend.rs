@@ -80,14 +80,18 @@ impl BackendArgs {
             Backend::Embedded => {
                 // No server is listening: upload links are never handed out.
                 let app = EmbeddedApp::open(data_dir, "http://127.0.0.1", 1)?;
-                Importer { service: app.imports.clone(), uploads: app.uploads.clone(), ctx: app.import_context.clone() }
+                Importer {
+                    service: for_local_files(&app.imports),
+                    uploads: app.uploads.clone(),
+                    ctx: app.import_context.clone(),
+                }
             }
             Backend::Aws => {
                 let app = self.aws().await?;
                 let data = DataDir::open(data_dir)
                     .with_context(|| format!("opening data directory {}", data_dir.display()))?;
                 Importer {
-                    service: app.import_service(app.import_queue()),
+                    service: for_local_files(&app.import_service(app.import_queue())),
                     uploads: app.uploads.clone(),
                     ctx: import_context(&app, data.tmp_dir()),
                 }
@@ -110,6 +114,17 @@ impl BackendArgs {
 
 /// What `activities import` runs on: the import service, the store its
 /// files are uploaded to, and what a run needs.
+/// The largest file `activities import` takes: S3's largest single upload.
+/// The 200 MB of an upload link guards the server against what strangers
+/// send; a file on this machine is the operator's own choice.
+pub const LOCAL_IMPORT_MAX_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Imports from this machine, with [`LOCAL_IMPORT_MAX_BYTES`] as the limit.
+fn for_local_files(service: &shared::service::ImportService) -> Arc<shared::service::ImportService> {
+    let settings = ImportSettings { max_upload_bytes: LOCAL_IMPORT_MAX_BYTES, ..service.settings().clone() };
+    Arc::new(service.reconfigured(settings))
+}
+
 pub struct Importer {
     pub service: Arc<shared::service::ImportService>,
     pub uploads: Arc<dyn shared::ports::FileStore>,
