@@ -16,10 +16,24 @@ done
 cargo lambda build --release --arm64 "${packages[@]}"
 
 printf '%-24s %10s\n' function bootstrap
+rows=""
 for dir in functions/*/; do
     name=$(basename "$dir")
     boot="$target/lambda/$name/bootstrap"
     [ -f "$boot" ] || { echo "no bootstrap for $name at $boot" >&2; exit 1; }
     file "$boot" | grep -q 'ARM aarch64' || { echo "$name: not an arm64 binary" >&2; exit 1; }
-    printf '%-24s %7.1f MB\n' "$name" "$(awk -v b="$(stat -c %s "$boot")" 'BEGIN { print b / 1048576 }')"
+    mib=$(awk -v b="$(stat -c %s "$boot")" 'BEGIN { printf "%.1f", b / 1048576 }')
+    printf '%-24s %7s MiB\n' "$name" "$mib"
+    rows+="| $name | $mib MiB |"$'\n'
 done
+# The sizes, kept in their section of BENCHMARKS.md.
+python3 scripts/put_section.py lambdas BENCHMARKS.md <<MD
+## Lambda bootstraps
+
+\`make lambdas\` on $(date -u +%Y-%m-%d) at $(git rev-parse --short HEAD): cargo lambda build --release --arm64,
+the size of each bootstrap as \`sam build\` packs it. Target for an API function: at most 8 MiB.
+
+| function | bootstrap |
+|---|---|
+$rows
+MD
