@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
-use super::sqlite::{self, blocking, lock, map_err};
+use super::sqlite::{self, map_err};
 use crate::domain::{ImportId, ImportJob, ImportStatus, OrgScope};
 use crate::ports::{ImportKey, ImportKeyed, ImportPage, ImportQuery, ImportStore, PortError, PortResult};
 
@@ -29,8 +29,7 @@ impl SqliteImportStore {
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = self.conn.clone();
-        blocking(move || f(&*lock(&conn)?)).await
+        sqlite::with_conn(&self.conn, f).await
     }
 }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter};
 
-use super::sqlite::{self, blocking, lock, map_err};
+use super::sqlite::{self, map_err};
 use crate::domain::{ExportId, ExportJob, ExportStatus, OrgScope, Progress};
 use crate::ports::{
     DEFAULT_IN_FLIGHT_CAP, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult,
@@ -37,8 +37,7 @@ impl SqliteJobStore {
         F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = self.conn.clone();
-        blocking(move || f(&*lock(&conn)?)).await
+        sqlite::with_conn(&self.conn, f).await
     }
 }
 

@@ -4,7 +4,7 @@
 //! short write contention into waiting instead of failing.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
@@ -169,6 +169,16 @@ pub(crate) fn lock(conn: &Mutex<Connection>) -> PortResult<MutexGuard<'_, Connec
     // A panic while holding the lock rolled back its transaction when the
     // statement handles dropped, so the connection itself is still sound.
     Ok(conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
+/// Runs `f` on the shared connection, off the async threads.
+pub(crate) async fn with_conn<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> PortResult<T>
+where
+    F: FnOnce(&Connection) -> PortResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let conn = conn.clone();
+    blocking(move || f(&*lock(&conn)?)).await
 }
 
 /// Runs SQLite work off the async threads.

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FieldError, OrgId};
+use super::FieldError;
+use super::request::optional_org_id;
 
 /// The file types an attachment may have (attendance lists, certificates,
 /// photos of a sign-in sheet): content type and the extensions it goes by.
@@ -54,14 +55,7 @@ pub struct ValidAttachmentRequest {
 impl CreateAttachmentRequest {
     pub fn validate(&self) -> Result<ValidAttachmentRequest, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let org_id = match self.org_id.as_deref().map(str::trim).map(OrgId::parse) {
-            None => None,
-            Some(Ok(org)) => Some(org.into_string()),
-            Some(Err(e)) => {
-                errors.push(FieldError::new("org_id", e.to_string()));
-                None
-            }
-        };
+        let org_id = optional_org_id(self.org_id.as_deref(), &mut errors);
         let filename = self.filename.as_deref().map(str::trim).unwrap_or_default();
         let name_ok = !filename.is_empty()
             && filename.chars().count() <= MAX_NAME_CHARS

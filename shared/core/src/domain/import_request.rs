@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::date::parse_iso_date;
-use super::{FieldError, ImportFormat, MAX_PERIOD_MONTHS, OrgId, Period};
+use super::request::optional_org_id;
+use super::{FieldError, ImportFormat, MAX_PERIOD_MONTHS, Period};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CreateImportRequest {
@@ -44,14 +45,7 @@ pub struct ValidImportRequest {
 impl CreateImportRequest {
     pub fn validate(&self) -> Result<ValidImportRequest, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let org_id = match self.org_id.as_deref().map(str::trim).map(OrgId::parse) {
-            None => None,
-            Some(Ok(org)) => Some(org.into_string()),
-            Some(Err(e)) => {
-                errors.push(FieldError::new("org_id", e.to_string()));
-                None
-            }
-        };
+        let org_id = optional_org_id(self.org_id.as_deref(), &mut errors);
         let format = match self.format.as_deref() {
             None => {
                 errors.push(FieldError::new("format", "is required: jsonl, csv or xlsx"));

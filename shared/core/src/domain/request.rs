@@ -82,6 +82,19 @@ impl FieldError {
     }
 }
 
+/// An optional `org_id` field of a request body: absent is fine (the
+/// token may name one organisation), present must be a valid id.
+pub(crate) fn optional_org_id(value: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    match value.map(str::trim).map(OrgId::parse) {
+        None => None,
+        Some(Ok(org)) => Some(org.into_string()),
+        Some(Err(e)) => {
+            errors.push(FieldError::new("org_id", e.to_string()));
+            None
+        }
+    }
+}
+
 fn parse_date(field: &str, value: &Option<String>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
     let Some(s) = value.as_deref() else {
         errors.push(FieldError::new(field, "is required (YYYY-MM-DD)"));
@@ -94,14 +107,7 @@ impl CreateExportRequest {
     pub fn validate(&self) -> Result<ValidRequest, Vec<FieldError>> {
         let mut errors = Vec::new();
 
-        let org_id = match self.org_id.as_deref().map(str::trim).map(OrgId::parse) {
-            None => None,
-            Some(Ok(org)) => Some(org.into_string()),
-            Some(Err(e)) => {
-                errors.push(FieldError::new("org_id", e.to_string()));
-                None
-            }
-        };
+        let org_id = optional_org_id(self.org_id.as_deref(), &mut errors);
 
         let format = match self.format.as_deref() {
             None => Some(ExportFormat::Excel),
