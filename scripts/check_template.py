@@ -28,6 +28,7 @@ BASE = "/api/v1/bufdir-exports"
 IMPORTS = "/api/v1/activity-imports"
 ACTIVITIES = "/api/v1/activities"
 ORGANISATIONS = "/api/v1/organisations"
+WEBHOOKS = "/api/v1/webhook-endpoints"
 # Every route of the API (see api_router in shared/core/src/http/mod.rs) and the function serving each.
 ROUTES = {
     ("GET", BASE): "api-list",
@@ -47,6 +48,13 @@ ROUTES = {
     ("GET", ORGANISATIONS + "/{org_id}"): "api-organisations-get",
     ("PUT", ORGANISATIONS + "/{org_id}"): "api-organisations-put",
     ("POST", "/api/v1/attachments"): "api-attachments-create",
+    ("POST", WEBHOOKS): "api-webhooks-create",
+    ("GET", WEBHOOKS): "api-webhooks-list",
+    ("GET", WEBHOOKS + "/{endpoint_id}"): "api-webhooks-get",
+    ("PATCH", WEBHOOKS + "/{endpoint_id}"): "api-webhooks-update",
+    ("DELETE", WEBHOOKS + "/{endpoint_id}"): "api-webhooks-delete",
+    ("POST", WEBHOOKS + "/{endpoint_id}/rotate-secret"): "api-webhooks-rotate",
+    ("GET", WEBHOOKS + "/{endpoint_id}/deliveries"): "api-webhooks-deliveries",
 }
 # Routes deployed before the router serves them (until then their function
 # answers 404 like any unknown path). Once the router has one, the check
@@ -55,7 +63,7 @@ ROUTES_AHEAD_OF_CODE = set()
 WORKFLOW_FUNCTIONS = {"generate", "submit", "complete", "mark-failed"}
 HTTPAPI_EVENT_KEYS = {"ApiId", "Method", "Path", "Auth", "PayloadFormatVersion", "RouteSettings", "TimeoutInMillis"}
 # What shared/aws/src/config.rs requires (checked against it below).
-REQUIRED_ENV = {"EXPORTS_TABLE", "ACTIVITIES_TABLE", "IMPORTS_TABLE", "FILES_BUCKET", "EVENTS_QUEUE_URL"}
+REQUIRED_ENV = {"EXPORTS_TABLE", "ACTIVITIES_TABLE", "IMPORTS_TABLE", "WEBHOOKS_TABLE", "FILES_BUCKET", "EVENTS_QUEUE_URL"}
 # The import function's crate, and the prefix its files arrive under.
 IMPORT_CRATE = "import"
 UPLOADS_PREFIX = "uploads/"

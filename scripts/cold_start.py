@@ -35,6 +35,7 @@ ENV = {
     "EXPORTS_TABLE": "exports",
     "ACTIVITIES_TABLE": "activities",
     "IMPORTS_TABLE": "imports",
+    "WEBHOOKS_TABLE": "webhooks",
     "FILES_BUCKET": "files",
     "EVENTS_QUEUE_URL": "http://127.0.0.1:1/123456789012/events",
     "IMPORTS_QUEUE_URL": "http://127.0.0.1:1/123456789012/imports",

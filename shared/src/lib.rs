@@ -16,10 +16,12 @@
 //!   and key rules, signed uploads), `AttachmentFiles`, `WorkflowStarter`,
 //!   `EventPublisher`, `BufdirSubmitter`, `ActivityStore` (small writes and
 //!   whole-file imports), `ImportStore`, `OrganisationStore`,
-//!   `AttachmentUploads`.
+//!   `AttachmentUploads`, `WebhookStore`, `WebhookSender`.
 //! - [`service`] (`shared/core/src/service/`): what callers can do with
 //!   exports (create, list, get, cancel, retry, delete), imports
-//!   (`imports.rs`), activities (`activities.rs`) and organisations;
+//!   (`imports.rs`), activities (`activities.rs`), organisations and
+//!   webhook endpoints (`webhooks.rs`); delivering webhooks
+//!   (`webhook_delivery.rs`: fan-out, ordered, signed, retried);
 //!   idempotency, estimates, and the housekeeping nobody asks for (expired
 //!   files, the watchdog, the import sweep).
 //! - [`import`] (`shared/import/`): reading an import's file (JSON Lines,
@@ -44,6 +46,8 @@
 //!   import function its queue batches (`imports`).
 //! - [`adapters::maskinporten`] (`shared/maskinporten/`): submitting to a
 //!   Bufdir receiver over HTTP with a Maskinporten token.
+//! - [`adapters::webhooks`] (`shared/webhooks/`): webhook deliveries over
+//!   HTTP, pinned to the addresses the target rules approved.
 //!
 //! The program is `src/` (its commands in `src/commands/`); each Lambda is
 //! a crate in `functions/` whose `main` only wires configuration.
@@ -57,10 +61,11 @@ pub use bufdir_workflow as workflow;
 pub mod adapters {
     pub use bufdir_embedded as embedded;
     pub use bufdir_maskinporten as maskinporten;
+    pub use bufdir_webhooks as webhooks;
 
     /// The AWS adapters and, for the step Lambdas, the workflow on them.
     pub mod aws {
         pub use bufdir_aws::*;
-        pub use bufdir_aws_steps::{WorkflowWiring, bufdir_key, imports, steps};
+        pub use bufdir_aws_steps::{WorkflowWiring, bufdir_key, imports, steps, webhooks};
     }
 }

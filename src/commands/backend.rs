@@ -13,8 +13,11 @@ use axum::Router;
 use clap::ValueEnum;
 use shared::adapters::aws::WorkflowWiring;
 use shared::adapters::aws::imports::import_context;
+use shared::adapters::aws::webhooks::{self, relay_events};
 use shared::adapters::aws::{AwsApp, DynamoActivities, provision, relay_imports};
-use shared::adapters::embedded::{DataDir, EmbeddedApp, IMPORT_LEASE, LocalJwt, SqliteActivities, jwt_for};
+use shared::adapters::embedded::{
+    DataDir, EmbeddedApp, IMPORT_LEASE, LocalJwt, SqliteActivities, WEBHOOK_TICK, jwt_for,
+};
 use shared::demo::generate;
 use shared::http::ApiState;
 use shared::http::downloads::downloads_router;
@@ -177,6 +180,9 @@ impl Activities {
 }
 
 /// Everything `serve` runs, on either backend.
+/// Work a server runs for ever beside its API.
+pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 pub struct Wired {
     /// The API's services, authenticating with the local tokens (API
     /// Gateway's authorizer is not in front of this server).
@@ -190,6 +196,8 @@ pub struct Wired {
     pub activities: Activities,
     /// Where the data is, for the start-up line.
     pub location: String,
+    /// What the server runs beside the API (delivering webhooks).
+    pub background: Vec<Task>,
 }
 
 pub async fn wire(
@@ -215,6 +223,7 @@ pub async fn wire(
                 runner: Some(app.runner.clone()),
                 activities: Activities::Sqlite(app.activities.clone()),
                 location: format!("data in {}", app.data.root().display()),
+                background: vec![Box::pin(app.deliver_webhooks())],
             })
         }
         (Backend::Aws, runner) => {
@@ -222,12 +231,14 @@ pub async fn wire(
                 .aws()
                 .await?
                 .with_limits(settings.max_in_flight, settings.stall_limit)
+                .with_webhook_settings(settings.webhooks.clone())
                 .with_import_settings(import_settings);
             let data =
                 DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
             let location =
                 format!("jobs in DynamoDB table {}, files in s3://{}", app.names.exports_table, app.names.files_bucket);
             let jwt = Arc::new(jwt_for(data_dir)?);
+            let mut background: Vec<Task> = Vec::new();
             let (state, runner) = match runner {
                 Runner::Local => {
                     // Whatever a killed process was writing is unusable.
@@ -249,6 +260,15 @@ pub async fn wire(
                         let (sqs, prefix) = (app.clients.sqs.clone(), app.names.uploads_prefix.clone());
                         tokio::spawn(relay_imports(sqs, queue, prefix, imports.clone(), Duration::from_secs(1)));
                     }
+                    // Webhooks too: this process reads the events queue as the
+                    // delivery function would, and attempts the retries.
+                    background.push(Box::pin(relay_events(
+                        app.clients.sqs.clone(),
+                        app.names.events_queue_url.clone(),
+                        app.webhooks(),
+                        Arc::new(webhooks::deliverer(&app)),
+                        WEBHOOK_TICK,
+                    )));
                     (app.api_state_with(Arc::new(RunnerHandle(local.clone())), imports), Some(local))
                 }
                 Runner::StepFunctions => (app.api_state()?, None),
@@ -260,6 +280,7 @@ pub async fn wire(
                 runner,
                 activities: Activities::Dynamo(app.activities.clone()),
                 location,
+                background,
             })
         }
     }

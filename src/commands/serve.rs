@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use shared::adapters::embedded::LocalJwt;
+use shared::backoff::Backoff;
+use shared::domain::WebhookTargets;
 use shared::http::{
     BASE_PATH, ClaimRules, ServerLimits, api_router, cors_layer, finish, openapi_router, parse_origin, serve,
 };
-use shared::service::{ImportSettings, Settings};
+use shared::service::{ImportSettings, Settings, WebhookSettings};
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -72,7 +74,46 @@ pub struct ServeArgs {
     #[arg(long, value_enum, env = "BUFDIR_RUNNER")]
     runner: Option<Runner>,
     #[command(flatten)]
+    webhooks: WebhookArgs,
+    #[command(flatten)]
     data: DataDirArg,
+}
+
+#[derive(clap::Args)]
+pub struct WebhookArgs {
+    /// A host webhooks may be delivered to although it is private or
+    /// loopback, over plain http too (a receiver on 127.0.0.1 in tests and
+    /// local development); repeatable. Any other must be public https.
+    #[arg(long = "webhook-allow-host", env = "BUFDIR_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
+    allow_hosts: Vec<String>,
+    /// The longest wait before a delivery's first retry, in milliseconds;
+    /// each next wait doubles, up to --webhook-retry-max-ms.
+    #[arg(long = "webhook-retry-first-ms", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    retry_first_ms: u64,
+    #[arg(long = "webhook-retry-max-ms", default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(1..))]
+    retry_max_ms: u64,
+    /// Seconds after its event a delivery is given up (and its endpoint disabled).
+    #[arg(long = "webhook-give-up-after-secs", default_value_t = 72 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    give_up_after_secs: u64,
+    /// Milliseconds a receiver has to answer one attempt.
+    #[arg(long = "webhook-timeout-ms", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    timeout_ms: u64,
+}
+
+impl WebhookArgs {
+    fn settings(&self) -> WebhookSettings {
+        WebhookSettings {
+            retry: Backoff::new(
+                Duration::from_millis(self.retry_first_ms),
+                2,
+                Duration::from_millis(self.retry_max_ms.max(self.retry_first_ms)),
+            ),
+            give_up_after: Duration::from_secs(self.give_up_after_secs),
+            targets: WebhookTargets::new(&self.allow_hosts),
+            timeout: Duration::from_millis(self.timeout_ms),
+            ..WebhookSettings::default()
+        }
+    }
 }
 
 /// The demo organisations: (org, activities over 2024-2025, seed).
@@ -85,6 +126,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         max_in_flight: args.max_in_flight.max(1),
         stall_limit: Duration::from_secs(args.stall_limit_secs),
+        webhooks: args.webhooks.settings(),
         ..Settings::default()
     };
     let import_settings = ImportSettings {
@@ -120,6 +162,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
+    for task in wired.background.drain(..) {
+        tokio::spawn(task);
+    }
     spawn_file_expiry(wired.state.service.clone(), wired.state.attachments.clone());
     spawn_watchdog(wired.state.service.clone(), wired.state.imports.clone());
 

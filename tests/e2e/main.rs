@@ -22,3 +22,4 @@ mod races;
 mod restart_recovery;
 mod tokens;
 mod transitions;
+mod webhooks;

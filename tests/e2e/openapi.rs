@@ -75,6 +75,21 @@ const OPERATIONS: &[(&str, &str, &[&str])] = &[
     ("get", "/api/v1/organisations/{org_id}", &["200", "401", "404", "500", "503"]),
     ("put", "/api/v1/organisations/{org_id}", &["200", "400", "401", "404", "413", "415", "422", "500", "503"]),
     ("post", "/api/v1/attachments", &["201", "400", "401", "403", "413", "415", "422", "500", "503"]),
+    ("get", "/api/v1/webhook-endpoints", &["200", "400", "401", "403", "422", "500", "503"]),
+    ("post", "/api/v1/webhook-endpoints", &["201", "400", "401", "403", "409", "413", "415", "422", "500", "503"]),
+    ("get", "/api/v1/webhook-endpoints/{endpoint_id}", &["200", "401", "404", "500", "503"]),
+    (
+        "patch",
+        "/api/v1/webhook-endpoints/{endpoint_id}",
+        &["200", "400", "401", "404", "413", "415", "422", "500", "503"],
+    ),
+    ("delete", "/api/v1/webhook-endpoints/{endpoint_id}", &["200", "401", "404", "500", "503"]),
+    (
+        "post",
+        "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        &["200", "400", "401", "404", "413", "422", "500", "503"],
+    ),
+    ("get", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries", &["200", "400", "401", "404", "500", "503"]),
 ];
 
 #[test]

@@ -30,6 +30,7 @@ pub fn import_context(app: &AwsApp, work_dir: PathBuf) -> ImportContext {
         progress_every: PROGRESS_EVERY,
         lease: LEASE,
         attachments: Some(app.attachment_uploads.clone()),
+        events: Some(app.events.clone()),
     }
 }
 

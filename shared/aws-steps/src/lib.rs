@@ -1,5 +1,6 @@
 //! The work on AWS besides the API: the import function's batches
-//! ([`imports`]); the export workflow's generate, submit, complete and
+//! ([`imports`]); webhook deliveries from the events queue and their
+//! retries ([`webhooks`]); the export workflow's generate, submit, complete and
 //! mark-failed steps as Step Functions tasks ([`steps`]), the workflow
 //! context they run in, built from the same [`AwsApp`] as the API, and
 //! the Bufdir receiver's Maskinporten key from a file or Secrets Manager
@@ -10,6 +11,7 @@
 pub mod bufdir_key;
 pub mod imports;
 pub mod steps;
+pub mod webhooks;
 mod wiring;
 
 pub use wiring::WorkflowWiring;

@@ -11,14 +11,14 @@ use async_trait::async_trait;
 use super::config::{self, AwsNames, BufdirReceiver, Clients, ConfigError, STATE_MACHINE_ARN};
 use super::{
     ApiGatewayAuthenticator, DynamoActivities, DynamoImportStore, DynamoJobStore, DynamoOrganisations,
-    S3AttachmentUploads, S3Attachments, S3BufdirOutbox, S3FileStore, SqsEventPublisher, SqsImportRunner,
-    StepFunctionsStarter,
+    DynamoWebhookStore, S3AttachmentUploads, S3Attachments, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
+    SqsImportRunner, StepFunctionsStarter,
 };
 use crate::http::{ApiState, ClaimRules};
 use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission, WorkflowStarter};
 use crate::service::{
     ActivityService, AttachmentService, ExportService, ImportPorts, ImportRunner, ImportService, ImportSettings,
-    OrganisationService, Ports, Settings,
+    OrganisationService, Ports, Settings, WebhookService, WebhookSettings,
 };
 
 #[derive(Clone)]
@@ -37,6 +37,7 @@ pub struct AwsApp {
     pub activities: Arc<DynamoActivities>,
     pub files: Arc<S3FileStore>,
     pub events: Arc<SqsEventPublisher>,
+    pub webhook_store: Arc<DynamoWebhookStore>,
     pub outbox: Arc<S3BufdirOutbox>,
     /// Where the Submit step hands reports: the S3 outbox, or Bufdir's
     /// receiver over HTTP once `bufdir-aws-steps` has built it.
@@ -63,6 +64,7 @@ impl AwsApp {
         let imports =
             Arc::new(DynamoImportStore::new(clients.dynamodb.clone(), &names.imports_table, names.job_retention));
         let organisations = Arc::new(DynamoOrganisations::new(clients.dynamodb.clone(), &names.activities_table));
+        let webhook_store = Arc::new(DynamoWebhookStore::new(clients.dynamodb.clone(), &names.webhooks_table));
         let uploads = Arc::new(
             S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.uploads_prefix)
                 .with_uploads_signed_by(&clients.sdk),
@@ -87,6 +89,7 @@ impl AwsApp {
             activities,
             files,
             events,
+            webhook_store,
             submitter: outbox.clone(),
             outbox,
             claim_rules: ClaimRules::default(),
@@ -100,6 +103,12 @@ impl AwsApp {
         self.settings.max_in_flight = max_in_flight;
         self.settings.stall_limit = stall_limit;
         self.jobs = Arc::new((*self.jobs).clone().with_in_flight_cap(max_in_flight));
+        self
+    }
+
+    /// Webhook targets and retries from a local server's flags.
+    pub fn with_webhook_settings(mut self, webhooks: WebhookSettings) -> Self {
+        self.settings.webhooks = webhooks;
         self
     }
 
@@ -170,6 +179,11 @@ impl AwsApp {
         ))
     }
 
+    /// Webhook endpoints; events make their deliveries here too.
+    pub fn webhooks(&self) -> Arc<WebhookService> {
+        Arc::new(WebhookService::new(self.webhook_store.clone(), self.settings.webhooks.clone()))
+    }
+
     /// Starts imports by putting them on the imports queue.
     pub fn import_queue(&self) -> Arc<SqsImportRunner> {
         Arc::new(SqsImportRunner::new(self.clients.sqs.clone(), self.names.imports_queue_url.clone()))
@@ -188,6 +202,7 @@ impl AwsApp {
             ),
             organisations: Arc::new(OrganisationService::new(self.organisations.clone())),
             attachments: Arc::new(AttachmentService::new(self.attachment_uploads.clone())),
+            webhooks: self.webhooks(),
             auth: Arc::new(ApiGatewayAuthenticator::new(self.claim_rules.clone())),
         }
     }

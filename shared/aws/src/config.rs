@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::domain::WebhookTargets;
 use crate::http::ClaimRules;
-use crate::service::{ImportSettings, Settings};
+use crate::service::{ImportSettings, Settings, WebhookSettings};
 
 pub const EXPORTS_TABLE: &str = "EXPORTS_TABLE";
 pub const ACTIVITIES_TABLE: &str = "ACTIVITIES_TABLE";
@@ -31,8 +32,12 @@ pub const ACTIVITIES_PAGE_SIZE: &str = "ACTIVITIES_PAGE_SIZE";
 pub const ATTACHMENTS_BUCKET: &str = "ATTACHMENTS_BUCKET";
 pub const ATTACHMENTS_PREFIX: &str = "ATTACHMENTS_PREFIX";
 pub const IMPORTS_TABLE: &str = "IMPORTS_TABLE";
+pub const WEBHOOKS_TABLE: &str = "WEBHOOKS_TABLE";
 pub const UPLOADS_PREFIX: &str = "UPLOADS_PREFIX";
 pub const IMPORTS_QUEUE_URL: &str = "IMPORTS_QUEUE_URL";
+/// Hosts webhooks may reach although private or loopback (comma-separated).
+pub const WEBHOOK_ALLOW_HOSTS: &str = "WEBHOOK_ALLOW_HOSTS";
+pub const WEBHOOK_TIMEOUT_MS: &str = "WEBHOOK_TIMEOUT_MS";
 pub const MAX_UPLOAD_BYTES: &str = "MAX_UPLOAD_BYTES";
 pub const UPLOAD_TTL_SECONDS: &str = "UPLOAD_TTL_SECONDS";
 /// Where the API reads organisations and the admin role from a token
@@ -85,6 +90,8 @@ pub struct AwsNames {
     /// Where an import is started again (the watchdog's sweep); the
     /// bucket's notification starts it the first time.
     pub imports_queue_url: Option<String>,
+    /// Webhook endpoints and their deliveries.
+    pub webhooks_table: String,
 }
 
 fn required(name: &'static str) -> Result<String, ConfigError> {
@@ -128,6 +135,7 @@ impl AwsNames {
             imports_table: required(IMPORTS_TABLE)?,
             uploads_prefix: prefix(UPLOADS_PREFIX, DEFAULT_UPLOADS_PREFIX)?,
             imports_queue_url: optional(IMPORTS_QUEUE_URL),
+            webhooks_table: required(WEBHOOKS_TABLE)?,
             state_machine_arn: optional(STATE_MACHINE_ARN),
             job_retention: chrono::Duration::days(number(JOB_RETENTION_DAYS, 90)? as i64),
             activities_page_size: match optional(ACTIVITIES_PAGE_SIZE) {
@@ -200,6 +208,14 @@ pub fn settings_from_env() -> Result<Settings, ConfigError> {
         max_in_flight: number(MAX_IN_FLIGHT, d.max_in_flight as u64)? as u32,
         stall_limit: Duration::from_secs(number(STALL_LIMIT_SECONDS, d.stall_limit.as_secs())?),
         accepts_submissions: BufdirReceiver::from_env()? != BufdirReceiver::None,
+        webhooks: WebhookSettings {
+            targets: WebhookTargets::from_list(&optional(WEBHOOK_ALLOW_HOSTS).unwrap_or_default()),
+            timeout: match number(WEBHOOK_TIMEOUT_MS, d.webhooks.timeout.as_millis() as u64)? {
+                ms @ 100..=60_000 => Duration::from_millis(ms),
+                ms => return Err(ConfigError::Invalid(WEBHOOK_TIMEOUT_MS, format!("{ms} is not within 100..=60000"))),
+            },
+            ..d.webhooks.clone()
+        },
         ..d
     })
 }

@@ -5,7 +5,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
 use super::errors::port_error;
-use crate::ports::{EventPublisher, ExportEvent, PortError, PortResult};
+use crate::ports::{Event, EventPublisher, PortError, PortResult};
 
 #[derive(Clone)]
 pub struct SqsEventPublisher {
@@ -29,12 +29,9 @@ fn string_attr(v: &str) -> PortResult<MessageAttributeValue> {
 
 #[async_trait]
 impl EventPublisher for SqsEventPublisher {
-    async fn publish(&self, event: &ExportEvent) -> PortResult<()> {
+    async fn publish(&self, event: &Event) -> PortResult<()> {
         let body = serde_json::to_string(event).map_err(|e| PortError::Permanent(format!("encode event: {e}")))?;
-        let event_type = serde_json::to_value(event.event_type)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let event_type = event.type_name();
         // The type and organisation also ride as attributes, so consumers
         // (and SNS/EventBridge pipes) can filter without parsing the body.
         self.client
@@ -42,7 +39,7 @@ impl EventPublisher for SqsEventPublisher {
             .queue_url(&self.queue_url)
             .message_body(body)
             .message_attributes("type", string_attr(&event_type)?)
-            .message_attributes("org_id", string_attr(&event.org_id)?)
+            .message_attributes("org_id", string_attr(event.org_id())?)
             .send()
             .await
             .map_err(|e| port_error("publish event", e))?;

@@ -22,6 +22,7 @@ mod organisations;
 mod presigned_post;
 pub mod provision;
 mod transact;
+mod webhook_store;
 mod workflow;
 
 pub use activities::{DynamoActivities, DynamoActivityWriter, activity_item};
@@ -36,6 +37,7 @@ pub use import_queue::{SqsImportRunner, imports_in_message, relay_imports};
 pub use import_store::{DynamoImportStore, IMPORTS_BY_ALL, IMPORTS_BY_ORG, IMPORTS_OPEN};
 pub use job_store::{DynamoJobStore, INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG, SHARDS};
 pub use organisations::DynamoOrganisations;
+pub use webhook_store::{DynamoWebhookStore, WEBHOOKS_BY_ORG, WEBHOOKS_DUE, WEBHOOKS_PENDING_BY_SUBJECT};
 pub use workflow::{StepFunctionsStarter, execution_arn, execution_name};
 
 use bufdir_core::{backoff, domain, http, ports, service};

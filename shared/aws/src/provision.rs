@@ -17,7 +17,10 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::config::{AwsNames, Clients};
 use super::errors::port_error;
-use super::{IMPORTS_BY_ALL, IMPORTS_BY_ORG, IMPORTS_OPEN, INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG};
+use super::{
+    IMPORTS_BY_ALL, IMPORTS_BY_ORG, IMPORTS_OPEN, INDEX_ACTIVE, INDEX_BY_ALL, INDEX_BY_ORG, WEBHOOKS_BY_ORG,
+    WEBHOOKS_DUE, WEBHOOKS_PENDING_BY_SUBJECT,
+};
 use crate::ports::{PortError, PortResult};
 
 fn key(name: &str, t: KeyType) -> PortResult<KeySchemaElement> {
@@ -89,6 +92,36 @@ pub async fn create_imports_table(c: &Clients, name: &str) -> PortResult<()> {
         Ok(_) => enable_ttl(c, name).await,
         Err(e) if exists(&e) => Ok(()),
         Err(e) => Err(port_error("create imports table", e)),
+    }
+}
+
+/// The webhooks table: keys `pk`, `sk`, GSIs `by_org`, `due`,
+/// `pending_by_subject`, TTL `expires_at`.
+pub async fn create_webhooks_table(c: &Clients, name: &str) -> PortResult<()> {
+    let created = c
+        .dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .attribute_definitions(attr("endpoint_org")?)
+        .attribute_definitions(attr("created_key")?)
+        .attribute_definitions(attr("due_part")?)
+        .attribute_definitions(attr("due_key")?)
+        .attribute_definitions(attr("pending_subject")?)
+        .attribute_definitions(attr("order_key")?)
+        .global_secondary_indexes(gsi(WEBHOOKS_BY_ORG, "endpoint_org", "created_key")?)
+        .global_secondary_indexes(gsi(WEBHOOKS_DUE, "due_part", "due_key")?)
+        .global_secondary_indexes(gsi(WEBHOOKS_PENDING_BY_SUBJECT, "pending_subject", "order_key")?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => enable_ttl(c, name).await,
+        Err(e) if exists(&e) => Ok(()),
+        Err(e) => Err(port_error("create webhooks table", e)),
     }
 }
 
@@ -205,6 +238,7 @@ pub async fn create_resources(c: &Clients, names: &AwsNames) -> PortResult<()> {
     create_exports_table(c, &names.exports_table).await?;
     create_activities_table(c, &names.activities_table).await?;
     create_imports_table(c, &names.imports_table).await?;
+    create_webhooks_table(c, &names.webhooks_table).await?;
     create_bucket(c, &names.files_bucket).await?;
     let queue = names.events_queue_url.rsplit('/').next().unwrap_or_default();
     if !queue.is_empty() {

@@ -37,6 +37,15 @@ impl Backoff {
         Duration::from_micros(rand::rng().random_range(0..=ceiling))
     }
 
+    /// A random wait before try `next_try` of at least half the ceiling
+    /// ("equal jitter"): for retries that must not come back at once (a
+    /// webhook receiver that just failed), still spread out.
+    pub fn delay_from_half(&self, next_try: u32) -> Duration {
+        let half = self.ceiling(next_try) / 2;
+        let spread = u64::try_from(half.as_micros()).unwrap_or(u64::MAX);
+        half + Duration::from_micros(rand::rng().random_range(0..=spread))
+    }
+
     /// Sleeps [`delay`](Self::delay) before try `next_try`.
     pub async fn wait(&self, next_try: u32) {
         tokio::time::sleep(self.delay(next_try)).await;
@@ -61,6 +70,15 @@ mod tests {
         let b = Backoff::new(Duration::from_millis(100), 4, Duration::from_secs(5));
         let delays: Vec<Duration> = (0..200).map(|_| b.delay(3)).collect();
         assert!(delays.iter().all(|d| *d <= Duration::from_millis(400)));
+        let distinct: std::collections::HashSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 100, "jittered, not fixed");
+    }
+
+    #[test]
+    fn equal_jitter_stays_in_the_upper_half() {
+        let b = Backoff::new(Duration::from_millis(100), 2, Duration::from_secs(5));
+        let delays: Vec<Duration> = (0..200).map(|_| b.delay_from_half(3)).collect();
+        assert!(delays.iter().all(|d| (Duration::from_millis(100)..=Duration::from_millis(200)).contains(d)));
         let distinct: std::collections::HashSet<_> = delays.iter().collect();
         assert!(distinct.len() > 100, "jittered, not fixed");
     }

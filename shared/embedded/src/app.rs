@@ -8,22 +8,24 @@ use std::time::Duration;
 
 use super::{
     DataDir, DiskAttachmentUploads, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver,
-    SqliteActivities, SqliteImportStore, SqliteJobStore, SqliteOrganisations,
+    SqliteActivities, SqliteImportStore, SqliteJobStore, SqliteOrganisations, SqliteWebhookStore,
 };
 use crate::LocalJwt;
 use crate::http::ApiState;
 use crate::http::uploads::UploadListener;
 use crate::ports::AttachmentUploads;
-use crate::ports::BufdirSubmitter;
+use crate::ports::{BufdirSubmitter, EventPublisher};
 use crate::service::{
-    ActivityService, AttachmentService, ExportService, ImportPorts, ImportService, ImportSettings, OrganisationService,
-    Ports, Settings,
+    ActivityService, AttachmentService, ExportService, FanOutPublisher, ImportPorts, ImportService, ImportSettings,
+    OrganisationService, Ports, Settings, WebhookDeliverer, WebhookService,
 };
 use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
 use anyhow::Context;
 use bufdir_import::local::{LocalImports, LocalImportsHandle};
 use bufdir_import::run::ImportContext;
 use bufdir_maskinporten::{BufdirApiConfig, HttpBufdirSubmitter};
+use bufdir_webhooks::HttpWebhookSender;
+use tokio::sync::Notify;
 
 pub struct EmbeddedApp {
     pub data: DataDir,
@@ -43,8 +45,15 @@ pub struct EmbeddedApp {
     pub imports: Arc<ImportService>,
     pub activity_service: Arc<ActivityService>,
     pub organisations: Arc<OrganisationService>,
+    pub webhooks: Arc<WebhookService>,
+    pub deliverer: Arc<WebhookDeliverer>,
+    /// Notified when an event made deliveries, so they go out at once.
+    pub webhook_wake: Arc<Notify>,
     pub jwt: Arc<LocalJwt>,
 }
+
+/// How often the local server looks for webhook retries that came due.
+pub const WEBHOOK_TICK: Duration = Duration::from_millis(500);
 
 /// How long an import run's claim lasts unrenewed here: it is renewed
 /// four times a second, and a restarted server takes over a dead run's
@@ -92,7 +101,17 @@ impl EmbeddedApp {
         let jobs = Arc::new(SqliteJobStore::open(&data.db_path())?.with_in_flight_cap(settings.max_in_flight));
         let activities = Arc::new(SqliteActivities::open(&data.activities_db_path())?);
         let files = Arc::new(DiskFileStore::new(data.files_dir(), base_url, data.secret(URL_KEY)?)?);
-        let events = Arc::new(JsonlEventOutbox::open(&data.events_path())?);
+        let webhook_store = Arc::new(SqliteWebhookStore::open(&data.db_path())?);
+        let webhooks = Arc::new(WebhookService::new(webhook_store.clone(), settings.webhooks.clone()));
+        let sender = HttpWebhookSender::new(settings.webhooks.targets.clone(), settings.webhooks.timeout);
+        let deliverer = Arc::new(WebhookDeliverer::new(webhook_store, Arc::new(sender), settings.webhooks.clone()));
+        let webhook_wake = Arc::new(Notify::new());
+        // Events go to the outbox file, and each makes its webhook deliveries.
+        let events: Arc<dyn EventPublisher> = Arc::new(FanOutPublisher {
+            inner: Arc::new(JsonlEventOutbox::open(&data.events_path())?),
+            webhooks: webhooks.clone(),
+            wake: webhook_wake.clone(),
+        });
         // A configured receiver (BUFDIR_RECEIVER_URL and the MASKINPORTEN_*
         // settings) gets the reports; otherwise the local receiver keeps them
         // in the data directory, since Bufdir publishes no API of its own.
@@ -129,7 +148,7 @@ impl EmbeddedApp {
                     activities: activities.clone(),
                     files: files.clone(),
                     workflow: Arc::new(RunnerHandle(runner.clone())),
-                    events,
+                    events: events.clone(),
                 },
                 settings,
             )
@@ -155,6 +174,7 @@ impl EmbeddedApp {
             progress_every: Duration::from_millis(250),
             lease: IMPORT_LEASE,
             attachments: Some(claims.clone()),
+            events: Some(events.clone()),
         };
         let import_runner = LocalImports::new(import_context.clone());
         let imports = Arc::new(ImportService::new(
@@ -187,8 +207,16 @@ impl EmbeddedApp {
             imports,
             activity_service,
             organisations,
+            webhooks,
+            deliverer,
+            webhook_wake,
             jwt,
         })
+    }
+
+    /// Delivers webhooks in this process, for ever: spawn it once.
+    pub fn deliver_webhooks(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.deliverer.clone().run_deliveries(self.webhook_wake.clone(), WEBHOOK_TICK)
     }
 
     /// The same imports with other limits (the server's flags).
@@ -205,6 +233,7 @@ impl EmbeddedApp {
             activities: self.activity_service.clone(),
             organisations: self.organisations.clone(),
             attachments: self.attachment_service.clone(),
+            webhooks: self.webhooks.clone(),
             auth: self.jwt.clone(),
         }
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::ports::{EventPublisher, ExportEvent, PortError, PortResult};
+use crate::ports::{Event, EventPublisher, PortError, PortResult};
 
 #[derive(Clone)]
 pub struct JsonlEventOutbox {
@@ -31,7 +31,7 @@ impl JsonlEventOutbox {
     }
 
     /// Every event published so far, oldest first.
-    pub fn read_all(&self) -> io::Result<Vec<ExportEvent>> {
+    pub fn read_all(&self) -> io::Result<Vec<Event>> {
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -47,7 +47,7 @@ impl JsonlEventOutbox {
 
 #[async_trait]
 impl EventPublisher for JsonlEventOutbox {
-    async fn publish(&self, event: &ExportEvent) -> PortResult<()> {
+    async fn publish(&self, event: &Event) -> PortResult<()> {
         let mut line = serde_json::to_vec(event).map_err(|e| PortError::Permanent(format!("encode event: {e}")))?;
         line.push(b'\n');
         let file = self.file.clone();

@@ -17,9 +17,10 @@ mod job_store;
 mod jwt;
 mod organisations;
 pub mod sqlite;
+mod webhook_store;
 
 pub use activity_store::{ActivityWriter, SqliteActivities};
-pub use app::{EmbeddedApp, IMPORT_LEASE, StartImport, jwt_for};
+pub use app::{EmbeddedApp, IMPORT_LEASE, StartImport, WEBHOOK_TICK, jwt_for};
 pub use attachment_files::DiskAttachments;
 pub use attachment_uploads::DiskAttachmentUploads;
 pub use bufdir_receiver::LocalBufdirReceiver;
@@ -30,6 +31,7 @@ pub use import_store::SqliteImportStore;
 pub use job_store::SqliteJobStore;
 pub use jwt::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalJwt};
 pub use organisations::SqliteOrganisations;
+pub use webhook_store::SqliteWebhookStore;
 
 use bufdir_core::{domain, http, ports, service};
 use bufdir_workflow as workflow;

@@ -104,6 +104,32 @@ const MIGRATIONS: &[&str] = &[
         org_id TEXT PRIMARY KEY NOT NULL,
         body   TEXT NOT NULL
     );",
+    // 8: webhook endpoints and their deliveries (`created_at` in
+    // nanoseconds, the order of the lists). `due_at` (milliseconds)
+    // and `order_key` are set only while a delivery is pending, so the
+    // partial indexes hold just the work still to do.
+    "CREATE TABLE webhook_endpoints (
+        id         TEXT PRIMARY KEY NOT NULL,
+        org_id     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        version    INTEGER NOT NULL,
+        body       TEXT NOT NULL
+    );
+    CREATE INDEX webhook_endpoints_by_org ON webhook_endpoints (org_id, created_at);
+    CREATE TABLE webhook_deliveries (
+        id          TEXT PRIMARY KEY NOT NULL,
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+        subject     TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        due_at      INTEGER,
+        order_key   TEXT,
+        version     INTEGER NOT NULL,
+        body        TEXT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, created_at DESC);
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (due_at) WHERE due_at IS NOT NULL;
+    CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint_id, subject, order_key)
+        WHERE order_key IS NOT NULL;",
 ];
 
 /// A read-write connection with the schema brought up to date.

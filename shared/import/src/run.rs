@@ -17,7 +17,9 @@ use tracing::{info, warn};
 
 use crate::domain::Checker;
 use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, ImportStatus, MAX_IMPORT_RUNS, RowError};
-use crate::ports::{ActivityStore, AttachmentUploads, FileStore, ImportStore, PortError};
+use crate::ports::{
+    ActivityStore, AttachmentUploads, EventPublisher, FileStore, ImportEvent, ImportEventType, ImportStore, PortError,
+};
 use crate::read::{self, FileError};
 use crate::service::claim_attachments;
 
@@ -43,6 +45,8 @@ pub struct ImportContext {
     /// Where files uploaded through the API wait for an activity to name
     /// them; the rows written claim theirs.
     pub attachments: Option<Arc<dyn AttachmentUploads>>,
+    /// Where `import.completed` and `import.failed` are announced.
+    pub events: Option<Arc<dyn EventPublisher>>,
 }
 
 /// Why a run stopped without finishing the import.
@@ -158,6 +162,7 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
     .await?;
     let _ = ctx.uploads.delete_prefix(&folder).await;
     info!(import_id = %id, written = outcome.written, removed = outcome.removed, "import completed");
+    announce(ctx, done.as_ref(), ImportEventType::Completed).await;
     Ok(done.map_or(Ran::Nothing, |job| Ran::Finished(Box::new(job))))
 }
 
@@ -354,5 +359,25 @@ async fn finish_failed(
     })
     .await?;
     let _ = ctx.uploads.delete_prefix(&folder).await;
+    announce(ctx, failed.as_ref(), ImportEventType::Failed).await;
     Ok(failed.map_or(Ran::Nothing, |job| Ran::Finished(Box::new(job))))
+}
+
+/// Sends the outcome event of a run that ended the import; a lost event
+/// is logged, never fails the import.
+async fn announce(ctx: &ImportContext, job: Option<&ImportJob>, event_type: ImportEventType) {
+    let (Some(events), Some(job)) = (&ctx.events, job) else { return };
+    let event = ImportEvent {
+        event_type,
+        import_id: job.import_id.to_string(),
+        org_id: job.org_id.clone(),
+        status: job.status.to_string(),
+        rows_total: job.rows_total,
+        rows_written: job.rows_written,
+        error_count: job.error_count,
+        occurred_at: job.updated_at,
+    };
+    if let Err(e) = events.publish(&event.into()).await {
+        warn!(import_id = %job.import_id, error = %e, "import event not published");
+    }
 }

@@ -205,3 +205,112 @@ async fn without_a_receiver_api_create_refuses_a_submission_with_422_and_creates
     let (_, body) = invoke(&router, &fixture("api-list.json")).await;
     assert_eq!(body["pagination"]["total"], 0, "no job was created");
 }
+
+/// The endpoint id in the webhook fixtures.
+const FIXTURE_ENDPOINT: &str = "whe-20260326-xyz789";
+
+/// A receiver on loopback that keeps each request's signature and body.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                let signature = headers["bufdir-signature"].to_str().unwrap().to_string();
+                keep.lock().unwrap().push((signature, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// The webhook functions with their fixtures: the seven API routes, the
+/// delivery function's events-queue batch (delivered to a real receiver,
+/// signed with both secrets after a rotation) and the retry function's
+/// scheduled event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_lambdas_answer_the_event_fixtures() {
+    use shared::adapters::aws::webhooks::{deliverer, handle_events_batch, sweep};
+    use shared::domain::{WebhookTargets, verify};
+
+    let c = moto::clients().await;
+    let sm = moto::create_state_machine(&c, &moto::unique("hooks")).await;
+    let names = moto::stack(&c, Some(sm)).await;
+    let mut settings = Settings::default();
+    settings.webhooks.targets = WebhookTargets::new(["127.0.0.1"]);
+    let app = AwsApp::new(names, c.clone(), settings);
+    let router = finish(api_router(app.api_state().unwrap()));
+    let (url, seen) = receiver().await;
+
+    // api-webhooks-create: 201 with the secret, for the token's organisation
+    let mut create = fixture("api-webhooks-create.json");
+    create["body"] = json!(create["body"].as_str().unwrap().replace("https://hooks.example.org/bufdir", &url));
+    let (status, body) = invoke(&router, &create).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["org_id"].as_str(), body["status"].as_str()), (Some("org-demo"), Some("enabled")));
+    let id = body["id"].as_str().unwrap().to_string();
+    let first_secret = body["secret"].as_str().unwrap().to_string();
+    let with_endpoint = |name: &str| -> Value {
+        serde_json::from_str(&fixture(name).to_string().replace(FIXTURE_ENDPOINT, &id)).unwrap()
+    };
+
+    let (status, body) = invoke(&router, &fixture("api-webhooks-list.json")).await;
+    assert_eq!((status, body["data"][0]["id"].as_str()), (200, Some(id.as_str())), "{body}");
+    let (status, body) = invoke(&router, &with_endpoint("api-webhooks-get.json")).await;
+    assert_eq!((status, body["url"].as_str()), (200, Some(url.as_str())), "{body}");
+    assert!(body.get("secret").is_none());
+    let foreign = with_claim(with_endpoint("api-webhooks-get.json"), "org_ids", Some("[org-other]"));
+    assert_eq!(invoke(&router, &foreign).await.0, 404);
+    let (status, body) = invoke(&router, &with_endpoint("api-webhooks-update.json")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("enabled")), "{body}");
+    let (status, body) = invoke(&router, &with_endpoint("api-webhooks-rotate.json")).await;
+    assert_eq!(status, 200, "{body}");
+    let second_secret = body["secret"].as_str().unwrap().to_string();
+
+    // webhooks-deliver: the batch's event reaches the receiver, signed with both secrets
+    let (webhooks, deliverer) = (app.webhooks(), deliverer(&app));
+    let answer = handle_events_batch(&webhooks, &deliverer, &fixture("webhooks-deliver.json")).await;
+    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let (signature, payload) = &got[0];
+    let now = chrono::Utc::now().timestamp();
+    for secret in [&first_secret, &second_secret] {
+        verify(signature, payload.as_bytes(), secret, now, 60).unwrap();
+    }
+    let event: Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["data"]["export_id"].as_str()),
+        (Some("export.completed"), Some(FIXTURE_ID))
+    );
+    // the same message again (SQS delivers at least once): nothing new is sent
+    handle_events_batch(&webhooks, &deliverer, &fixture("webhooks-deliver.json")).await;
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // a message that is no event is dropped, not retried for ever
+    let mut junk = fixture("webhooks-deliver.json");
+    junk["Records"][0]["body"] = json!("not json");
+    assert_eq!(handle_events_batch(&webhooks, &deliverer, &junk).await, json!({ "batchItemFailures": [] }));
+
+    let (status, body) = invoke(&router, &with_endpoint("api-webhooks-deliveries.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["data"][0]["status"].as_str(), body["data"][0]["attempt_count"].as_u64()),
+        (Some("delivered"), Some(1))
+    );
+
+    // webhooks-retry: nothing due
+    assert_eq!(sweep(&deliverer).await, json!({ "delivered": 0 }));
+    let _ = fixture("webhooks-retry.json");
+
+    // api-webhooks-delete: gone
+    let (status, body) = invoke(&router, &with_endpoint("api-webhooks-delete.json")).await;
+    assert_eq!((status, body), (200, json!({ "deleted": true, "id": id })));
+    assert_eq!(invoke(&router, &with_endpoint("api-webhooks-get.json")).await.0, 404);
+}

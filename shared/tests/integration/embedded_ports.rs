@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use shared::adapters::embedded::{
     DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteImportStore, SqliteJobStore,
-    SqliteOrganisations,
+    SqliteOrganisations, SqliteWebhookStore,
 };
 use shared::ports::{BufdirSubmitter, DownloadRefused, FileStore, PortError, SignedLink, Submission};
 
@@ -116,6 +116,12 @@ async fn sqlite_import_store_conforms() {
 }
 
 #[tokio::test]
+async fn sqlite_webhooks_conform() {
+    let (_tmp, dir) = data_dir();
+    conformance::webhook_store_suite(Arc::new(SqliteWebhookStore::open(&dir.db_path()).unwrap())).await;
+}
+
+#[tokio::test]
 async fn sqlite_organisations_conform() {
     let (_tmp, dir) = data_dir();
     let store = SqliteOrganisations::open(&dir.db_path()).unwrap();
@@ -146,7 +152,7 @@ async fn jsonl_outbox_conforms() {
     .await;
     // one JSON object per line, with the contract's event type names
     let text = std::fs::read_to_string(dir.events_path()).unwrap();
-    assert_eq!(text.lines().count(), 21);
+    assert_eq!(text.lines().count(), 22);
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first["type"], "export.completed");
 }

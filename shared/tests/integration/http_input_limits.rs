@@ -17,8 +17,8 @@ use shared::adapters::embedded::EmbeddedApp;
 use shared::domain::{ExportId, ExportJob, Progress};
 use shared::http::{ApiState, api_router, finish};
 use shared::ports::{
-    AttemptState, EventPublisher, ExportEvent, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs,
-    PortResult, WorkflowStarter,
+    AttemptState, Event, EventPublisher, JobPage, JobQuery, JobStore, KeyRecord, KeyedInsert, KeyedJobs, PortResult,
+    WorkflowStarter,
 };
 use shared::service::{ExportService, Ports, Settings};
 use tower::ServiceExt;
@@ -97,7 +97,7 @@ impl WorkflowStarter for Idle {
 
 #[async_trait]
 impl EventPublisher for Idle {
-    async fn publish(&self, _: &ExportEvent) -> PortResult<()> {
+    async fn publish(&self, _: &Event) -> PortResult<()> {
         Ok(())
     }
 }

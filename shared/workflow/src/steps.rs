@@ -37,7 +37,9 @@ impl From<PortError> for StepError {
         match e {
             PortError::Transient(m) => StepError::Retryable(m),
             PortError::Conflict => StepError::Retryable("concurrent change".into()),
-            PortError::InFlightCapReached => StepError::NonRetryable("a step may not queue an export".into()),
+            PortError::InFlightCapReached | PortError::LimitReached => {
+                StepError::NonRetryable("a step may not queue an export".into())
+            }
             PortError::Permanent(m) => StepError::NonRetryable(m),
         }
     }
@@ -289,7 +291,7 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
             return Err(error);
         }
     };
-    change_if_ours(ctx, id, attempt, |j| {
+    let submitted = change_if_ours(ctx, id, attempt, |j| {
         j.bufdir_submission
             .get_or_insert_with(BufdirSubmission::pending)
             .succeeded(receipt.reference.clone(), Utc::now());
@@ -297,6 +299,7 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
     })
     .await?;
     info!(export_id = %id, attempt, "report submitted to Bufdir");
+    publish(&*ctx.events, &submitted, ExportEventType::Submitted).await;
     Ok(())
 }
 

@@ -29,6 +29,7 @@ struct Stack {
     exports_table: String,
     activities_table: String,
     imports_table: String,
+    webhooks_table: String,
     bucket: String,
     queue: String,
     imports_queue: String,
@@ -45,6 +46,7 @@ fn stack(data: &Path) -> Stack {
         exports_table: format!("e2e-exports-{tag}"),
         activities_table: format!("e2e-activities-{tag}"),
         imports_table: format!("e2e-imports-{tag}"),
+        webhooks_table: format!("e2e-webhooks-{tag}"),
         bucket: format!("e2e-files-{tag}"),
         queue: format!("e2e-events-{tag}"),
         imports_queue: format!("e2e-imports-{tag}"),
@@ -77,6 +79,7 @@ pub fn env(data: &Path) -> Vec<(String, String)> {
         ("BUFDIR_OUTBOX", "enabled".into()),
         ("EVENTS_QUEUE_URL", format!("{endpoint}/123456789012/{}", s.queue)),
         ("IMPORTS_TABLE", s.imports_table),
+        ("WEBHOOKS_TABLE", s.webhooks_table),
         ("IMPORTS_QUEUE_URL", format!("{endpoint}/123456789012/{}", s.imports_queue)),
         // Short pages keep a long export running (and cancellable between
         // pages) for the whole of a test's calls, as 150 000 rows do on

@@ -8,6 +8,7 @@
 //! otherwise look into the data directory.
 
 mod backend;
+pub mod receiver;
 
 pub use backend::{
     Backend, backend, cancel_cleanup_limit, corrupt_one_activity, expire_file, in_flight, link_expiry,

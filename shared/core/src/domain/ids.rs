@@ -85,6 +85,10 @@ id_type!(
     /// `att-20260326-xyz789`.
     AttachmentId, "att", "an attachment id"
 );
+id_type!(
+    /// `whe-20260326-xyz789`.
+    WebhookEndpointId, "whe", "a webhook endpoint id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,13 +16,16 @@ mod profile;
 mod request;
 pub mod status;
 mod submission;
+mod webhook;
+mod webhook_signature;
+mod webhook_target;
 
 pub use activity::*;
 pub use activity_check::Checker;
 pub use attachment_request::{ATTACHMENT_TYPES, CreateAttachmentRequest, MAX_ATTACHMENT_BYTES, ValidAttachmentRequest};
 pub use caller::{Caller, OrgScope};
 pub use date::{DateError, YEARS, parse_iso_date};
-pub use ids::{AttachmentId, ExportId, ImportId};
+pub use ids::{AttachmentId, ExportId, ImportId, WebhookEndpointId};
 pub use import::{
     IMPORT_TRANSITIONS, ImportFormat, ImportJob, ImportMove, ImportMoveRefused, ImportStatus, MAX_IMPORT_RUNS,
     MAX_KEPT_ERRORS, Period, RowError, next_import_status,
@@ -38,6 +41,9 @@ pub use profile::{
 pub use request::*;
 pub use status::{ExportStatus, Transition};
 pub use submission::{BufdirSubmission, SubmissionStatus};
+pub use webhook::*;
+pub use webhook_signature::{SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECS, SignatureError, sign, verify};
+pub use webhook_target::{MAX_URL_LEN, WebhookTargets, check_url, is_public};
 
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;

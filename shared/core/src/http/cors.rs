@@ -17,7 +17,7 @@ pub const CORS_ALLOW_HEADERS: [&str; 3] = ["authorization", "content-type", "ide
 /// Response headers a browser app may read besides the simple ones.
 pub const CORS_EXPOSE_HEADERS: [&str; 5] =
     ["location", "retry-after", REQUEST_ID_HEADER, "idempotent-replayed", "content-disposition"];
-pub const CORS_METHODS: [Method; 4] = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
+pub const CORS_METHODS: [Method; 5] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
 /// How long a browser may reuse a preflight's answer.
 pub const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 

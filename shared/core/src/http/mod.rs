@@ -17,6 +17,7 @@ mod problem;
 mod request_context;
 mod server;
 pub mod uploads;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -36,8 +37,11 @@ pub use organisations::ORGANISATIONS_PATH;
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use request_context::REQUEST_ID_HEADER;
 pub use server::{ServerLimits, serve};
+pub use webhooks::WEBHOOKS_PATH;
 
-use crate::service::{ActivityService, AttachmentService, ExportService, ImportService, OrganisationService};
+use crate::service::{
+    ActivityService, AttachmentService, ExportService, ImportService, OrganisationService, WebhookService,
+};
 
 /// Largest request body accepted; a create request is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -49,6 +53,7 @@ pub struct ApiState {
     pub activities: Arc<ActivityService>,
     pub organisations: Arc<OrganisationService>,
     pub attachments: Arc<AttachmentService>,
+    pub webhooks: Arc<WebhookService>,
     pub auth: Arc<dyn Authenticator>,
 }
 
@@ -74,6 +79,15 @@ pub fn api_router(state: ApiState) -> Router {
             get(organisations::get_organisation).put(organisations::put_organisation),
         )
         .route(ATTACHMENTS_PATH, post(attachments::create_attachment))
+        .route(WEBHOOKS_PATH, get(webhooks::list_webhook_endpoints).post(webhooks::create_webhook_endpoint))
+        .route(
+            &format!("{WEBHOOKS_PATH}/{{endpoint_id}}"),
+            get(webhooks::get_webhook_endpoint)
+                .patch(webhooks::update_webhook_endpoint)
+                .delete(webhooks::delete_webhook_endpoint),
+        )
+        .route(&format!("{WEBHOOKS_PATH}/{{endpoint_id}}/rotate-secret"), post(webhooks::rotate_webhook_secret))
+        .route(&format!("{WEBHOOKS_PATH}/{{endpoint_id}}/deliveries"), get(webhooks::list_webhook_deliveries))
         .with_state(state)
 }
 

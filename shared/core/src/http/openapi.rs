@@ -17,11 +17,12 @@ use utoipa::{Modify, OpenApi};
 use super::auth::MAX_TOKEN_ORGS;
 use super::handlers::{self, BASE_PATH};
 use super::problem::{PROBLEM_CODES, PROBLEM_JSON, ProblemBody};
-use super::{activities, attachments, downloads, dto, imports, organisations, uploads};
+use super::{activities, attachments, downloads, dto, imports, organisations, uploads, webhooks};
 use crate::domain::{
-    ActivityType, CreateAttachmentRequest, CreateExportRequest, CreateImportRequest, ExportFormat, ExportStatus,
-    FieldError, ImportFormat, ImportStatus, OrganisationRequest, Period, PeriodRequest, RowError, Stage,
-    SubmissionStatus,
+    ActivityType, CreateAttachmentRequest, CreateExportRequest, CreateImportRequest, CreateWebhookRequest,
+    DeliveryAttempt, DeliveryStatus, EndpointStatus, ExportFormat, ExportStatus, FieldError, ImportFormat,
+    ImportStatus, OrganisationRequest, Period, PeriodRequest, RotateSecretRequest, RowError, Stage, SubmissionStatus,
+    UpdateWebhookRequest,
 };
 use crate::ports::{Stored, UploadMethod};
 
@@ -63,6 +64,13 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         organisations::get_organisation,
         organisations::put_organisation,
         attachments::create_attachment,
+        webhooks::create_webhook_endpoint,
+        webhooks::list_webhook_endpoints,
+        webhooks::get_webhook_endpoint,
+        webhooks::update_webhook_endpoint,
+        webhooks::delete_webhook_endpoint,
+        webhooks::rotate_webhook_secret,
+        webhooks::list_webhook_deliveries,
     ),
     components(schemas(
         dto::ExportListBody, dto::ExportSummaryBody, dto::PaginationBody, dto::ExportDetailBody, dto::ProgressBody,
@@ -75,6 +83,9 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         activities::ActivityPageBody, activities::JudgedActivityBody, activities::DeletedActivityBody,
         organisations::OrganisationBody, OrganisationRequest,
         attachments::AttachmentBody, CreateAttachmentRequest,
+        webhooks::WebhookEndpointBody, webhooks::WebhookSecretBody, webhooks::WebhookEndpointListBody,
+        webhooks::WebhookDeliveryBody, webhooks::WebhookDeliveryListBody, webhooks::DeletedWebhookBody, CreateWebhookRequest,
+        UpdateWebhookRequest, RotateSecretRequest, EndpointStatus, DeliveryStatus, DeliveryAttempt,
     )),
     modifiers(&CommonAnswers),
     security(("bearer" = [])),
@@ -85,6 +96,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "activities", description = "Small writes as an organisation's system syncs, and what a report will count."),
         (name = "organisations", description = "The organisation's name and number, on its reports and submissions."),
         (name = "attachments", description = "Files an activity names (attendance lists, certificates), uploaded with a signed link."),
+        (name = "webhooks", description = "Signed notifications when an export or import ends (`Bufdir-Signature`, see the README), retried for 72 hours, in order per export."),
     )
 )]
 struct ApiDoc;
@@ -110,7 +122,7 @@ impl Modify for CommonAnswers {
         for (path, item) in doc.paths.paths.iter_mut() {
             // Everything under /api/v1/ takes a token; signed links do not.
             let authenticated = path.starts_with("/api/v1/");
-            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
                 add_common_answers(operation, authenticated);
             }

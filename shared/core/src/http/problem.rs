@@ -43,6 +43,8 @@ pub(super) const PROBLEM_CODES: &[&str] = &[
     "already_uploaded",
     "file_not_ready",
     "file_gone",
+    "webhook_endpoint_not_found",
+    "webhook_endpoint_limit_reached",
 ];
 
 #[derive(Debug)]
@@ -188,6 +190,12 @@ impl From<ServiceError> for ApiError {
                 "File expired",
                 "The export's file has expired and was deleted; retry is not possible, create a new export.",
             ),
+            ServiceError::WebhookEndpointLimit(n) => ApiError::new(
+                StatusCode::CONFLICT,
+                "webhook_endpoint_limit_reached",
+                "Too many webhook endpoints",
+                format!("The organisation already has {n} webhook endpoints, the most allowed; delete one first."),
+            ),
             ServiceError::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -256,6 +264,7 @@ mod tests {
             include_str!("activities.rs"),
             include_str!("organisations.rs"),
             include_str!("uploads.rs"),
+            include_str!("webhooks.rs"),
         ];
         let mut used = Vec::new();
         for source in sources {

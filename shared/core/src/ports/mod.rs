@@ -12,6 +12,8 @@ mod file_store;
 mod import_store;
 mod job_store;
 mod organisation_store;
+mod webhook_sender;
+mod webhook_store;
 mod workflow_starter;
 
 pub use activity_source::*;
@@ -23,6 +25,8 @@ pub use file_store::*;
 pub use import_store::*;
 pub use job_store::*;
 pub use organisation_store::*;
+pub use webhook_sender::*;
+pub use webhook_store::*;
 pub use workflow_starter::*;
 
 /// How an adapter call went wrong, in the terms the services act on.
@@ -35,6 +39,10 @@ pub enum PortError {
     /// than the job store's cap; nothing was written.
     #[error("the organisation has the most exports queued or running")]
     InFlightCapReached,
+    /// The write would take an organisation over a store-enforced count
+    /// (its webhook endpoints); nothing was written.
+    #[error("the organisation has the most it may have")]
+    LimitReached,
     /// Worth trying again (a busy database, a dropped connection, throttling).
     #[error("transient: {0}")]
     Transient(String),

@@ -21,6 +21,9 @@ pub enum ServiceError {
     /// The organisation already has `limit` exports queued or running.
     #[error("{limit} exports are already queued or running")]
     TooManyInFlight { limit: u32, retry_after: u64 },
+    /// The organisation already has the most webhook endpoints it may.
+    #[error("the organisation already has {0} webhook endpoints, the most allowed")]
+    WebhookEndpointLimit(u32),
     /// The idempotency key was first used with a different request.
     #[error("the idempotency key was used with a different request")]
     IdempotencyKeyReused,
@@ -44,7 +47,7 @@ impl From<PortError> for ServiceError {
             PortError::Conflict => ServiceError::Unavailable("the export changed concurrently; try again".into()),
             // The service answers this itself (with when to try again)
             // wherever a write can occupy a slot; reaching here is a bug.
-            PortError::InFlightCapReached => {
+            PortError::InFlightCapReached | PortError::LimitReached => {
                 ServiceError::Internal("in-flight cap reached on an unexpected write".into())
             }
             PortError::Permanent(m) => ServiceError::Internal(m),

@@ -50,6 +50,8 @@ pub struct Settings {
     /// to be submitted is refused when created, rather than failing (or
     /// looking submitted) after the report is written.
     pub accepts_submissions: bool,
+    /// Where and how webhooks are delivered.
+    pub webhooks: super::WebhookSettings,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             stall_limit: Duration::from_secs(10 * 60),
             // The embedded server always has one: the local receiver in its data directory.
             accepts_submissions: true,
+            webhooks: super::WebhookSettings::default(),
         }
     }
 }
@@ -467,7 +470,7 @@ pub async fn publish(events: &dyn EventPublisher, job: &ExportJob, event_type: E
         occurred_at: job.updated_at,
         error_message: job.error_message.clone(),
     };
-    if let Err(e) = events.publish(&event).await {
+    if let Err(e) = events.publish(&event.into()).await {
         warn!(export_id = %job.export_id, error = %e, "export event not published");
     }
 }

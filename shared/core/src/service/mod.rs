@@ -11,6 +11,9 @@ mod housekeeping;
 mod idempotency;
 mod imports;
 mod organisations;
+mod webhook_delivery;
+mod webhook_target;
+mod webhooks;
 
 pub use activities::{ActivityPage, ActivityService, Judged, MAX_PAGE, MAX_PUT, PageRequest};
 pub use attachments::{ATTACHMENT_UPLOAD_TTL, AttachmentService, AttachmentView, UNCLAIMED_TTL, claim_attachments};
@@ -21,3 +24,5 @@ pub use housekeeping::WatchdogReport;
 pub use idempotency::{Created, IdempotencyKey, KEY_TTL_HOURS, MAX_KEY_LEN};
 pub use imports::{ImportPorts, ImportRunner, ImportService, ImportSettings, ImportView, import_of_upload, upload_key};
 pub use organisations::OrganisationService;
+pub use webhook_delivery::{Attempted, FanOutPublisher, WebhookDeliverer, envelope};
+pub use webhooks::{MAX_DELIVERIES_LISTED, TargetError, WebhookService, WebhookSettings, WithSecret, resolve_target};

@@ -8,10 +8,12 @@ mod cap;
 mod import_store;
 mod keys;
 mod organisation_store;
+mod webhook_store;
 
 pub use activity_store::{activity, activity_store_suite, day};
 pub use import_store::import_store_suite;
 pub use organisation_store::{organisation, organisation_store_suite};
+pub use webhook_store::webhook_store_suite;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -26,8 +28,8 @@ use shared::domain::{
     Activity, ActivityType, ExportFormat, ExportId, ExportJob, ExportStatus, OrgScope, Progress, ValidRequest,
 };
 use shared::ports::{
-    ActivityQuery, ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobQuery, JobStore,
-    PortError,
+    ActivityQuery, ActivitySource, Event, EventPublisher, ExportEvent, ExportEventType, FileStore, ImportEvent,
+    ImportEventType, JobQuery, JobStore, PortError,
 };
 
 /// An organisation id no earlier run used.
@@ -449,7 +451,7 @@ where
 pub async fn event_publisher_suite<R, F>(publisher: Arc<dyn EventPublisher>, read_back: R)
 where
     R: Fn() -> F,
-    F: Future<Output = Vec<ExportEvent>>,
+    F: Future<Output = Vec<Event>>,
 {
     let org = unique_org("events");
     let event = |i: u32, event_type: ExportEventType| ExportEvent {
@@ -461,13 +463,14 @@ where
             ExportEventType::Completed => "completed",
             ExportEventType::Failed => "failed",
             ExportEventType::Cancelled => "cancelled",
+            ExportEventType::Submitted => "completed",
         }
         .to_string(),
         occurred_at: at(i),
         error_message: (event_type == ExportEventType::Failed).then(|| "Kunne ikke lese aktiviteter".to_string()),
     };
     let first = event(0, ExportEventType::Completed);
-    publisher.publish(&first).await.unwrap();
+    publisher.publish(&first.clone().into()).await.unwrap();
     let tasks: Vec<_> = (1..=20)
         .map(|i| {
             let publisher = publisher.clone();
@@ -475,13 +478,32 @@ where
                 i,
                 [ExportEventType::Completed, ExportEventType::Failed, ExportEventType::Cancelled][i as usize % 3],
             );
-            tokio::spawn(async move { publisher.publish(&e).await })
+            tokio::spawn(async move { publisher.publish(&e.into()).await })
         })
         .collect();
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    let mine: Vec<ExportEvent> = read_back().await.into_iter().filter(|e| e.org_id == org).collect();
+    let import = ImportEvent {
+        event_type: ImportEventType::Failed,
+        import_id: "imp-20260326-000001".into(),
+        org_id: org.clone(),
+        status: "failed".into(),
+        rows_total: 12,
+        rows_written: 0,
+        error_count: 3,
+        occurred_at: at(30),
+    };
+    publisher.publish(&import.clone().into()).await.unwrap();
+    let all: Vec<Event> = read_back().await.into_iter().filter(|e| e.org_id() == org).collect();
+    assert_eq!(all.last(), Some(&Event::Import(import)), "an import event keeps its own fields");
+    let mine: Vec<ExportEvent> = all
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Export(e) => Some(e),
+            Event::Import(_) => None,
+        })
+        .collect();
     assert_eq!(mine.len(), 21);
     assert_eq!(mine[0], first);
     let distinct: HashSet<&str> = mine.iter().map(|e| e.export_id.as_str()).collect();
