@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use shared::adapters::aws::steps::{Step, StepInput, run_step};
 use shared::adapters::aws::{AwsApp, Clients, WorkflowWiring, activity_item, execution_arn};
 use shared::domain::{Caller, CreateExportRequest, ExportStatus, OrgScope};
-use shared::ports::ExportEvent;
+use shared::ports::{ExportEvent, ExportEventType};
 use shared::service::Settings;
 use shared::workflow::WorkflowContext;
 
@@ -349,19 +349,21 @@ async fn the_real_steps_run_an_export_end_to_end() {
     assert!(failed.file.is_none());
     assert!(app.files.list(&failed.file_prefix()).await.unwrap().is_empty());
 
-    // both outcomes were announced on the queue
+    // both outcomes were announced on the queue, and the submission
     let events: Vec<ExportEvent> = moto::drain_queue(&h.clients, &names.events_queue_url)
         .await
         .iter()
         .map(|b| serde_json::from_str(b).unwrap())
         .collect();
-    let mut outcomes: Vec<(String, String)> = events.iter().map(|e| (e.export_id.clone(), e.status.clone())).collect();
-    outcomes.sort();
+    let mut outcomes: Vec<(String, ExportEventType, String)> =
+        events.iter().map(|e| (e.export_id.clone(), e.event_type, e.status.clone())).collect();
+    outcomes.sort_by_key(|o| format!("{o:?}"));
     let mut expected = vec![
-        (job.export_id.to_string(), "completed".to_string()),
-        (failing.export_id.to_string(), "failed".to_string()),
+        (job.export_id.to_string(), ExportEventType::Submitted, "running".to_string()),
+        (job.export_id.to_string(), ExportEventType::Completed, "completed".to_string()),
+        (failing.export_id.to_string(), ExportEventType::Failed, "failed".to_string()),
     ];
-    expected.sort();
+    expected.sort_by_key(|o| format!("{o:?}"));
     assert_eq!(outcomes, expected);
     let _ = h.endpoint;
 }
