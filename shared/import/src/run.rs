@@ -15,10 +15,11 @@ use std::time::Duration;
 use chrono::Utc;
 use tracing::{info, warn};
 
-use crate::domain::Checker;
 use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, ImportStatus, MAX_IMPORT_RUNS, RowError};
+use crate::domain::{Checker, checked_again};
 use crate::ports::{
-    ActivityStore, AttachmentUploads, EventPublisher, FileStore, ImportEvent, ImportEventType, ImportStore, PortError,
+    ActivityStore, AttachmentUploads, EventPublisher, FileStore, ImportEvent, ImportEventType, ImportStore,
+    ImportWriter, PortError,
 };
 use crate::read::{self, FileError};
 use crate::service::claim_attachments;
@@ -128,17 +129,26 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
     ctx.uploads.fetch(&job.upload_key, &local).await?;
 
     info!(import_id = %id, org_id = %job.org_id, format = job.format.as_str(), "import checking rows");
-    let checked = validate(ctx, &mut job, local.clone()).await?;
+    let (checked, written) = if ctx.activities.imports_atomically() {
+        match check_and_write(ctx, &mut job, local.clone()).await? {
+            Err(file) => (Err(file), None),
+            Ok(pass) => (Ok((pass.rows, pass.errors)), Some((pass.writer, pass.attachment_keys))),
+        }
+    } else {
+        (validate(ctx, &mut job, local.clone()).await?, None)
+    };
     let (rows, errors) = match checked {
         Err(file) => return finish_failed(ctx, job, file.code, file.message, Errors::none()).await,
         Ok(v) => v,
     };
-    if errors.count > 0 {
+    if errors.count > 0 || rows == 0 {
+        // Dropped unfinished, the writer leaves nothing behind.
+        drop(written);
+        if rows == 0 {
+            return finish_failed(ctx, job, "empty_file", "the file has no activities".into(), Errors::none()).await;
+        }
         let message = format!("{} problems in the file; nothing was imported", errors.count);
         return finish_failed(ctx, job, "invalid_rows", message, Errors { rows: Some(rows), ..errors }).await;
-    }
-    if rows == 0 {
-        return finish_failed(ctx, job, "empty_file", "the file has no activities".into(), Errors::none()).await;
     }
 
     job = match change(ctx, job, |j| {
@@ -150,8 +160,23 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
         Some(j) => j,
         None => return Ok(Ran::Nothing),
     };
-    info!(import_id = %id, rows, "import writing rows");
-    let outcome = write(ctx, &mut job, local).await?;
+    let outcome = match written {
+        Some((writer, keys)) => {
+            let outcome = writer.finish().await?;
+            if let Some(uploads) = &ctx.attachments {
+                for key in keys {
+                    if let Err(e) = uploads.claim(&key).await {
+                        warn!(import_id = %id, error = %e, "an uploaded attachment was not claimed");
+                    }
+                }
+            }
+            outcome
+        }
+        None => {
+            info!(import_id = %id, rows, "import writing rows");
+            write(ctx, &mut job, local).await?
+        }
+    };
     let folder = upload_folder(&job.upload_key);
     let done = change(ctx, job, |j| {
         j.rows_written = outcome.written;
@@ -186,6 +211,15 @@ impl Errors {
     fn none() -> Self {
         Errors { count: 0, kept: Vec::new(), rows: None }
     }
+
+    fn add(&mut self, problems: Vec<RowError>) {
+        for p in problems {
+            self.count += 1;
+            if self.kept.len() < crate::domain::MAX_KEPT_ERRORS {
+                self.kept.push(p);
+            }
+        }
+    }
 }
 
 /// The first pass: every row read and checked, nothing written. Returns
@@ -210,12 +244,7 @@ async fn validate(
                 Ok(record) => checker.check(row.line, record).err(),
                 Err(problems) => Some(problems),
             };
-            for p in problems.into_iter().flatten() {
-                errors.count += 1;
-                if errors.kept.len() < crate::domain::MAX_KEPT_ERRORS {
-                    errors.kept.push(p);
-                }
-            }
+            errors.add(problems.unwrap_or_default());
         }
         errors.kept.sort_by_key(|e| e.line);
         Ok((rows, errors))
@@ -232,6 +261,89 @@ async fn validate(
     }
 }
 
+/// The one pass of an import into a store that writes it atomically.
+struct Pass {
+    rows: u64,
+    errors: Errors,
+    /// Holding every row, unfinished: finished, the import takes effect;
+    /// dropped, nothing of it stays.
+    writer: Box<dyn ImportWriter>,
+    /// The uploaded attachments the rows name, claimed once the import took effect.
+    attachment_keys: Vec<String>,
+}
+
+/// Checks every row and, while all rows so far were good, hands them to
+/// the writer as it goes, on the other core: a good file is read once.
+/// The first bad row stops the writing; the checking goes on, to name
+/// every problem.
+async fn check_and_write(
+    ctx: &ImportContext,
+    job: &mut ImportJob,
+    local: PathBuf,
+) -> Result<Result<Pass, FileError>, RunError> {
+    let mut writer = ctx.activities.begin_import(&job.org_id, &job.import_id, job.replace_period).await?;
+    let read_so_far = Arc::new(AtomicU64::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Activity>>(2);
+    let (format, org, replace) = (job.format, job.org_id.clone(), job.replace_period);
+    let counter = read_so_far.clone();
+    let pass = tokio::task::spawn_blocking(move || -> Result<(u64, Errors), FileError> {
+        let mut checker = Checker::new(&org, replace);
+        let mut errors = Errors::none();
+        let mut rows = 0u64;
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        for row in read::open(format, &local)? {
+            let row = row?;
+            rows += 1;
+            counter.store(rows, Ordering::Relaxed);
+            match row.record.and_then(|record| checker.check(row.line, record)) {
+                Ok(activity) if errors.count == 0 => {
+                    batch.push(activity);
+                    if batch.len() == WRITE_BATCH {
+                        // A writer that went away has failed; the caller hears why.
+                        let _ = tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(WRITE_BATCH)));
+                    }
+                }
+                Ok(_) => {}
+                Err(problems) => {
+                    batch.clear();
+                    errors.add(problems);
+                }
+            }
+        }
+        if errors.count == 0 && !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+        errors.kept.sort_by_key(|e| e.line);
+        Ok((rows, errors))
+    });
+    let mut attachment_keys = Vec::new();
+    let mut failed = None;
+    let mut ticker = tokio::time::interval(ctx.progress_every);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            next = rx.recv() => match next {
+                None => break,
+                Some(batch) if failed.is_none() => {
+                    if ctx.attachments.is_some() {
+                        attachment_keys.extend(batch.iter().flat_map(|a| a.attachments.iter().map(|f| f.key.clone())));
+                    }
+                    if let Err(e) = writer.write(batch).await {
+                        failed = Some(e);
+                    }
+                }
+                Some(_) => {}
+            },
+            _ = ticker.tick() => record_progress(ctx, job, |j| j.rows_total = read_so_far.load(Ordering::Relaxed)).await,
+        }
+    }
+    let checked = pass.await.map_err(|e| RunError::Retryable(format!("checking rows stopped: {e}")))?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    Ok(checked.map(|(rows, errors)| Pass { rows, errors, writer, attachment_keys }))
+}
+
 /// The second pass: the same rows, now known good, written in batches.
 async fn write(
     ctx: &ImportContext,
@@ -240,21 +352,20 @@ async fn write(
 ) -> Result<crate::ports::ImportOutcome, RunError> {
     let mut writer = ctx.activities.begin_import(&job.org_id, &job.import_id, job.replace_period).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Activity>, String>>(2);
-    let (format, org, replace): (ImportFormat, String, _) = (job.format, job.org_id.clone(), job.replace_period);
+    let (format, org): (ImportFormat, String) = (job.format, job.org_id.clone());
     tokio::task::spawn_blocking(move || {
         let send = |batch| tx.blocking_send(batch).is_ok();
         let rows = match read::open(format, &local) {
             Ok(rows) => rows,
             Err(e) => return send(Err(e.message)),
         };
-        let mut checker = Checker::new(&org, replace);
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         for row in rows {
             // The first pass read every row good; anything else now means
             // the file changed under us, and nothing must be half-written.
             let checked = row.map_err(|e| e.message).and_then(|row| {
-                let record = row.record.map_err(|_| format!("row {} changed since it was checked", row.line))?;
-                checker.check(row.line, record).map_err(|_| format!("row {} changed since it was checked", row.line))
+                let changed = || format!("row {} changed since it was checked", row.line);
+                checked_again(&org, row.record.map_err(|_| changed())?).map_err(|_| changed())
             });
             match checked {
                 Ok(a) => batch.push(a),

@@ -21,7 +21,7 @@ mod webhook_signature;
 mod webhook_target;
 
 pub use activity::*;
-pub use activity_check::Checker;
+pub use activity_check::{Checker, checked_again};
 pub use attachment_request::{ATTACHMENT_TYPES, CreateAttachmentRequest, MAX_ATTACHMENT_BYTES, ValidAttachmentRequest};
 pub use caller::{Caller, OrgScope};
 pub use date::{DateError, YEARS, parse_iso_date};

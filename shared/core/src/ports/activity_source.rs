@@ -86,6 +86,13 @@ pub trait ActivityStore: ActivitySource {
         import_id: &ImportId,
         replace: Option<Period>,
     ) -> PortResult<Box<dyn ImportWriter>>;
+
+    /// Whether a writer dropped unfinished leaves nothing of its rows: then
+    /// an import may write while it checks, and drop the writer at the
+    /// first bad row, instead of checking the whole file before writing.
+    fn imports_atomically(&self) -> bool {
+        false
+    }
 }
 
 /// Writes one import's activities, in file order.

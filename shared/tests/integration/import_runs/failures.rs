@@ -120,3 +120,23 @@ pub async fn problems_past_the_kept_hundred_are_counted(b: &Backend) {
     assert!(matches!(outcome, Err(FromFileError::Storage(_))), "{outcome:?}");
     assert_eq!(b.listed(&org).await[0].status, ImportStatus::AwaitingUpload);
 }
+
+/// A bad row after batches of good ones were handed to the store (a store
+/// that imports atomically writes while it checks): still nothing stays.
+pub async fn a_bad_row_after_written_batches_leaves_nothing(b: &Backend) {
+    let org = unique_org("late-bad");
+    let earlier: Vec<Activity> = demo::generate(&org, 10, 2025..=2025, 2).collect();
+    let job = b.import(&org, ImportFormat::Jsonl, None, &jsonl(&earlier)).await;
+    assert_eq!(job.status, ImportStatus::Completed, "{:?}", job.errors);
+
+    let fresh: Vec<Activity> = demo::generate(&org, 2600, 2025..=2025, 9).collect();
+    let mut body = jsonl(&fresh[..2500]);
+    body.extend_from_slice(b"{\"activity_id\": \"broken\"}\n");
+    body.extend(jsonl(&fresh[2500..]));
+    let job = b.import(&org, ImportFormat::Jsonl, None, &body).await;
+    assert_eq!((job.status, job.error_code.as_deref()), (ImportStatus::Failed, Some("invalid_rows")));
+    assert_eq!(job.rows_total, 2601);
+    assert!(job.errors.iter().all(|e| e.line == 2501), "{:?}", job.errors);
+    assert_eq!(job.rows_written, 0);
+    assert_eq!(b.stored(&org).await, sorted(earlier), "the earlier activities, and none of the file's");
+}
