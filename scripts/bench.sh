@@ -108,7 +108,8 @@ the seconds.
 
 Importing the same $ROWS activities into an empty data directory with
 \`bufdir-exports activities import\` (the import an upload runs: every row
-checked first, then written in one transaction), once each:
+checked and, while all were good, written in the same pass into one
+transaction that commits only if every row passed), once each:
 
 | file | size | time | rows per second | peak RSS |
 |---|---|---|---|---|

@@ -236,7 +236,7 @@ struct SqliteImport {
 const IMPORT_BUFFER: usize = 4;
 
 /// The import connection's page cache, in KiB.
-const IMPORT_CACHE_KIB: i64 = 64 * 1024;
+const IMPORT_CACHE_KIB: i64 = 32 * 1024;
 
 fn import_thread(
     db_path: PathBuf,
@@ -250,7 +250,8 @@ fn import_thread(
         // A whole import is one transaction touching three B-trees: with
         // SQLite's default 2 MB page cache its pages spill to the WAL and
         // are read back again and again (most of an import's time went to
-        // pread and pwrite). 64 MB keeps the working set in memory.
+        // pread and pwrite). 32 MB holds most of the working set and keeps a
+        // million-row import under 128 MB of memory (64 MB was 15% faster at 143 MB).
         conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB).map_err(map_err)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
         tx.execute_batch(

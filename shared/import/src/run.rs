@@ -1,6 +1,9 @@
 //! Running one import, the same on every backend: once its file has
-//! arrived, every row is read and checked, and only if all of them pass is
-//! anything written, in a second pass over the file. Safe to run twice
+//! arrived, every row is read and checked, and only if all of them pass
+//! does anything of it take effect. A store that writes an import
+//! atomically (SQLite) is handed the rows as they are checked, in one pass,
+//! and the import is dropped at the first bad row; any other (DynamoDB) is
+//! written in a second pass over the file once all rows passed. Safe to run twice
 //! (a redelivered queue message, a restarted server): a finished import is
 //! left alone, and an unfinished one is done again from the start, which
 //! writes the same activities. A run claims its import with a lease (see

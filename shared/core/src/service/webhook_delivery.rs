@@ -194,7 +194,12 @@ impl WebhookDeliverer {
             done.next_attempt_at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
             Attempted::Retrying
         };
-        self.store.update_delivery(&done, claimed.version).await?;
+        match self.store.update_delivery(&done, claimed.version).await {
+            Ok(()) => {}
+            // Deleted with its endpoint while it was being sent: nothing to record.
+            Err(PortError::Conflict) => return Ok(Attempted::Skipped),
+            Err(e) => return Err(e),
+        }
         match outcome {
             Attempted::Delivered => {
                 info!(delivery_id = %done.id, endpoint_id = %done.endpoint_id, attempts = done.attempt_count, "webhook delivered")
