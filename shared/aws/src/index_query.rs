@@ -9,10 +9,14 @@ use std::collections::{HashMap, VecDeque};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::{StreamExt, TryStreamExt};
 
 use super::attr::{Item, get_s, s};
 use super::errors::port_error;
 use crate::ports::PortResult;
+
+/// Partitions whose first page is read at the same time.
+const FIRST_PAGES_AT_ONCE: usize = 32;
 
 /// One index partition to read.
 pub struct Source {
@@ -61,8 +65,14 @@ impl<T> Merge<'_, T> {
     /// Skips `skip` records of the merged order and returns up to `take`.
     pub async fn read(&self, sources: Vec<Source>, skip: usize, take: usize) -> PortResult<Vec<T>> {
         let page_size = skip.saturating_add(take).clamp(10, 1000) as i32;
-        let mut cursors: Vec<Cursor<T>> = sources.into_iter().map(Cursor::new).collect();
-        futures::future::try_join_all(cursors.iter_mut().map(|c| c.fill(self, page_size))).await?;
+        // A token may name a thousand organisations: their first pages are
+        // read a few at a time, not as one burst of a thousand queries
+        // (which DynamoDB throttles, and which overran a test's emulator).
+        let mut cursors: Vec<Cursor<T>> = futures::stream::iter(sources.into_iter().map(Cursor::new))
+            .map(|mut c| async move { c.fill(self, page_size).await.map(|()| c) })
+            .buffered(FIRST_PAGES_AT_ONCE)
+            .try_collect()
+            .await?;
         let mut out = Vec::new();
         let mut skipped = 0;
         while out.len() < take {
