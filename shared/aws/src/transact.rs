@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{TransactWriteItem, WriteRequest};
 
 use super::errors::port_error;
 use crate::backoff::Backoff;
@@ -82,4 +82,28 @@ pub(crate) async fn transact(
         }
     }
     unreachable!("the loop returns on its last try")
+}
+
+/// Between tries of a BatchWriteItem's unprocessed items.
+const BATCH_BACKOFF: Backoff = Backoff::new(Duration::from_millis(25), 2, Duration::from_secs(2));
+
+/// One BatchWriteItem (at most 25 requests), sending what DynamoDB left
+/// unprocessed again with backoff, ten tries in all. `what` names the
+/// work in errors ("write activities").
+pub(crate) async fn batch_write(
+    client: &Client,
+    table: &str,
+    mut requests: Vec<WriteRequest>,
+    what: &'static str,
+) -> PortResult<()> {
+    for tries in 1..=10 {
+        let out =
+            client.batch_write_item().request_items(table, requests).send().await.map_err(|e| port_error(what, e))?;
+        requests = out.unprocessed_items.unwrap_or_default().remove(table).unwrap_or_default();
+        if requests.is_empty() {
+            return Ok(());
+        }
+        BATCH_BACKOFF.wait(tries + 1).await;
+    }
+    Err(PortError::Transient(format!("{what}: items left unprocessed after repeated tries")))
 }

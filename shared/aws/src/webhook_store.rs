@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{self, Item, get_s, n, s};
 use super::errors::port_error;
-use super::transact::{RETRY_BACKOFF, transact};
+use super::transact::{batch_write, transact};
 use crate::domain::{DeliveryStatus, WebhookDelivery, WebhookEndpoint};
 use crate::ports::{PortError, PortResult, WebhookStore};
 
@@ -225,31 +225,14 @@ impl DynamoWebhookStore {
             .filter(|k| get_s(k, SK) != Some(ENDPOINT_SK))
             .collect();
         for chunk in keys.chunks(25) {
-            let mut requests = chunk
+            let requests = chunk
                 .iter()
                 .map(|k| {
                     let delete = built(DeleteRequest::builder().set_key(Some(k.clone())).build())?;
                     Ok(WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<PortResult<Vec<_>>>()?;
-            let mut tries = 1;
-            while !requests.is_empty() {
-                if tries > 10 {
-                    return Err(PortError::Transient("webhook deliveries left undeleted after repeated tries".into()));
-                }
-                if tries > 1 {
-                    RETRY_BACKOFF.wait(tries).await;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| port_error("delete webhook deliveries", e))?;
-                requests = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
-                tries += 1;
-            }
+            batch_write(&self.client, &self.table, requests, "delete webhook deliveries").await?;
         }
         Ok(())
     }

@@ -251,7 +251,8 @@ fn import_thread(
         // SQLite's default 2 MB page cache its pages spill to the WAL and
         // are read back again and again (most of an import's time went to
         // pread and pwrite). 32 MB holds most of the working set and keeps a
-        // million-row import under 128 MB of memory (64 MB was 15% faster at 143 MB).
+        // million-row import under 128 MB of memory (with 64 MB, make bench
+        // measured no gain and a peak of 143 MB).
         conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB).map_err(map_err)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
         tx.execute_batch(

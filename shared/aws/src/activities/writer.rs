@@ -18,6 +18,7 @@ use crate::backoff::Backoff;
 use crate::domain::Activity;
 use crate::errors::port_error;
 use crate::ports::{PortError, PortResult, Stored};
+use crate::transact::batch_write;
 
 /// BatchWriteItem's limit.
 pub(super) const BATCH: usize = 25;
@@ -152,21 +153,7 @@ impl DynamoActivityWriter {
         Err(PortError::Transient("activity pointers left unread after repeated tries".into()))
     }
 
-    pub(super) async fn send_batch(&self, mut requests: Vec<WriteRequest>) -> PortResult<()> {
-        for tries in 1..=10 {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-                .map_err(|e| port_error("write activities", e))?;
-            requests = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(());
-            }
-            BATCH_BACKOFF.wait(tries + 1).await;
-        }
-        Err(PortError::Transient("activities left unprocessed after repeated tries".into()))
+    pub(super) async fn send_batch(&self, requests: Vec<WriteRequest>) -> PortResult<()> {
+        batch_write(&self.client, &self.table, requests, "write activities").await
     }
 }
