@@ -29,7 +29,7 @@ IMPORTS = "/api/v1/activity-imports"
 ACTIVITIES = "/api/v1/activities"
 ORGANISATIONS = "/api/v1/organisations"
 WEBHOOKS = "/api/v1/webhook-endpoints"
-# Every route of the API (see api_router in shared/core/src/http/mod.rs) and the function serving each.
+# Every route of the API (see shared/core/src/http/endpoints.rs) and the function serving each.
 ROUTES = {
     ("GET", BASE): "api-list",
     ("POST", BASE): "api-create",
@@ -330,29 +330,40 @@ def check_cognito(template, resources, api_name, api):
 
 
 def router_routes():
-    """(METHOD, path) of every route api_router in shared/core/src/http/mod.rs serves."""
+    """{endpoint function: (METHOD, path)} of shared/core/src/http/endpoints.rs,
+    where each API operation has a router of its own."""
     http = ROOT / "shared/core/src/http"
     consts = rust_consts(*(p.relative_to(ROOT) for p in http.glob("*.rs")))
-    source = (http / "mod.rs").read_text()
-    body = source[source.index("pub fn api_router"):]
-    body = body[:body.index("\n}\n")]
-    routes = set()
-    for start in [m.end() for m in re.finditer(r"\.route\(", body)]:
-        depth, end = 1, start
-        while depth:
-            depth += {"(": 1, ")": -1}.get(body[end], 0)
-            end += 1
-        args = body[start:end - 1]
-        first = args.split(",")[0].strip()
-        if first.startswith("&format!"):
-            path = re.search(r'"([^"]*)"', first).group(1)
-            path = re.sub(r"(?<!\{)\{(\w+)\}(?!\})", lambda m: consts[m.group(1)], path)
-            path = path.replace("{{", "{").replace("}}", "}")
+    source = (http / "endpoints.rs").read_text()
+    # Path helpers: `fn export(tail: &str) -> String { format!("{BASE_PATH}/{{export_id}}{tail}") }`.
+    helpers = dict(re.findall(r'fn (\w+)\(tail: &str\) -> String \{\s*format!\("([^"]*)\{tail\}"\)', source))
+
+    def resolve(template):
+        path = re.sub(r"(?<!\{)\{(\w+)\}(?!\})", lambda m: consts[m.group(1)], template)
+        return path.replace("{{", "{").replace("}}", "}")
+
+    endpoints = {}
+    for name, body in re.findall(r"pub fn (\w+)\(\) -> Endpoint \{(.*?)\n\}", source, re.S):
+        route = re.search(r"\.route\((.*?), (get|post|put|delete|patch)\(", body, re.S)
+        check(route is not None, f"endpoints::{name} has one readable route")
+        if not route:
+            continue
+        first, method = route.group(1).strip(), route.group(2).upper()
+        if m := re.fullmatch(r'&format!\("([^"]*)"\)', first):
+            path = resolve(m.group(1))
+        elif m := re.fullmatch(r'&(\w+)\("([^"]*)"\)', first):
+            path = resolve(helpers[m.group(1)] + m.group(2))
         else:
             path = consts.get(first, first)
-        for method in re.findall(r"\b(get|post|put|delete|patch)\(", args[len(first):]):
-            routes.add((method.upper(), path))
-    return routes
+        endpoints[name] = (method, path)
+    return endpoints
+
+
+def function_endpoint(crate):
+    """The endpoint function a Lambda's main builds: `endpoints::NAME()`."""
+    main = (ROOT / "functions" / crate / "src/main.rs").read_text()
+    found = re.findall(r"endpoints::(\w+)\(\)", main)
+    return found[0] if len(found) == 1 else None
 
 
 def sub_text(value):
@@ -651,7 +662,9 @@ def main(path):
             check(ref(p.get("ApiId")) == apis[0], f"{name}.{event_name}: on {apis[0]}")
             routes[(p.get("Method", "").upper(), p.get("Path"))] = name
     check(set(routes) == set(ROUTES), f"the routes are exactly the contract's ({sorted(set(routes) ^ set(ROUTES), key=str)})")
-    served = router_routes()
+    endpoints = router_routes()
+    served = set(endpoints.values())
+    check(len(served) == len(endpoints), "each endpoint router serves a route of its own")
     check(served - set(ROUTES) == set(), f"every route the router serves has its function ({sorted(served - set(ROUTES))})")
     missing = set(ROUTES) - served
     check(missing <= ROUTES_AHEAD_OF_CODE, f"every route deployed is served by the router ({sorted(missing - ROUTES_AHEAD_OF_CODE)})")
@@ -662,6 +675,9 @@ def main(path):
     for route, crate in ROUTES.items():
         fn = routes.get(route)
         check(fn is not None and fn == by_crate.get(crate), f"{route[0]} {route[1]} is served by functions/{crate}")
+        built = function_endpoint(crate)
+        check(built is not None and endpoints.get(built) == route,
+              f"functions/{crate} builds the router of {route[0]} {route[1]} (it builds endpoints::{built})")
         if fn:
             variables = functions[fn]["Properties"].get("Environment", {}).get("Variables", {})
             check(ref(variables.get("STATE_MACHINE_ARN")) is not None, f"{fn}: knows the state machine")

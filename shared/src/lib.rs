@@ -27,7 +27,8 @@
 //! - [`import`] (`shared/import/`): reading an import's file (JSON Lines,
 //!   CSV as Norwegian Excel writes it, workbooks), the two passes of a run
 //!   (check every row, then write), the templates, the local runner.
-//! - [`http`] (`shared/core/src/http/`): the axum router, problem answers,
+//! - [`http`] (`shared/core/src/http/`): the axum router (a router per
+//!   operation in `endpoints.rs`, one for each API Lambda), problem answers,
 //!   authentication from claims, the OpenAPI document, signed downloads and
 //!   the local server's connection handling.
 //! - [`backoff`]: the one way anything is retried.

@@ -1,16 +1,17 @@
 //! POST /api/v1/bufdir-exports/{export_id}/retry: starts a new attempt of a failed or cancelled export.
 //!
-//! API Gateway routes only this endpoint here; the shared router answers
-//! it exactly as the local server does. The caller comes from the JWT
-//! authorizer's claims; resource names from the environment.
+//! API Gateway routes only this endpoint here, and this function builds only
+//! its router, which answers exactly as the local server's does. The caller
+//! comes from the JWT authorizer's claims; resource names from the
+//! environment.
 
 use bufdir_aws::api_state_from_env;
-use bufdir_core::http::{api_router, finish};
+use bufdir_core::http::{endpoints, finish};
 use lambda_http::{Error, run, tracing};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let state = api_state_from_env().await?;
-    run(finish(api_router(state))).await
+    run(finish(endpoints::retry_export().with_state(state))).await
 }

@@ -1,5 +1,5 @@
-//! The API Lambdas' handler (the shared router each `functions/api-*`
-//! main runs) invoked in-process with the API Gateway v2 events in
+//! The API Lambdas' handlers (the one-operation router each
+//! `functions/api-*` main builds) invoked in-process with the API Gateway v2 events in
 //! `events/`, the ones `sam local invoke -e` uses, against the AWS
 //! adapters on moto: status and body for each route, the caller taken
 //! from the JWT authorizer's claims, 404 for another organisation's
@@ -16,7 +16,7 @@ use bufdir_testing::moto;
 use serde_json::{Value, json};
 use shared::adapters::aws::steps::{Step, StepInput, run_step};
 use shared::adapters::aws::{AwsApp, WorkflowWiring, execution_arn};
-use shared::http::{api_router, finish};
+use shared::http::{ApiState, endpoints, finish};
 use shared::service::Settings;
 use tower::ServiceExt;
 
@@ -43,14 +43,54 @@ fn with_claim(mut event: Value, claim: &str, value: Option<&str>) -> Value {
     event
 }
 
+/// The API functions: each event goes to the router of the function API
+/// Gateway routes its `routeKey` to, as that function's main builds it.
+struct Lambdas(ApiState);
+
+impl Lambdas {
+    fn router(&self, route_key: &str) -> Router {
+        let (method, path) = route_key.split_once(' ').unwrap();
+        let path = path.strip_prefix("/api/v1").unwrap();
+        let endpoint = match (method, path) {
+            ("GET", "/bufdir-exports") => endpoints::list_exports(),
+            ("POST", "/bufdir-exports") => endpoints::create_export(),
+            ("GET", "/bufdir-exports/{export_id}") => endpoints::get_export(),
+            ("DELETE", "/bufdir-exports/{export_id}") => endpoints::delete_export(),
+            ("GET", "/bufdir-exports/{export_id}/file") => endpoints::get_export_file(),
+            ("PUT", "/bufdir-exports/{export_id}/cancel") => endpoints::cancel_export(),
+            ("POST", "/bufdir-exports/{export_id}/retry") => endpoints::retry_export(),
+            ("GET", "/activity-imports") => endpoints::list_imports(),
+            ("POST", "/activity-imports") => endpoints::create_import(),
+            ("GET", "/activity-imports/{import_id}") => endpoints::get_import(),
+            ("GET", "/activity-imports/templates/{name}") => endpoints::get_import_template(),
+            ("GET", "/activities") => endpoints::list_activities(),
+            ("PUT", "/activities") => endpoints::put_activities(),
+            ("DELETE", "/activities/{activity_id}") => endpoints::delete_activity(),
+            ("GET", "/organisations/{org_id}") => endpoints::get_organisation(),
+            ("PUT", "/organisations/{org_id}") => endpoints::put_organisation(),
+            ("POST", "/attachments") => endpoints::create_attachment(),
+            ("GET", "/webhook-endpoints") => endpoints::list_webhook_endpoints(),
+            ("POST", "/webhook-endpoints") => endpoints::create_webhook_endpoint(),
+            ("GET", "/webhook-endpoints/{endpoint_id}") => endpoints::get_webhook_endpoint(),
+            ("PATCH", "/webhook-endpoints/{endpoint_id}") => endpoints::update_webhook_endpoint(),
+            ("DELETE", "/webhook-endpoints/{endpoint_id}") => endpoints::delete_webhook_endpoint(),
+            ("POST", "/webhook-endpoints/{endpoint_id}/rotate-secret") => endpoints::rotate_webhook_secret(),
+            ("GET", "/webhook-endpoints/{endpoint_id}/deliveries") => endpoints::list_webhook_deliveries(),
+            other => panic!("no function in this test serves {other:?}"),
+        };
+        finish(endpoint.with_state(self.0.clone()))
+    }
+}
+
 /// What API Gateway would get back from the Lambda, headers and all.
-async fn answer(router: &Router, event: &Value) -> Response {
+async fn answer(lambdas: &Lambdas, event: &Value) -> Response {
+    let router = lambdas.router(event["routeKey"].as_str().expect("a routeKey"));
     let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event");
-    router.clone().oneshot(request).await.unwrap()
+    router.oneshot(request).await.unwrap()
 }
 
 /// What API Gateway would get back from the Lambda: status and JSON body.
-async fn invoke(router: &Router, event: &Value) -> (u16, Value) {
+async fn invoke(router: &Lambdas, event: &Value) -> (u16, Value) {
     let response = answer(router, event).await;
     let status = response.status().as_u16();
     let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
@@ -67,7 +107,7 @@ async fn api_lambdas_answer_the_event_fixtures() {
     let app = AwsApp::new(names.clone(), c.clone(), Settings::default());
     app.activities.writer().put_all(shared::demo::generate("org-demo", 50, 2025..=2025, 3)).await.unwrap();
     let state = app.api_state().unwrap();
-    let router = finish(api_router(state));
+    let router = Lambdas(state);
     let execution = |id: &str, attempt: u32| execution_arn(&sm, &format!("{id}-a{attempt}")).unwrap();
     let status_of = |arn: String| {
         let c = c.clone();
@@ -104,6 +144,15 @@ async fn api_lambdas_answer_the_event_fixtures() {
     let admin = with_claim(with_claim(fixture("api-list.json"), "org_ids", None), "roles", Some("[admin]"));
     let (status, body) = invoke(&router, &admin).await;
     assert_eq!((status, body["pagination"]["total"].as_u64()), (200, Some(1)));
+
+    // each function serves its own route only: api-get's router does not delete
+    let delete = with_id(&fixture("api-delete.json"), &id);
+    let request = lambda_http::request::from_str(&delete.to_string()).unwrap();
+    let response = router.router("GET /api/v1/bufdir-exports/{export_id}").oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let request = lambda_http::request::from_str(&fixture("api-list.json").to_string()).unwrap();
+    let response = router.router("GET /api/v1/bufdir-exports/{export_id}").oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
 
     // api-file: no file to download while the export is queued
     let file = with_id(&fixture("api-file.json"), &id);
@@ -190,7 +239,7 @@ async fn without_a_receiver_api_create_refuses_a_submission_with_422_and_creates
     let names = moto::stack(&c, Some(sm)).await;
     let settings = Settings { accepts_submissions: false, ..Settings::default() };
     let app = AwsApp::new(names, c.clone(), settings);
-    let router = finish(api_router(app.api_state().unwrap()));
+    let router = Lambdas(app.api_state().unwrap());
 
     let mut create = fixture("api-create.json");
     let mut request: Value = serde_json::from_str(create["body"].as_str().unwrap()).unwrap();
@@ -246,7 +295,7 @@ async fn webhook_lambdas_answer_the_event_fixtures() {
     let mut settings = Settings::default();
     settings.webhooks.targets = WebhookTargets::new(["127.0.0.1"]);
     let app = AwsApp::new(names, c.clone(), settings);
-    let router = finish(api_router(app.api_state().unwrap()));
+    let router = Lambdas(app.api_state().unwrap());
     let (url, seen) = receiver().await;
 
     // api-webhooks-create: 201 with the secret, for the token's organisation

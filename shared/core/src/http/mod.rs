@@ -8,6 +8,7 @@ mod claim_rules;
 mod cors;
 pub mod downloads;
 pub mod dto;
+pub mod endpoints;
 mod extract;
 mod handlers;
 mod imports;
@@ -22,7 +23,6 @@ mod webhooks;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 
 pub use activities::{ACTIVITIES_PATH, MAX_PUT_BODY};
@@ -57,38 +57,10 @@ pub struct ApiState {
     pub auth: Arc<dyn Authenticator>,
 }
 
-/// The export API's routes, with request ids, body limits and problem
-/// answers for unknown routes and methods.
+/// The export API's routes (every operation in `endpoints`); `finish`
+/// adds request ids, body limits and problem answers.
 pub fn api_router(state: ApiState) -> Router {
-    Router::new()
-        .route(BASE_PATH, get(handlers::list_exports).post(handlers::create_export))
-        .route(&format!("{BASE_PATH}/{{export_id}}"), get(handlers::get_export).delete(handlers::delete_export))
-        .route(&format!("{BASE_PATH}/{{export_id}}/file"), get(handlers::get_export_file))
-        .route(&format!("{BASE_PATH}/{{export_id}}/cancel"), put(handlers::cancel_export))
-        .route(&format!("{BASE_PATH}/{{export_id}}/retry"), post(handlers::retry_export))
-        .route(IMPORTS_PATH, get(imports::list_imports).post(imports::create_import))
-        .route(&format!("{IMPORTS_PATH}/{{import_id}}"), get(imports::get_import))
-        .route(&format!("{IMPORTS_PATH}/templates/{{name}}"), get(imports::get_template))
-        .route(
-            ACTIVITIES_PATH,
-            get(activities::list_activities).put(activities::put_activities).layer(DefaultBodyLimit::max(MAX_PUT_BODY)),
-        )
-        .route(&format!("{ACTIVITIES_PATH}/{{activity_id}}"), axum::routing::delete(activities::delete_activity))
-        .route(
-            &format!("{ORGANISATIONS_PATH}/{{org_id}}"),
-            get(organisations::get_organisation).put(organisations::put_organisation),
-        )
-        .route(ATTACHMENTS_PATH, post(attachments::create_attachment))
-        .route(WEBHOOKS_PATH, get(webhooks::list_webhook_endpoints).post(webhooks::create_webhook_endpoint))
-        .route(
-            &format!("{WEBHOOKS_PATH}/{{endpoint_id}}"),
-            get(webhooks::get_webhook_endpoint)
-                .patch(webhooks::update_webhook_endpoint)
-                .delete(webhooks::delete_webhook_endpoint),
-        )
-        .route(&format!("{WEBHOOKS_PATH}/{{endpoint_id}}/rotate-secret"), post(webhooks::rotate_webhook_secret))
-        .route(&format!("{WEBHOOKS_PATH}/{{endpoint_id}}/deliveries"), get(webhooks::list_webhook_deliveries))
-        .with_state(state)
+    endpoints::all().with_state(state)
 }
 
 /// Wraps any router with what every response needs: a request id, a body
