@@ -490,6 +490,44 @@ def check_bufdir_receiver(template, functions, env):
             check(not grants, f"{name}: no Secrets Manager access")
 
 
+# The functions that can end an export as failed (and so log its `export ended` line).
+FAILING_FUNCTIONS = ["mark-failed", "watchdog", "api-create", "api-retry"]
+
+
+def check_failure_alarm(resources, functions, alarms):
+    """Failures are counted from the `export ended` log line of every
+    function that can fail an export, those with fault `system` only, and
+    one alarm watches that count; docs/operations.md has a runbook section
+    for every alarm and for no other."""
+    ended = rust_consts(Path("shared/core/src/service/exports.rs")).get("EXPORT_ENDED")
+    check(ended is not None, "exports.rs names the export ended message (EXPORT_ENDED)")
+    pattern = f'{{ $.fields.message = "{ended}" && $.fields.fault = "system" }}'
+    filters = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Logs::MetricFilter"]
+    counted = {}
+    for f in filters:
+        if f.get("FilterPattern") == pattern:
+            t = f["MetricTransformations"][0]
+            counted[ref(f.get("LogGroupName"))] = (sub_text(t.get("MetricNamespace")), t.get("MetricName"), t.get("MetricValue"))
+    by_crate = {fn["Properties"].get("CodeUri", "").removeprefix("functions/"): name for name, fn in functions.items()}
+    metrics = set()
+    for crate in FAILING_FUNCTIONS:
+        fn = functions.get(by_crate.get(crate), {})
+        group = ref(fn.get("Properties", {}).get("LoggingConfig", {}).get("LogGroup"))
+        check(group in counted, f"{crate}'s system failures are counted from its log group {group}")
+        if group in counted:
+            metrics.add(counted[group])
+    check(len(metrics) == 1 and next(iter(metrics))[2] == "1", f"they all count into one metric ({metrics})")
+    if len(metrics) == 1:
+        namespace, name, _ = next(iter(metrics))
+        check(any(sub_text(a.get("Namespace")) == namespace and a.get("MetricName") == name and a.get("Threshold") == 1
+                  and a.get("Statistic") == "Sum" for a in alarms), f"an alarm on {name}")
+    check(not any(a.get("MetricName") == "ExecutionsFailed" for a in alarms),
+          "no alarm on every failed execution (user-caused failures page nobody)")
+    names = {name for name, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    runbook = set(re.findall(r"^## (\w+)$", (ROOT / "docs/operations.md").read_text(), re.M))
+    check(names == runbook, f"docs/operations.md has a section for every alarm and no other ({sorted(names ^ runbook)})")
+
+
 def check_imports(template, resources, functions, env, buckets, queues, alarms):
     """A file under uploads/ starts its import: the bucket tells the imports
     queue, the queue triggers the import function (one message at a time,
@@ -772,8 +810,7 @@ def main(path):
             s.get("Effect") == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
             for s in p["PolicyDocument"]["Statement"]) for p in queue_policies), f"{name}: TLS-only policy")
     alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
-    check(any(a["MetricName"] == "ExecutionsFailed" and ref(a["Dimensions"][0]["Value"]) in machines for a in alarms),
-          "an alarm on failed workflow executions")
+    check_failure_alarm(resources, functions, alarms)
     check(any(a["Namespace"] == "AWS/SQS" and ref(a["Dimensions"][0]["Value"]) == dlq for a in alarms),
           "an alarm on the dead-letter queue's depth")
     check_attachments(functions, env, buckets)

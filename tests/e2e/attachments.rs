@@ -65,6 +65,7 @@ async fn a_bundle_fails_on_a_missing_file_and_completes_once_it_is_there() {
     let failed = server.wait_status(&token, &id, "failed").await;
     let message = failed["error_message"].as_str().unwrap();
     assert!(message.contains("kursbevis.pdf") && message.contains("act-3"), "names the missing file: {message}");
+    assert_eq!(failed["error_code"], "attachment_missing", "{failed}");
     assert!(server.files_of("org-a", &id).await.is_empty(), "nothing half-written is left");
 
     put_attachment(dir.path(), "org-a/act-3/kursbevis.pdf", b"%PDF certificate").await;

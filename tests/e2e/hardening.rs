@@ -340,4 +340,5 @@ async fn the_watchdog_starts_a_queued_export_nobody_runs() {
     let stalled =
         watcher.wait_for(&blocker_token, &blocker, Duration::from_secs(60), |j| j["status"] == "failed").await;
     assert!(stalled["error_message"].as_str().unwrap().contains("stopped making progress"), "{stalled}");
+    assert_eq!(stalled["error_code"], "timeout", "{stalled}");
 }

@@ -52,6 +52,7 @@ async fn export_lifecycle_create_watch_download_and_read_back() {
         "created_at",
         "completed_at",
         "error_message",
+        "error_code",
         "progress",
         "retry_count",
     ] {
@@ -61,7 +62,7 @@ async fn export_lifecycle_create_watch_download_and_read_back() {
     assert_eq!(job["format"], "excel");
     assert_eq!(job["period_from"], "2025-03-01");
     assert_eq!(job["activity_types"], json!(["group_session", "individual_counseling"]));
-    assert_eq!(job["error_message"], Value::Null);
+    assert_eq!((&job["error_message"], &job["error_code"]), (&Value::Null, &Value::Null));
     assert_eq!(job["retry_count"], 0);
 
     // Expected figures come from the seeded records, not from the report code.
@@ -306,6 +307,7 @@ async fn retry_after_a_failure_and_the_retry_limit() {
     let id = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "excel")).await;
     let failed = server.wait_status(&token, &id, "failed").await;
     assert!(failed["error_message"].as_str().unwrap().contains("reading activities"), "{failed}");
+    assert_eq!(failed["error_code"], "internal", "a record we cannot read is ours to fix");
     assert_eq!(failed["file_url"], Value::Null);
     assert!(server.files_of("org-a", &id).await.is_empty());
 
@@ -319,7 +321,7 @@ async fn retry_after_a_failure_and_the_retry_limit() {
     assert_eq!(body["retry_count"], 1);
     let done = server.wait_status(&token, &id, "completed").await;
     assert_eq!(done["retry_count"], 1);
-    assert_eq!(done["error_message"], Value::Null);
+    assert_eq!((&done["error_message"], &done["error_code"]), (&Value::Null, &Value::Null));
     let files = server.files_of("org-a", &id).await;
     assert_eq!(files.len(), 1);
     assert!(files[0].to_string_lossy().contains("/a2/"), "attempt 2 has its own key: {files:?}");

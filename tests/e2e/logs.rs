@@ -232,4 +232,18 @@ async fn json_logs_are_one_object_per_line_with_ids_as_fields() {
         events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()),
         "every event has a level and a time"
     );
+    // Each export's end is one line an operator (or a metric filter) counts:
+    // outcome, and for a failure its code and whose it is to fix.
+    let ended: Vec<&Value> = events.iter().filter(|e| e["message"] == shared::service::EXPORT_ENDED).collect();
+    let of = |id: &str| -> Vec<&Value> { ended.iter().copied().filter(|e| e["export_id"] == id).collect() };
+    for id in &log.export_ids[..3] {
+        let lines = of(id);
+        assert_eq!(lines.len(), 1, "one end line for {id}: {lines:?}");
+        assert_eq!((&lines[0]["outcome"], &lines[0]["level"]), (&json!("completed"), &json!("INFO")), "{lines:?}");
+        assert!(lines[0]["rows"].as_u64().unwrap() > 0 && lines[0]["seconds"].as_f64().is_some(), "{lines:?}");
+    }
+    let failed = of(&log.export_ids[3]);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let fields = ["outcome", "error_code", "fault", "level"].map(|f| failed[0][f].clone());
+    assert_eq!(fields, [json!("failed"), json!("attachment_missing"), json!("user"), json!("WARN")], "{failed:?}");
 }

@@ -184,8 +184,16 @@ fn the_contract_fields_are_all_in_the_document() {
     assert_fields(&doc, "ExportListBody", &["data", "pagination"]);
     assert_fields(&doc, "PaginationBody", &["page", "limit", "total"]);
     let mut detail = summary.to_vec();
-    detail.extend(["activity_types", "file_url", "file_expires_at", "error_message"]);
+    detail.extend(["activity_types", "file_url", "file_expires_at", "error_message", "error_code"]);
     assert_fields(&doc, "ExportDetailBody", &detail);
+    let codes: Vec<&str> = doc["components"]["schemas"]["FailureCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let known: Vec<&str> = shared::domain::FailureCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(codes, known, "the document lists every failure code");
     assert_fields(&doc, "CreatedBody", &["export_id", "status", "estimated_duration_seconds", "created_at"]);
     assert_fields(&doc, "CancelledBody", &["export_id", "status", "cancelled_at"]);
     assert_fields(&doc, "RetriedBody", &["export_id", "status", "retry_count", "queued_at"]);

@@ -135,6 +135,10 @@ async fn every_event_type_reaches_the_receiver_signed() {
     assert_eq!(of_type("export.cancelled")["data"]["export_id"], cancelled.as_str());
     assert_eq!(of_type("export.failed")["data"]["export_id"], failed.as_str());
     assert!(of_type("export.failed")["data"]["error_message"].as_str().is_some());
+    let failed_export = of_type("export.failed");
+    let code = failed_export["data"]["error_code"].as_str().unwrap();
+    let detail = server.get(&token, &failed).await;
+    assert_eq!((detail["error_code"].as_str(), code), (Some("internal"), "internal"), "{failed_export}");
     assert_eq!(of_type("import.completed")["data"]["import_id"], imported["import_id"]);
     assert_eq!(of_type("import.completed")["data"]["rows_written"], 1);
     assert_eq!(of_type("import.failed")["data"]["error_count"], failed_import["error_count"]);

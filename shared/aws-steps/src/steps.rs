@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
-use crate::domain::ExportId;
+use crate::domain::{ExportId, FailureCode, encode_failure};
 use crate::workflow::{self, StepError, WorkflowContext};
 
 /// Time kept back before the Lambda's deadline to stop cleanly.
@@ -95,9 +95,9 @@ impl From<StepFailure> for Diagnostic {
     }
 }
 
-/// The message a caught error leaves on the export, for the person who
-/// asked for it: our own steps' messages as they are; the platform's
-/// (timeouts, crashes) in plain words.
+/// The failure a caught error leaves on the export (its code and, for the
+/// person who asked for it, a message): our own steps' as they are; the
+/// platform's (timeouts, crashes) in plain words.
 pub fn failure_message(error: Option<&Value>) -> String {
     let Some(error) = error else { return "the export failed".to_string() };
     let name = error.get("Error").and_then(Value::as_str).unwrap_or("");
@@ -107,7 +107,9 @@ pub fn failure_message(error: Option<&Value>) -> String {
         .and_then(|c| c.get("errorMessage").and_then(Value::as_str).map(str::to_string));
     match name {
         RETRYABLE | NON_RETRYABLE => from_cause.unwrap_or_else(|| cause.to_string()),
-        "States.Timeout" | "Sandbox.Timedout" => "the export did not finish in time".to_string(),
+        "States.Timeout" | "States.HeartbeatTimeout" | "Sandbox.Timedout" => {
+            encode_failure(FailureCode::Timeout, "the export did not finish in time")
+        }
         "" => "the export failed".to_string(),
         other => format!("the export failed unexpectedly ({other})"),
     }
@@ -197,7 +199,7 @@ async fn generate_before(
         _ = tokio::time::sleep_until(deadline) => {
             cancel.cancel();
             let _ = work.await;
-            Err(StepError::NonRetryable("the report took longer than one step may run".into()))
+            Err(StepError::NonRetryable(encode_failure(FailureCode::Timeout, "the report took longer than one step may run")))
         }
     }
 }
@@ -213,7 +215,7 @@ mod tests {
         assert_eq!(failure_message(Some(&caught)), "no report was stored");
         assert_eq!(
             failure_message(Some(&json!({"Error": "States.Timeout", "Cause": ""}))),
-            "the export did not finish in time"
+            "timeout: the export did not finish in time"
         );
         assert_eq!(
             failure_message(Some(&json!({"Error": "Lambda.Unknown"}))),

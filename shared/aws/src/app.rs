@@ -14,6 +14,7 @@ use super::{
     DynamoWebhookStore, S3AttachmentUploads, S3Attachments, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
     SqsImportRunner, StepFunctionsStarter,
 };
+use crate::domain::{FailureCode, encode_failure};
 use crate::http::{ApiState, ClaimRules};
 use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission, WorkflowStarter};
 use crate::service::{
@@ -227,6 +228,6 @@ struct NoReceiver(&'static str);
 #[async_trait]
 impl BufdirSubmitter for NoReceiver {
     async fn submit(&self, _: &Submission, _: &Path) -> PortResult<Receipt> {
-        Err(PortError::Permanent(self.0.to_string()))
+        Err(PortError::Permanent(encode_failure(FailureCode::ReceiverNotConfigured, self.0)))
     }
 }

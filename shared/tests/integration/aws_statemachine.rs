@@ -341,6 +341,7 @@ async fn the_real_steps_run_an_export_end_to_end() {
     assert_eq!(entered, ["Generate", "MarkFailed", "ExportFailed"]);
     let failed = service.get(&caller_b, &failing.export_id).await.unwrap().job;
     assert_eq!(failed.status, ExportStatus::Failed);
+    assert_eq!(failed.error_code, Some(shared::domain::FailureCode::Internal));
     assert!(
         failed.error_message.as_deref().unwrap_or("").contains("reading activities failed"),
         "{:?}",

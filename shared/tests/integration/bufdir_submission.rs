@@ -869,6 +869,7 @@ async fn a_refused_submission_fails_the_export_with_the_receivers_message() {
     let (_dir, app, _receiver) = service_submitting(vec![problem(400, "org-demo has no grant for 2025")]).await;
     let job = export_submitting(&app).await;
     assert_eq!(job.status, shared::domain::ExportStatus::Failed);
+    assert_eq!(job.error_code, Some(shared::domain::FailureCode::ReceiverRefused), "the caller's to fix");
     assert!(
         job.error_message.as_deref().unwrap().contains("org-demo has no grant for 2025"),
         "{:?}",
@@ -891,6 +892,17 @@ async fn a_receiver_down_for_one_step_try_is_tried_again_by_the_workflow() {
     assert_eq!((s.status, s.attempts, s.error), (shared::domain::SubmissionStatus::Submitted, 2, None));
     let keys: HashSet<String> = receiver.received().await.into_iter().filter_map(|r| r.idempotency_key).collect();
     assert_eq!(keys.len(), 1, "every request of the attempt carries one idempotency key: {keys:?}");
+}
+
+#[tokio::test]
+async fn a_receiver_down_through_every_try_fails_the_export_as_unavailable() {
+    let down = || Reply::Status(503, "text/plain", "maintenance".into(), None);
+    let (_dir, app, _receiver) = service_submitting((0..64).map(|_| down()).collect()).await;
+    let job = export_submitting(&app).await;
+    assert_eq!(job.status, shared::domain::ExportStatus::Failed);
+    assert_eq!(job.error_code, Some(shared::domain::FailureCode::ReceiverUnavailable), "{:?}", job.error_message);
+    let message = job.error_message.unwrap();
+    assert!(message.starts_with("submission to Bufdir failed:"), "the code is not in the words: {message}");
 }
 
 // ---------------------------------------------------------------- the key in AWS Secrets Manager

@@ -119,6 +119,7 @@ async fn the_watchdog_fails_an_export_whose_heartbeat_stopped_and_it_can_be_retr
     assert_eq!(app.service.fail_stalled(now).await.unwrap(), 1);
     let failed = app.service.get(&caller, &stalled.export_id).await.unwrap().job;
     assert_eq!(failed.status, ExportStatus::Failed);
+    assert_eq!(failed.error_code, Some(shared::domain::FailureCode::Timeout));
     assert!(
         failed.error_message.as_deref().unwrap().contains("no heartbeat for over 10 min"),
         "{:?}",
@@ -232,6 +233,7 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
     assert_eq!(status(fresh).await.status, ExportStatus::Queued, "one queued a moment ago is left alone");
     let failed = status(ended).await;
     assert_eq!(failed.status, ExportStatus::Failed);
+    assert_eq!(failed.error_code, Some(shared::domain::FailureCode::NotStarted));
     assert!(failed.error_message.unwrap().contains("ended before it ran"));
 
     // A start that fails fails the export too, with the reason, and it can be retried.
@@ -242,6 +244,8 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
     assert_eq!((report.restarted, report.failed_unstarted), (0, 1));
     let failed = status(lost).await;
     assert_eq!(failed.status, ExportStatus::Failed);
+    assert_eq!(failed.error_code, Some(shared::domain::FailureCode::NotStarted));
     assert!(failed.error_message.unwrap().contains("could not be started (transient: throttled)"));
-    assert_eq!(service.retry(&caller, lost).await.unwrap().status, ExportStatus::Queued);
+    let retried = service.retry(&caller, lost).await.unwrap();
+    assert_eq!((retried.status, retried.error_code), (ExportStatus::Queued, None), "a retry clears the code");
 }

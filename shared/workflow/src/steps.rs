@@ -13,7 +13,10 @@ use tracing::{info, warn};
 
 use super::WorkflowContext;
 use super::ownership::{change_if_ours, claim};
-use crate::domain::{BufdirSubmission, ExportId, ExportJob, Organisation, Progress, Stage, StoredFile, Transition};
+use crate::domain::{
+    BufdirSubmission, ExportId, ExportJob, FailureCode, Organisation, Progress, Stage, StoredFile, Transition,
+    decode_failure, encode_failure, split_failure,
+};
 use crate::ports::{ActivityQuery, ExportEventType, PortError, Submission};
 use crate::report::{self, ReportError, ReportMeta, ReportOutput};
 use crate::service::publish;
@@ -198,9 +201,10 @@ fn step_error(e: ReportError) -> StepError {
         ReportError::Cancelled => StepError::Stopped,
         ReportError::Source(e) => from_port("reading activities", e),
         ReportError::Attachment(e) => from_port("reading an attachment", e),
-        e @ (ReportError::Write(_) | ReportError::UnknownProfile(_) | ReportError::MissingAttachment { .. }) => {
-            StepError::NonRetryable(e.to_string())
+        e @ ReportError::MissingAttachment { .. } => {
+            StepError::NonRetryable(encode_failure(FailureCode::AttachmentMissing, &e.to_string()))
         }
+        e @ (ReportError::Write(_) | ReportError::UnknownProfile(_)) => StepError::NonRetryable(e.to_string()),
     }
 }
 
@@ -274,15 +278,17 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
     let receipt = match ctx.submitter.submit(&submission, &local).await {
         Ok(receipt) => receipt,
         Err(e) => {
-            let error = match StepError::from(e) {
-                StepError::Retryable(m) => StepError::Retryable(format!("submission to Bufdir failed: {m}")),
-                other => StepError::NonRetryable(format!("submission to Bufdir failed: {other}")),
-            };
-            let (message, final_try) = match &error {
-                StepError::Retryable(m) => (m.clone(), false),
-                StepError::NonRetryable(m) => (m.clone(), true),
+            // A receiver that keeps failing is unavailable; one that answers
+            // no refused the report, unless the submitter said otherwise.
+            let (default_code, final_try, said) = match StepError::from(e) {
+                StepError::Retryable(m) => (FailureCode::ReceiverUnavailable, false, m),
+                StepError::NonRetryable(m) => (FailureCode::ReceiverRefused, true, m),
                 StepError::Stopped => return Err(StepError::Stopped),
             };
+            let (code, said) = split_failure(&said).unwrap_or((default_code, &said));
+            let message = format!("submission to Bufdir failed: {said}");
+            let coded = encode_failure(code, &message);
+            let error = if final_try { StepError::NonRetryable(coded) } else { StepError::Retryable(coded) };
             change_if_ours(ctx, id, attempt, |j| {
                 j.bufdir_submission.get_or_insert_with(BufdirSubmission::pending).failed(message.clone(), final_try);
                 Ok(())
@@ -321,20 +327,21 @@ pub async fn complete(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Res
     Ok(())
 }
 
-/// Marks the export failed with `message`, removing whatever the attempt
-/// stored, so a failed export never leaves a half-made file behind.
-pub async fn mark_failed(ctx: &WorkflowContext, id: &ExportId, attempt: u32, message: &str) -> Result<(), StepError> {
+/// Marks the export failed with `failure` (a step's error text, with its
+/// code when the step knew one: see `encode_failure`), removing whatever
+/// the attempt stored, so a failed export never leaves a half-made file behind.
+pub async fn mark_failed(ctx: &WorkflowContext, id: &ExportId, attempt: u32, failure: &str) -> Result<(), StepError> {
+    let (code, message) = decode_failure(failure);
     let Some(job) = ctx.jobs.get(id).await? else { return Ok(()) };
     if job.attempt() != attempt || !job.status.is_active() {
         return Ok(());
     }
     remove_attempt_files(ctx, &job).await;
     let mut next = job.clone();
-    next.apply(Transition::Fail, Utc::now()).map_err(|e| StepError::NonRetryable(e.to_string()))?;
-    next.error_message = Some(message.to_string());
+    next.fail(code, &message, Utc::now()).map_err(|e| StepError::NonRetryable(e.to_string()))?;
     next.file = None;
     if let Some(submission) = &mut next.bufdir_submission {
-        submission.abandoned(message);
+        submission.abandoned(&message);
     }
     next.version = job.version + 1;
     match ctx.jobs.update(&next, job.version).await {

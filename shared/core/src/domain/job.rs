@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::status::{ExportStatus, Transition, next_status};
-use super::{ActivityType, BufdirSubmission, ExportId, ValidRequest};
+use super::{ActivityType, BufdirSubmission, ExportId, FailureCode, ValidRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +91,9 @@ pub struct ExportJob {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
     pub error_message: Option<String>,
+    /// Why it failed, as a code (see `FailureCode`); with `error_message`.
+    #[serde(default)]
+    pub error_code: Option<FailureCode>,
     pub retry_count: u32,
     pub estimated_duration_seconds: u64,
     pub progress: Progress,
@@ -144,6 +147,7 @@ impl ExportJob {
             cancelled_at: None,
             cancel_reason: None,
             error_message: None,
+            error_code: None,
             retry_count: 0,
             estimated_duration_seconds,
             // The generate step counts the rows when it starts.
@@ -168,6 +172,14 @@ impl ExportJob {
 
     pub fn attempt_prefix(&self) -> String {
         format!("{}a{}/", self.file_prefix(), self.attempt())
+    }
+
+    /// Fails the job for `code`, saying why in `message`.
+    pub fn fail(&mut self, code: FailureCode, message: &str, at: DateTime<Utc>) -> Result<(), TransitionRefused> {
+        self.apply(Transition::Fail, at)?;
+        self.error_code = Some(code);
+        self.error_message = Some(message.to_string());
+        Ok(())
     }
 
     /// Moves the job along the transition table, or refuses.
@@ -202,6 +214,7 @@ impl ExportJob {
                 self.cancelled_at = None;
                 self.cancel_reason = None;
                 self.error_message = None;
+                self.error_code = None;
                 self.file = None;
                 self.file_expires_at = None;
                 if let Some(submission) = &mut self.bufdir_submission {

@@ -5,6 +5,7 @@ mod activity_check;
 mod attachment_request;
 mod caller;
 mod date;
+mod failure;
 mod ids;
 mod import;
 mod import_request;
@@ -25,6 +26,7 @@ pub use activity_check::{Checker, checked_again};
 pub use attachment_request::{ATTACHMENT_TYPES, CreateAttachmentRequest, MAX_ATTACHMENT_BYTES, ValidAttachmentRequest};
 pub use caller::{Caller, OrgScope};
 pub use date::{DateError, YEARS, parse_iso_date};
+pub use failure::{FailureCode, Fault, decode_failure, encode_failure, split_failure};
 pub use ids::{AttachmentId, ExportId, ImportId, WebhookEndpointId};
 pub use import::{
     IMPORT_TRANSITIONS, ImportFormat, ImportJob, ImportMove, ImportMoveRefused, ImportStatus, MAX_IMPORT_RUNS,

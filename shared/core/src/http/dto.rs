@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ActivityType, ExportFormat, ExportJob, ExportStatus, Stage, SubmissionStatus};
+use crate::domain::{ActivityType, ExportFormat, ExportJob, ExportStatus, FailureCode, Stage, SubmissionStatus};
 use crate::ports::{JobPage, UploadMethod, UploadTarget};
 
 /// Timestamps as the contract writes them: `2026-03-01T08:00:00Z`.
@@ -134,8 +134,15 @@ pub struct ExportDetailBody {
     pub cancelled_at: Option<String>,
     #[schema(required = true)]
     pub cancel_reason: Option<String>,
+    /// Why a failed export failed, in words for the person who asked for it.
     #[schema(required = true)]
     pub error_message: Option<String>,
+    /// Why a failed export failed, as a code: `attachment_missing` and
+    /// `receiver_refused` are the caller's to fix (the data, or what Bufdir
+    /// said of it); the others are the service's or Bufdir's availability,
+    /// and a retry may succeed.
+    #[schema(required = true)]
+    pub error_code: Option<FailureCode>,
     pub retry_count: u32,
     pub estimated_duration_seconds: u64,
     pub progress: ProgressBody,
@@ -192,6 +199,7 @@ impl ExportDetailBody {
             cancelled_at: j.cancelled_at.map(ts),
             cancel_reason: j.cancel_reason.clone(),
             error_message: j.error_message.clone(),
+            error_code: j.error_code,
             retry_count: j.retry_count,
             estimated_duration_seconds: j.estimated_duration_seconds,
             progress: ProgressBody {

@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::PortResult;
+use crate::domain::FailureCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExportEventType {
@@ -29,6 +30,9 @@ pub struct ExportEvent {
     pub status: String,
     pub occurred_at: DateTime<Utc>,
     pub error_message: Option<String>,
+    /// With `export.failed`: why, as a code clients can branch on.
+    #[serde(default)]
+    pub error_code: Option<FailureCode>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

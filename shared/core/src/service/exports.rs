@@ -16,8 +16,8 @@ use super::estimate::{estimate_rows, estimate_seconds};
 use super::idempotency::{Created, IdempotencyKey, fingerprint, record_for};
 use crate::backoff::Backoff;
 use crate::domain::{
-    Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FieldError, OrgScope, Transition,
-    ValidRequest, find_profile,
+    Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FailureCode, FieldError, OrgScope,
+    Transition, ValidRequest, find_profile,
 };
 use crate::ports::{
     ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage, JobQuery, JobStore, KeyRecord,
@@ -240,13 +240,15 @@ impl ExportService {
             Err(e) => {
                 warn!(export_id = %job.export_id, error = %e, "workflow did not start");
                 let message = format!("the export could not be started: {e}");
-                let _ = self
+                let failed = self
                     .change(&job.export_id, |j| {
-                        j.apply(Transition::Fail, Utc::now())?;
-                        j.error_message = Some(message.clone());
+                        j.fail(FailureCode::NotStarted, &message, Utc::now())?;
                         Ok(())
                     })
                     .await;
+                if let Ok(failed) = failed {
+                    publish(&*self.ports.events, &failed, ExportEventType::Failed).await;
+                }
                 Err(ServiceError::Unavailable("the export workflow could not be started".into()))
             }
         }
@@ -461,6 +463,7 @@ const CONFLICT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(10), 2, Dur
 
 /// Sends the outcome event; a lost event is logged, never fails the export.
 pub async fn publish(events: &dyn EventPublisher, job: &ExportJob, event_type: ExportEventType) {
+    log_outcome(job, event_type);
     let event = ExportEvent {
         event_type,
         export_id: job.export_id.to_string(),
@@ -469,8 +472,34 @@ pub async fn publish(events: &dyn EventPublisher, job: &ExportJob, event_type: E
         status: job.status.to_string(),
         occurred_at: job.updated_at,
         error_message: job.error_message.clone(),
+        error_code: job.error_code,
     };
     if let Err(e) = events.publish(&event.into()).await {
         warn!(export_id = %job.export_id, error = %e, "export event not published");
+    }
+}
+
+/// The message of the one log line each export's end writes. On AWS a
+/// metric filter counts the failures whose `fault` is `system` from it
+/// (template.yaml, `ExportsFailedForSystemFault`), so the alarm stays
+/// quiet for failures the caller has to fix.
+pub const EXPORT_ENDED: &str = "export ended";
+
+fn log_outcome(job: &ExportJob, event_type: ExportEventType) {
+    let (id, attempt) = (&job.export_id, job.attempt());
+    let format = job.format.as_str();
+    match event_type {
+        ExportEventType::Failed => {
+            let code = job.error_code.unwrap_or(FailureCode::Internal);
+            let fault = code.fault().as_str();
+            warn!(export_id = %id, attempt, format, outcome = "failed", error_code = %code, fault, "{EXPORT_ENDED}");
+        }
+        ExportEventType::Completed => {
+            let rows = job.progress.rows_total;
+            let seconds = job.started_at.map(|s| (job.updated_at - s).num_milliseconds() as f64 / 1000.0);
+            info!(export_id = %id, attempt, format, outcome = "completed", rows, seconds, "{EXPORT_ENDED}");
+        }
+        ExportEventType::Cancelled => info!(export_id = %id, attempt, format, outcome = "cancelled", "{EXPORT_ENDED}"),
+        ExportEventType::Submitted => {}
     }
 }

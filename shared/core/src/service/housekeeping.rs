@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::exports::publish;
 use super::{ExportService, ServiceError};
-use crate::domain::{ExportJob, ExportStatus, OrgScope, Transition};
+use crate::domain::{ExportJob, ExportStatus, FailureCode, OrgScope};
 use crate::ports::{AttemptState, ExportEventType, JobQuery};
 
 /// What one watchdog pass did.
@@ -113,8 +113,7 @@ impl ExportService {
                 .change(id, |j| {
                     // Only the attempt that was seen waiting: a start or a cancel since wins.
                     if j.attempt() == attempt && j.status == ExportStatus::Queued {
-                        j.apply(Transition::Fail, now)?;
-                        j.error_message = Some(message.clone());
+                        j.fail(FailureCode::NotStarted, &message, now)?;
                     }
                     Ok(())
                 })
@@ -155,8 +154,7 @@ impl ExportService {
                     // missed; the attempt then stops at its next beat and
                     // the export is failed-and-retryable, never stuck.)
                     if j.attempt() == job.attempt() && stalled(j) {
-                        j.apply(Transition::Fail, now)?;
-                        j.error_message = Some(message.clone());
+                        j.fail(FailureCode::Timeout, &message, now)?;
                         j.file = None;
                         if let Some(submission) = &mut j.bufdir_submission {
                             submission.abandoned(&message);

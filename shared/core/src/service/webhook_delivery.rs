@@ -315,6 +315,7 @@ mod tests {
             status: "completed".into(),
             occurred_at: "2026-11-30T10:00:00.123456Z".parse().unwrap(),
             error_message: None,
+            error_code: None,
         });
         let body: serde_json::Value = serde_json::from_str(&envelope(&event)).unwrap();
         assert_eq!(body["type"], "export.completed");

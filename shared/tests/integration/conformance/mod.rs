@@ -468,6 +468,7 @@ where
         .to_string(),
         occurred_at: at(i),
         error_message: (event_type == ExportEventType::Failed).then(|| "Kunne ikke lese aktiviteter".to_string()),
+        error_code: (event_type == ExportEventType::Failed).then_some(shared::domain::FailureCode::Internal),
     };
     let first = event(0, ExportEventType::Completed);
     publisher.publish(&first.clone().into()).await.unwrap();
