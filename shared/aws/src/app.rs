@@ -223,7 +223,7 @@ pub async fn api_state_from_env() -> Result<ApiState, ConfigError> {
 /// The submitter of a process that has no receiver to submit to. The API
 /// refuses such exports when they are created; this catches one created
 /// before the configuration changed, and says why instead of pretending.
-struct NoReceiver(&'static str);
+pub struct NoReceiver(pub &'static str);
 
 #[async_trait]
 impl BufdirSubmitter for NoReceiver {

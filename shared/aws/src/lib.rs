@@ -26,7 +26,7 @@ mod webhook_store;
 mod workflow;
 
 pub use activities::{DynamoActivities, DynamoActivityWriter, activity_item};
-pub use app::{AwsApp, api_state_from_env};
+pub use app::{AwsApp, NoReceiver, api_state_from_env};
 pub use attachment_files::{S3AttachmentUploads, S3Attachments};
 pub use auth::{ApiGatewayAuthenticator, verified_claims};
 pub use bufdir_outbox::{S3BufdirOutbox, reference_for};

@@ -267,6 +267,52 @@ async fn every_branch_of_the_state_machine() {
     assert_eq!(names(&h.calls(p)), ["generate"]);
 }
 
+/// A stack whose configuration lost its receiver after an export asking
+/// for submission was created: Submit fails it as receiver_not_configured,
+/// through MarkFailed, and the report it made is not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_without_a_receiver_fails_as_not_configured() {
+    let h = Harness::start().await;
+    let p = "norecv";
+    let sm = h.state_machine(p).await;
+    let names = moto::stack(&h.clients, Some(sm.clone())).await;
+    let app = AwsApp::new(names.clone(), h.clients.clone(), Settings::default());
+    let unconfigured = AwsApp::new(names.clone(), h.clients.clone(), Settings::default())
+        .with_submitter(Arc::new(shared::adapters::aws::NoReceiver("no Bufdir receiver is configured")));
+    let work = tempfile::tempdir().unwrap();
+    let ctx = unconfigured.workflow_context(work.path().to_path_buf(), Duration::from_millis(200));
+    for (f, step) in [
+        ("generate", Step::Generate),
+        ("submit", Step::Submit),
+        ("complete", Step::Complete),
+        ("mark-failed", Step::MarkFailed),
+    ] {
+        h.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), Behaviour::Real(step, ctx.clone()));
+    }
+    let org = moto::unique("org-norecv");
+    app.activities.writer().put_all(shared::demo::generate(&org, 20, 2025..=2025, 7)).await.unwrap();
+    let service = app.service(Arc::new(app.step_functions().unwrap()));
+    let caller = Caller { subject: "tester".into(), scope: OrgScope::Only(vec![org.clone()]) };
+    let request: CreateExportRequest = serde_json::from_value(json!({
+        "format": "csv", "period_from": "2025-01-01", "period_to": "2025-12-31", "submit_to_bufdir_api": true
+    }))
+    .unwrap();
+    let job = service.create(&caller, &request).await.unwrap();
+    let (status, entered, _) = h.finished(&execution_arn(&sm, &format!("{}-a1", job.export_id)).unwrap()).await;
+    assert_eq!(status, ExecutionStatus::Failed);
+    assert_eq!(entered, ["Generate", "GeneratedWhat", "Submit", "MarkFailed", "ExportFailed"]);
+    let failed = service.get(&caller, &job.export_id).await.unwrap().job;
+    assert_eq!(
+        failed.error_code,
+        Some(shared::domain::FailureCode::ReceiverNotConfigured),
+        "{:?}",
+        failed.error_message
+    );
+    let message = failed.error_message.unwrap();
+    assert_eq!(message, "submission to Bufdir failed: no Bufdir receiver is configured");
+    assert!(failed.file.is_none());
+}
+
 /// The real step handlers behind the state machine: an export created
 /// through the service runs Generate -> Submit -> Complete in Step
 /// Functions against DynamoDB and S3; a broken activity record fails it
