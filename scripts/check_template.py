@@ -494,7 +494,7 @@ def check_bufdir_receiver(template, functions, env):
 FAILING_FUNCTIONS = ["mark-failed", "watchdog", "api-create", "api-retry"]
 
 
-def check_failure_alarm(resources, functions, alarms):
+def check_failure_alarm(resources, functions, alarms, env):
     """Failures are counted from the `export ended` log line of every
     function that can fail an export, those with fault `system` only, and
     one alarm watches that count; docs/operations.md has a runbook section
@@ -519,6 +519,8 @@ def check_failure_alarm(resources, functions, alarms):
     check(len(metrics) == 1 and next(iter(metrics))[2] == "1", f"they all count into one metric ({metrics})")
     if len(metrics) == 1:
         namespace, name, _ = next(iter(metrics))
+        check(sub_text(env.get("METRICS_NAMESPACE")) == namespace,
+              f"the functions' METRICS_NAMESPACE is the failure count's {namespace}")
         check(any(sub_text(a.get("Namespace")) == namespace and a.get("MetricName") == name and a.get("Threshold") == 1
                   and a.get("Statistic") == "Sum" for a in alarms), f"an alarm on {name}")
     check(not any(a.get("MetricName") == "ExecutionsFailed" for a in alarms),
@@ -810,7 +812,7 @@ def main(path):
             s.get("Effect") == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
             for s in p["PolicyDocument"]["Statement"]) for p in queue_policies), f"{name}: TLS-only policy")
     alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
-    check_failure_alarm(resources, functions, alarms)
+    check_failure_alarm(resources, functions, alarms, env)
     check(any(a["Namespace"] == "AWS/SQS" and ref(a["Dimensions"][0]["Value"]) == dlq for a in alarms),
           "an alarm on the dead-letter queue's depth")
     check_attachments(functions, env, buckets)

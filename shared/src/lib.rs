@@ -16,14 +16,16 @@
 //!   and key rules, signed uploads), `AttachmentFiles`, `WorkflowStarter`,
 //!   `EventPublisher`, `BufdirSubmitter`, `ActivityStore` (small writes and
 //!   whole-file imports), `ImportStore`, `OrganisationStore`,
-//!   `AttachmentUploads`, `WebhookStore`, `WebhookSender`.
+//!   `AttachmentUploads`, `WebhookStore`, `WebhookSender`, `Metrics` (the
+//!   metrics and their dimensions).
 //! - [`service`] (`shared/core/src/service/`): what callers can do with
 //!   exports (create, list, get, cancel, retry, delete), imports
 //!   (`imports.rs`), activities (`activities.rs`), organisations and
 //!   webhook endpoints (`webhooks.rs`); delivering webhooks
 //!   (`webhook_delivery.rs`: fan-out, ordered, signed, retried);
 //!   idempotency, estimates, and the housekeeping nobody asks for (expired
-//!   files, the watchdog, the import sweep).
+//!   files, the watchdog, the import sweep); where each metric is recorded
+//!   (`measure.rs`).
 //! - [`import`] (`shared/import/`): reading an import's file (JSON Lines,
 //!   CSV as Norwegian Excel writes it, workbooks), the two passes of a run
 //!   (check every row, then write), the templates, the local runner.
@@ -38,10 +40,11 @@
 //!   complete, or mark failed) and the in-process runner that plays Step
 //!   Functions locally.
 //! - [`adapters::embedded`] (`shared/embedded/`): SQLite, files in the data
-//!   directory, the local Bufdir receiver, local tokens, demo data; and
+//!   directory, the local Bufdir receiver, local tokens, demo data, the
+//!   Prometheus registry behind `GET /metrics`; and
 //!   [`EmbeddedApp`](adapters::embedded::EmbeddedApp), which wires them.
 //! - [`adapters::aws`] (`shared/aws/`, `shared/aws-steps/`): DynamoDB, S3,
-//!   SQS, Step Functions, API Gateway's caller, and
+//!   SQS, Step Functions, API Gateway's caller, EMF metric lines, and
 //!   [`AwsApp`](adapters::aws::AwsApp), which every Lambda builds once per
 //!   cold start; the step Lambdas add the workflow (`WorkflowWiring`), the
 //!   import function its queue batches (`imports`).

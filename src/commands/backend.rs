@@ -16,7 +16,7 @@ use shared::adapters::aws::imports::import_context;
 use shared::adapters::aws::webhooks::{self, relay_events};
 use shared::adapters::aws::{AwsApp, DynamoActivities, provision, relay_imports};
 use shared::adapters::embedded::{
-    DataDir, EmbeddedApp, IMPORT_LEASE, LocalJwt, SqliteActivities, WEBHOOK_TICK, jwt_for,
+    DataDir, EmbeddedApp, IMPORT_LEASE, LocalJwt, PrometheusMetrics, SqliteActivities, WEBHOOK_TICK, jwt_for,
 };
 use shared::demo::generate;
 use shared::http::ApiState;
@@ -198,6 +198,8 @@ pub struct Wired {
     pub location: String,
     /// What the server runs beside the API (delivering webhooks).
     pub background: Vec<Task>,
+    /// What `GET /metrics` shows.
+    pub metrics: Arc<PrometheusMetrics>,
 }
 
 pub async fn wire(
@@ -224,6 +226,7 @@ pub async fn wire(
                 activities: Activities::Sqlite(app.activities.clone()),
                 location: format!("data in {}", app.data.root().display()),
                 background: vec![Box::pin(app.deliver_webhooks())],
+                metrics: app.metrics.clone(),
             })
         }
         (Backend::Aws, runner) => {
@@ -233,6 +236,10 @@ pub async fn wire(
                 .with_limits(settings.max_in_flight, settings.stall_limit)
                 .with_webhook_settings(settings.webhooks.clone())
                 .with_import_settings(import_settings);
+            // This process's own measurements, as on the embedded backend
+            // (the functions in the stack write theirs to CloudWatch).
+            let metrics = Arc::new(PrometheusMetrics::new());
+            let app = app.with_metrics(metrics.clone());
             let data =
                 DataDir::open(data_dir).with_context(|| format!("opening data directory {}", data_dir.display()))?;
             let location =
@@ -281,6 +288,7 @@ pub async fn wire(
                 activities: Activities::Dynamo(app.activities.clone()),
                 location,
                 background,
+                metrics,
             })
         }
     }

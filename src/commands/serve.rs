@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::adapters::embedded::LocalJwt;
+use shared::adapters::embedded::{LocalJwt, PrometheusMetrics};
 use shared::backoff::Backoff;
 use shared::domain::WebhookTargets;
 use shared::http::{
@@ -168,7 +168,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_file_expiry(wired.state.service.clone(), wired.state.attachments.clone());
     spawn_watchdog(wired.state.service.clone(), wired.state.imports.clone());
 
-    let mut router = api_router(wired.state.clone()).merge(openapi_router());
+    let mut router =
+        api_router(wired.state.clone()).merge(openapi_router()).merge(metrics_router(wired.metrics.clone()));
     if let Some(extra) = wired.extra_routes {
         router = router.merge(extra);
     }
@@ -317,3 +318,21 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
+
+/// Where the process's counters are read, in Prometheus' text format. Not
+/// behind a token, like a scrape target: it holds counts by format,
+/// outcome and failure code, never an organisation or an id.
+fn metrics_router(metrics: Arc<PrometheusMetrics>) -> axum::Router {
+    axum::Router::new().route(
+        METRICS_PATH,
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics.render())
+            }
+        }),
+    )
+}
+
+/// The path of the Prometheus metrics.
+pub const METRICS_PATH: &str = "/metrics";

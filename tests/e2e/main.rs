@@ -17,6 +17,7 @@ mod http_api;
 mod idempotency;
 mod imports;
 mod logs;
+mod metrics;
 mod openapi;
 mod races;
 mod restart_recovery;

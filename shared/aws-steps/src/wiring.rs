@@ -58,6 +58,7 @@ impl WorkflowWiring for AwsApp {
             )),
             files: self.files.clone(),
             events: self.events.clone(),
+            metrics: self.metrics.clone(),
             submitter: self.submitter.clone(),
             organisations: self.organisations.clone(),
             work_dir,

@@ -16,7 +16,8 @@ use super::{
 };
 use crate::domain::{FailureCode, encode_failure};
 use crate::http::{ApiState, ClaimRules};
-use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission, WorkflowStarter};
+use crate::metrics::EmfMetrics;
+use crate::ports::{BufdirSubmitter, Metrics, NoMetrics, PortError, PortResult, Receipt, Submission, WorkflowStarter};
 use crate::service::{
     ActivityService, AttachmentService, ExportService, ImportPorts, ImportRunner, ImportService, ImportSettings,
     OrganisationService, Ports, Settings, WebhookService, WebhookSettings,
@@ -45,6 +46,9 @@ pub struct AwsApp {
     pub submitter: Arc<dyn BufdirSubmitter>,
     /// Where the API finds a caller's organisations and admin role.
     pub claim_rules: ClaimRules,
+    /// Where measurements go: EMF lines on stdout in a Lambda (`from_env`),
+    /// nowhere unless a caller says otherwise.
+    pub metrics: Arc<dyn Metrics>,
 }
 
 impl AwsApp {
@@ -94,6 +98,7 @@ impl AwsApp {
             submitter: outbox.clone(),
             outbox,
             claim_rules: ClaimRules::default(),
+            metrics: Arc::new(NoMetrics),
         }
     }
 
@@ -118,6 +123,12 @@ impl AwsApp {
         self
     }
 
+    /// Records measurements in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Submits to `submitter` instead of the S3 outbox.
     pub fn with_submitter(mut self, submitter: Arc<dyn BufdirSubmitter>) -> Self {
         self.submitter = submitter;
@@ -133,6 +144,7 @@ impl AwsApp {
         let mut app = AwsApp::new(names, Clients::from_env().await, settings)
             .with_import_settings(config::import_settings_from_env()?);
         app.claim_rules = config::claim_rules_from_env()?;
+        app.metrics = Arc::new(EmfMetrics::stdout(&config::metrics_namespace_from_env()));
         Ok(match BufdirReceiver::from_env()? {
             BufdirReceiver::Outbox => app,
             BufdirReceiver::Http => app.with_submitter(Arc::new(NoReceiver(
@@ -160,6 +172,7 @@ impl AwsApp {
             files: self.files.clone(),
             workflow,
             events: self.events.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 

@@ -270,6 +270,15 @@ impl Clients {
     }
 }
 
+/// The CloudWatch namespace of the functions' metrics, from
+/// `METRICS_NAMESPACE` (the template sets `<stack>/Exports`).
+pub fn metrics_namespace_from_env() -> String {
+    std::env::var("METRICS_NAMESPACE")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_string())
+}
+
 /// The claim rules from `ORG_CLAIMS`, `ADMIN_CLAIM` and `ADMIN_CLAIM_VALUE`.
 pub fn claim_rules_from_env() -> Result<ClaimRules, ConfigError> {
     let get = |name| std::env::var(name).ok();

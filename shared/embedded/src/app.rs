@@ -10,7 +10,6 @@ use super::{
     DataDir, DiskAttachmentUploads, DiskAttachments, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver,
     SqliteActivities, SqliteImportStore, SqliteJobStore, SqliteOrganisations, SqliteWebhookStore,
 };
-use crate::LocalJwt;
 use crate::http::ApiState;
 use crate::http::uploads::UploadListener;
 use crate::ports::AttachmentUploads;
@@ -20,6 +19,7 @@ use crate::service::{
     OrganisationService, Ports, Settings, WebhookDeliverer, WebhookService,
 };
 use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
+use crate::{LocalJwt, PrometheusMetrics};
 use anyhow::Context;
 use bufdir_import::local::{LocalImports, LocalImportsHandle};
 use bufdir_import::run::ImportContext;
@@ -50,6 +50,8 @@ pub struct EmbeddedApp {
     /// Notified when an event made deliveries, so they go out at once.
     pub webhook_wake: Arc<Notify>,
     pub jwt: Arc<LocalJwt>,
+    /// What the local server renders at `GET /metrics`.
+    pub metrics: Arc<PrometheusMetrics>,
 }
 
 /// How often the local server looks for webhook retries that came due.
@@ -125,6 +127,7 @@ impl EmbeddedApp {
             },
         };
         let organisation_store = Arc::new(SqliteOrganisations::open(&data.db_path())?);
+        let metrics = Arc::new(PrometheusMetrics::new());
         let runner = LocalRunner::new(
             WorkflowContext {
                 jobs: jobs.clone(),
@@ -132,6 +135,7 @@ impl EmbeddedApp {
                 attachments: Arc::new(DiskAttachments::new(data.attachments_dir())),
                 files: files.clone(),
                 events: events.clone(),
+                metrics: metrics.clone(),
                 submitter,
                 organisations: organisation_store.clone(),
                 work_dir: data.tmp_dir(),
@@ -149,6 +153,7 @@ impl EmbeddedApp {
                     files: files.clone(),
                     workflow: Arc::new(RunnerHandle(runner.clone())),
                     events: events.clone(),
+                    metrics: metrics.clone(),
                 },
                 settings,
             )
@@ -211,6 +216,7 @@ impl EmbeddedApp {
             deliverer,
             webhook_wake,
             jwt,
+            metrics,
         })
     }
 

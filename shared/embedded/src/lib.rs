@@ -15,6 +15,7 @@ mod file_store;
 mod import_store;
 mod job_store;
 mod jwt;
+mod metrics;
 mod organisations;
 pub mod sqlite;
 mod webhook_store;
@@ -30,6 +31,7 @@ pub use file_store::DiskFileStore;
 pub use import_store::SqliteImportStore;
 pub use job_store::SqliteJobStore;
 pub use jwt::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalJwt};
+pub use metrics::PrometheusMetrics;
 pub use organisations::SqliteOrganisations;
 pub use webhook_store::SqliteWebhookStore;
 

@@ -38,7 +38,7 @@ enum Reply {
 
 enum Behaviour {
     Canned(VecDeque<Reply>),
-    Real(Step, WorkflowContext),
+    Real(Step, Box<WorkflowContext>),
 }
 
 #[derive(Default)]
@@ -287,7 +287,7 @@ async fn a_submission_without_a_receiver_fails_as_not_configured() {
         ("complete", Step::Complete),
         ("mark-failed", Step::MarkFailed),
     ] {
-        h.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), Behaviour::Real(step, ctx.clone()));
+        h.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), Behaviour::Real(step, Box::new(ctx.clone())));
     }
     let org = moto::unique("org-norecv");
     app.activities.writer().put_all(shared::demo::generate(&org, 20, 2025..=2025, 7)).await.unwrap();
@@ -323,7 +323,9 @@ async fn the_real_steps_run_an_export_end_to_end() {
     let p = "real";
     let sm = h.state_machine(p).await;
     let names = moto::stack(&h.clients, Some(sm.clone())).await;
-    let app = AwsApp::new(names.clone(), h.clients.clone(), Settings::default());
+    let emf = Captured::default();
+    let metrics = shared::adapters::aws::EmfMetrics::to_writer("Test/Exports", Box::new(emf.clone()));
+    let app = AwsApp::new(names.clone(), h.clients.clone(), Settings::default()).with_metrics(Arc::new(metrics));
     let work = tempfile::tempdir().unwrap();
     let ctx = app.workflow_context(work.path().to_path_buf(), Duration::from_millis(200));
     for (f, step) in [
@@ -332,7 +334,7 @@ async fn the_real_steps_run_an_export_end_to_end() {
         ("complete", Step::Complete),
         ("mark-failed", Step::MarkFailed),
     ] {
-        h.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), Behaviour::Real(step, ctx.clone()));
+        h.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), Behaviour::Real(step, Box::new(ctx.clone())));
     }
     let org = moto::unique("org-e2e");
     app.activities.writer().put_all(shared::demo::generate(&org, 300, 2025..=2025, 7)).await.unwrap();
@@ -396,6 +398,39 @@ async fn the_real_steps_run_an_export_end_to_end() {
     assert!(failed.file.is_none());
     assert!(app.files.list(&failed.file_prefix()).await.unwrap().is_empty());
 
+    // what the steps and the service measured, as EMF documents CloudWatch reads
+    let docs = emf.documents();
+    let named = |metric: &str| -> Vec<&Value> { docs.iter().filter(|d| d.get(metric).is_some()).collect() };
+    assert_eq!(named("ExportsCreated").len(), 2, "{docs:?}");
+    let finished = named("ExportsFinished");
+    let outcomes: Vec<(&Value, &Value, &Value)> =
+        finished.iter().map(|d| (&d["Outcome"], &d["ErrorCode"], &d["Fault"])).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (&json!("completed"), &json!("none"), &json!("none")),
+            (&json!("failed"), &json!("internal"), &json!("system"))
+        ]
+    );
+    assert_eq!(named("ExportQueuedTime").len(), 2, "both attempts started");
+    assert_eq!(named("ExportDuration").len(), 1, "only the completed one");
+    assert!(named("ExportRowsPerSecond")[0]["ExportRowsPerSecond"].as_f64().unwrap() > 0.0);
+    assert_eq!(named("Submissions").iter().map(|d| &d["Outcome"]).collect::<Vec<_>>(), [&json!("submitted")]);
+    for doc in &docs {
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Test/Exports");
+        assert!(doc["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000, "{doc}");
+        for m in directive["Metrics"].as_array().unwrap() {
+            assert!(doc[m["Name"].as_str().unwrap()].is_number(), "each metric has its value: {doc}");
+        }
+        for set in directive["Dimensions"].as_array().unwrap() {
+            for d in set.as_array().unwrap() {
+                assert!(doc[d.as_str().unwrap()].is_string(), "each dimension has its value: {doc}");
+            }
+        }
+        assert!(!doc.to_string().contains(&org), "no organisation in a metric: {doc}");
+    }
+
     // both outcomes were announced on the queue, and the submission
     let events: Vec<ExportEvent> = moto::drain_queue(&h.clients, &names.events_queue_url)
         .await
@@ -416,3 +451,26 @@ async fn the_real_steps_run_an_export_end_to_end() {
 }
 
 use shared::ports::FileStore;
+
+/// What a writer was given, for reading back EMF lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// One JSON document per line.
+    fn documents(&self) -> Vec<Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    }
+}

@@ -124,6 +124,7 @@ fn world() -> World {
         attachments: Arc::new(DiskAttachments::new(data.attachments_dir())),
         files: files.clone(),
         events: events.clone(),
+        metrics: Arc::new(shared::ports::NoMetrics),
         submitter: Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir()).unwrap()),
         organisations: Arc::new(SqliteOrganisations::open(&data.db_path()).unwrap()),
         work_dir: data.tmp_dir(),
@@ -141,6 +142,7 @@ fn world() -> World {
         files: files.clone(),
         workflow: Arc::new(RunnerHandle(runner.clone())),
         events,
+        metrics: Arc::new(shared::ports::NoMetrics),
     };
     let service = ExportService::new(ports, Settings::default());
     World { _dir: dir, data, service, runner, files, source }

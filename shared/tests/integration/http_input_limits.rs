@@ -119,6 +119,7 @@ fn api() -> Api {
         files: app.files.clone(),
         workflow: Arc::new(Idle),
         events: Arc::new(Idle),
+        metrics: app.metrics.clone(),
     };
     let service = Arc::new(ExportService::new(ports, Settings::default()));
     let token = app.jwt.issue("tester", &["org-a".to_string()], false, Duration::from_secs(600));

@@ -189,6 +189,7 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
             events: std::sync::Arc::new(
                 shared::adapters::embedded::JsonlEventOutbox::open(&tmp.path().join("events.jsonl")).unwrap(),
             ),
+            metrics: std::sync::Arc::new(shared::ports::NoMetrics),
         };
         ExportService::new(ports, settings.clone())
     };

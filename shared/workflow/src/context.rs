@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ports::{
-    ActivitySource, AttachmentFiles, BufdirSubmitter, EventPublisher, FileStore, JobStore, OrganisationStore,
+    ActivitySource, AttachmentFiles, BufdirSubmitter, EventPublisher, FileStore, JobStore, Metrics, OrganisationStore,
 };
 
 use super::RetryPolicy;
@@ -18,6 +18,7 @@ pub struct WorkflowContext {
     pub attachments: Arc<dyn AttachmentFiles>,
     pub files: Arc<dyn FileStore>,
     pub events: Arc<dyn EventPublisher>,
+    pub metrics: Arc<dyn Metrics>,
     pub submitter: Arc<dyn BufdirSubmitter>,
     /// The organisation's name and number, for the report and the submission.
     pub organisations: Arc<dyn OrganisationStore>,

@@ -7,6 +7,7 @@ use chrono::Utc;
 use super::{StepError, WorkflowContext};
 use crate::domain::{ExportId, ExportJob, ExportStatus, Transition};
 use crate::ports::PortError;
+use crate::service::measure;
 
 const MAX_WRITE_ATTEMPTS: usize = 8;
 
@@ -25,7 +26,10 @@ pub async fn claim(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Result
                 next.apply(Transition::Start, Utc::now()).map_err(|_| StepError::Stopped)?;
                 next.version = job.version + 1;
                 match ctx.jobs.update(&next, job.version).await {
-                    Ok(()) => return Ok(next),
+                    Ok(()) => {
+                        measure::export_started(&*ctx.metrics, &next);
+                        return Ok(next);
+                    }
                     Err(PortError::Conflict) => continue,
                     Err(e) => return Err(e.into()),
                 }

@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::ports::{ActivityQuery, ExportEventType, PortError, Submission};
 use crate::report::{self, ReportError, ReportMeta, ReportOutput};
-use crate::service::publish;
+use crate::service::{measure, publish};
 
 /// How a step ended when it did not succeed. The names match the error
 /// types the state machine's Retry and Catch blocks match on.
@@ -286,6 +286,7 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
                 StepError::Stopped => return Err(StepError::Stopped),
             };
             let (code, said) = split_failure(&said).unwrap_or((default_code, &said));
+            measure::submission_tried(&*ctx.metrics, Some(code));
             let message = format!("submission to Bufdir failed: {said}");
             let coded = encode_failure(code, &message);
             let error = if final_try { StepError::NonRetryable(coded) } else { StepError::Retryable(coded) };
@@ -297,6 +298,7 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
             return Err(error);
         }
     };
+    measure::submission_tried(&*ctx.metrics, None);
     let submitted = change_if_ours(ctx, id, attempt, |j| {
         j.bufdir_submission
             .get_or_insert_with(BufdirSubmission::pending)
@@ -305,7 +307,7 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
     })
     .await?;
     info!(export_id = %id, attempt, "report submitted to Bufdir");
-    publish(&*ctx.events, &submitted, ExportEventType::Submitted).await;
+    publish(&*ctx.events, &*ctx.metrics, &submitted, ExportEventType::Submitted).await;
     Ok(())
 }
 
@@ -323,7 +325,7 @@ pub async fn complete(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Res
     })
     .await?;
     info!(export_id = %id, attempt, "export completed");
-    publish(&*ctx.events, &done, ExportEventType::Completed).await;
+    publish(&*ctx.events, &*ctx.metrics, &done, ExportEventType::Completed).await;
     Ok(())
 }
 
@@ -351,7 +353,7 @@ pub async fn mark_failed(ctx: &WorkflowContext, id: &ExportId, attempt: u32, fai
         Err(e) => return Err(e.into()),
     }
     warn!(export_id = %id, attempt, "export failed");
-    publish(&*ctx.events, &next, ExportEventType::Failed).await;
+    publish(&*ctx.events, &*ctx.metrics, &next, ExportEventType::Failed).await;
     Ok(())
 }
 

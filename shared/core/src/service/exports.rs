@@ -10,10 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::ServiceError;
 use super::access::acting_for;
 use super::estimate::{estimate_rows, estimate_seconds};
 use super::idempotency::{Created, IdempotencyKey, fingerprint, record_for};
+use super::{ServiceError, measure};
 use crate::backoff::Backoff;
 use crate::domain::{
     Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FailureCode, FieldError, OrgScope,
@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::ports::{
     ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage, JobQuery, JobStore, KeyRecord,
-    KeyedInsert, OrganisationStore, PortError, WorkflowStarter,
+    KeyedInsert, Metrics, OrganisationStore, PortError, WorkflowStarter,
 };
 
 /// The ports the service talks to.
@@ -32,6 +32,7 @@ pub struct Ports {
     pub files: Arc<dyn FileStore>,
     pub workflow: Arc<dyn WorkflowStarter>,
     pub events: Arc<dyn EventPublisher>,
+    pub metrics: Arc<dyn Metrics>,
 }
 
 #[derive(Clone, Debug)]
@@ -142,6 +143,7 @@ impl ExportService {
             }
         }
         info!(export_id = %job.export_id, org_id = %job.org_id, "export created");
+        measure::export_created(&*self.ports.metrics, &job);
         self.start_workflow(job).await
     }
 
@@ -180,6 +182,7 @@ impl ExportService {
             }
         }
         info!(export_id = %job.export_id, org_id = %job.org_id, "export created under an idempotency key");
+        measure::export_created(&*self.ports.metrics, &job);
         let job = self.start_workflow(job).await?;
         Ok(Created::first(&job))
     }
@@ -247,7 +250,7 @@ impl ExportService {
                     })
                     .await;
                 if let Ok(failed) = failed {
-                    publish(&*self.ports.events, &failed, ExportEventType::Failed).await;
+                    publish(&*self.ports.events, &*self.ports.metrics, &failed, ExportEventType::Failed).await;
                 }
                 Err(ServiceError::Unavailable("the export workflow could not be started".into()))
             }
@@ -366,7 +369,7 @@ impl ExportService {
         if let Err(e) = self.ports.files.delete_prefix(&job.attempt_prefix()).await {
             warn!(export_id = %job.export_id, error = %e, "could not remove the cancelled attempt's files");
         }
-        publish(&*self.ports.events, job, ExportEventType::Cancelled).await;
+        publish(&*self.ports.events, &*self.ports.metrics, job, ExportEventType::Cancelled).await;
     }
 
     pub async fn retry(&self, caller: &Caller, id: &ExportId) -> Result<ExportJob, ServiceError> {
@@ -462,8 +465,11 @@ fn replay(existing: &KeyRecord, fingerprint: &str) -> Result<Created, ServiceErr
 const CONFLICT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(10), 2, Duration::from_millis(320));
 
 /// Sends the outcome event; a lost event is logged, never fails the export.
-pub async fn publish(events: &dyn EventPublisher, job: &ExportJob, event_type: ExportEventType) {
+/// Tells of `job`'s change: its subscribers by an event, operators by the
+/// `export ended` log line and the metrics.
+pub async fn publish(events: &dyn EventPublisher, metrics: &dyn Metrics, job: &ExportJob, event_type: ExportEventType) {
     log_outcome(job, event_type);
+    measure::export_ended(metrics, job, event_type);
     let event = ExportEvent {
         event_type,
         export_id: job.export_id.to_string(),
@@ -496,7 +502,7 @@ fn log_outcome(job: &ExportJob, event_type: ExportEventType) {
         }
         ExportEventType::Completed => {
             let rows = job.progress.rows_total;
-            let seconds = job.started_at.map(|s| (job.updated_at - s).num_milliseconds() as f64 / 1000.0);
+            let seconds = measure::run_seconds(job);
             info!(export_id = %id, attempt, format, outcome = "completed", rows, seconds, "{EXPORT_ENDED}");
         }
         ExportEventType::Cancelled => info!(export_id = %id, attempt, format, outcome = "cancelled", "{EXPORT_ENDED}"),

@@ -121,7 +121,7 @@ impl ExportService {
             match outcome {
                 Ok(done) if done.status == ExportStatus::Failed && done.attempt() == attempt => {
                     warn!(export_id = %id, attempt, "queued export nobody could run failed by the watchdog");
-                    publish(&*self.ports.events, &done, ExportEventType::Failed).await;
+                    publish(&*self.ports.events, &*self.ports.metrics, &done, ExportEventType::Failed).await;
                     failed += 1;
                 }
                 Ok(_) | Err(ServiceError::NotFound) => {}
@@ -173,7 +173,7 @@ impl ExportService {
             }
             self.ports.files.delete_prefix(&done.attempt_prefix()).await?;
             warn!(export_id = %done.export_id, attempt = done.attempt(), "stalled export failed by the watchdog");
-            publish(&*self.ports.events, &done, ExportEventType::Failed).await;
+            publish(&*self.ports.events, &*self.ports.metrics, &done, ExportEventType::Failed).await;
             failed += 1;
         }
         Ok(failed)

@@ -10,6 +10,7 @@ mod exports;
 mod housekeeping;
 mod idempotency;
 mod imports;
+pub mod measure;
 mod organisations;
 mod webhook_delivery;
 mod webhook_target;
