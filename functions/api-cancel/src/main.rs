@@ -5,13 +5,13 @@
 //! comes from the JWT authorizer's claims; resource names from the
 //! environment.
 
-use bufdir_aws::api_state_from_env;
-use bufdir_core::http::{endpoints, finish};
-use lambda_http::{Error, run, tracing};
+use bufdir_aws::{api_state_from_env, run_api};
+use bufdir_core::http::endpoints;
+use lambda_http::{Error, tracing};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let state = api_state_from_env().await?;
-    run(finish(endpoints::cancel_export().with_state(state))).await
+    run_api(endpoints::cancel_export(), state).await
 }

@@ -4,6 +4,7 @@
 //! What the API Lambdas link: no report writer, no SQLite, no RSA.
 
 mod activities;
+mod api_function;
 mod app;
 mod attachment_files;
 pub mod attr;
@@ -27,6 +28,7 @@ mod webhook_store;
 mod workflow;
 
 pub use activities::{DynamoActivities, DynamoActivityWriter, activity_item};
+pub use api_function::{api_function, run_api};
 pub use app::{AwsApp, NoReceiver, api_state_from_env};
 pub use attachment_files::{S3AttachmentUploads, S3Attachments};
 pub use auth::{ApiGatewayAuthenticator, verified_claims};

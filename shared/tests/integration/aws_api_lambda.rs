@@ -16,7 +16,7 @@ use bufdir_testing::moto;
 use serde_json::{Value, json};
 use shared::adapters::aws::steps::{Step, StepInput, run_step};
 use shared::adapters::aws::{AwsApp, WorkflowWiring, execution_arn};
-use shared::http::{ApiState, endpoints, finish};
+use shared::http::{ApiState, endpoints};
 use shared::service::Settings;
 use tower::ServiceExt;
 
@@ -78,7 +78,7 @@ impl Lambdas {
             ("GET", "/webhook-endpoints/{endpoint_id}/deliveries") => endpoints::list_webhook_deliveries(),
             other => panic!("no function in this test serves {other:?}"),
         };
-        finish(endpoint.with_state(self.0.clone()))
+        shared::adapters::aws::api_function(endpoint, self.0.clone())
     }
 }
 
@@ -130,6 +130,10 @@ async fn api_lambdas_answer_the_event_fixtures() {
 
     // api-get: the export; another organisation's caller gets 404, no claims 401
     let get = with_id(&fixture("api-get.json"), &id);
+    let response = answer(&router, &get).await;
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(request_id, get["requestContext"]["requestId"].as_str().unwrap(), "API Gateway's id, not the header's");
+    assert_ne!(get["headers"]["x-request-id"].as_str(), Some(request_id.as_str()));
     let (status, body) = invoke(&router, &get).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["export_id"].as_str(), body["status"].as_str()), (Some(id.as_str()), Some("queued")));

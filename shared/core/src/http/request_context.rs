@@ -28,8 +28,9 @@ pub fn current_request() -> (String, String) {
     REQUEST.try_with(|r| (r.id.clone(), r.path.clone())).unwrap_or_else(|_| (String::new(), String::new()))
 }
 
+/// An id safe to log and echo: API Gateway's are base64 (`Jd2kQhrFoAMEbKw=`).
 fn sane(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.=".contains(&b))
 }
 
 pub async fn request_context(request: Request, next: Next) -> Response {
