@@ -10,7 +10,7 @@ use serde_json::json;
 use tracing::info;
 
 use super::errors::port_error;
-use crate::domain::ExportId;
+use crate::domain::{ExportId, ExportJob};
 use crate::ports::{AttemptState, PortError, PortResult, WorkflowStarter};
 
 #[derive(Clone)]
@@ -34,6 +34,24 @@ pub fn execution_arn(state_machine_arn: &str, execution: &str) -> PortResult<Str
     Ok(format!("{}:execution:{}:{execution}", parts[..5].join(":"), parts[6]))
 }
 
+/// What an operator reads first in the console: whose export the
+/// execution runs, for which period, in which format and profile. The
+/// steps read only `export_id` and `attempt`. The name stays
+/// `{export_id}-a{attempt}`: a stop or a check finds the execution from
+/// those two without reading the job, and an organisation id would not fit
+/// in the 80 characters a name may have.
+pub fn execution_input(job: &ExportJob) -> serde_json::Value {
+    json!({
+        "export_id": job.export_id.as_str(),
+        "attempt": job.attempt(),
+        "org_id": job.org_id,
+        "period": { "from": job.period_from.to_string(), "to": job.period_to.to_string() },
+        "format": job.format.as_str(),
+        "report_profile": job.report_profile,
+        "submit_to_bufdir_api": job.submit_to_bufdir_api,
+    })
+}
+
 impl StepFunctionsStarter {
     pub fn new(client: Client, state_machine_arn: impl Into<String>) -> PortResult<Self> {
         let state_machine_arn = state_machine_arn.into();
@@ -48,9 +66,10 @@ impl StepFunctionsStarter {
 
 #[async_trait]
 impl WorkflowStarter for StepFunctionsStarter {
-    async fn start(&self, id: &ExportId, attempt: u32) -> PortResult<()> {
+    async fn start(&self, job: &ExportJob) -> PortResult<()> {
+        let (id, attempt) = (&job.export_id, job.attempt());
         let name = execution_name(id, attempt);
-        let input = json!({ "export_id": id.as_str(), "attempt": attempt }).to_string();
+        let input = execution_input(job).to_string();
         match self
             .client
             .start_execution()

@@ -18,7 +18,8 @@ use shared::adapters::aws::{
     S3FileStore, SqsEventPublisher, StepFunctionsStarter, execution_arn,
 };
 use shared::domain::{
-    ActivityType, ExportFormat, ExportId, ExportStatus, ImportId, OrgScope, Period, WebhookDelivery, WebhookEndpoint,
+    ActivityType, ExportFormat, ExportId, ExportJob, ExportStatus, ImportId, OrgScope, Period, WebhookDelivery,
+    WebhookEndpoint,
 };
 use shared::ports::{
     ActivityQuery, ActivitySource, ActivityStore, AttemptState, BufdirSubmitter, Event, FileStore, JobQuery, JobStore,
@@ -425,14 +426,38 @@ async fn step_functions_start_and_stop_executions() {
     let sm = moto::create_state_machine(&c, &moto::unique("starter")).await;
     let starter = StepFunctionsStarter::new(c.sfn.clone(), &sm).unwrap();
     let id = ExportId::generate(Utc::now().date_naive());
-    starter.start(&id, 1).await.unwrap();
-    starter.start(&id, 1).await.unwrap();
-    starter.start(&id, 2).await.unwrap();
+    let mut job = ExportJob::queued(
+        id.clone(),
+        "org-starter".into(),
+        shared::domain::ValidRequest {
+            org_id: None,
+            format: ExportFormat::Csv,
+            period_from: "2025-01-01".parse().unwrap(),
+            period_to: "2025-06-30".parse().unwrap(),
+            activity_types: vec![],
+            include_attachments: false,
+            submit_to_bufdir_api: true,
+            report_profile: "standard".into(),
+        },
+        "tester".into(),
+        Utc::now(),
+        60,
+    );
+    starter.start(&job).await.unwrap();
+    starter.start(&job).await.unwrap();
+    job.retry_count = 1;
+    starter.start(&job).await.unwrap();
     let exec = |attempt: u32| execution_arn(&sm, &format!("{id}-a{attempt}")).unwrap();
     let d = c.sfn.describe_execution().execution_arn(exec(1)).send().await.unwrap();
     assert_eq!(d.status, ExecutionStatus::Running);
     let input: Value = serde_json::from_str(d.input().unwrap()).unwrap();
-    assert_eq!(input, json!({"export_id": id.to_string(), "attempt": 1}));
+    let period = json!({"from": "2025-01-01", "to": "2025-06-30"});
+    assert_eq!(
+        input,
+        json!({"export_id": id.to_string(), "attempt": 1, "org_id": "org-starter", "period": period,
+               "format": "csv", "report_profile": "standard", "submit_to_bufdir_api": true}),
+        "what an operator reads in the console"
+    );
     let listed = c.sfn.list_executions().state_machine_arn(&sm).send().await.unwrap().executions;
     assert_eq!(listed.len(), 2, "one execution per attempt");
 

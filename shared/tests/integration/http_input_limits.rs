@@ -84,7 +84,7 @@ struct Idle;
 
 #[async_trait]
 impl WorkflowStarter for Idle {
-    async fn start(&self, _: &ExportId, _: u32) -> PortResult<()> {
+    async fn start(&self, _: &shared::domain::ExportJob) -> PortResult<()> {
         Ok(())
     }
     async fn stop(&self, _: &ExportId, _: u32) -> PortResult<()> {

@@ -154,11 +154,11 @@ struct Scripted {
 
 #[async_trait::async_trait]
 impl shared::ports::WorkflowStarter for Scripted {
-    async fn start(&self, id: &shared::domain::ExportId, _: u32) -> shared::ports::PortResult<()> {
+    async fn start(&self, job: &shared::domain::ExportJob) -> shared::ports::PortResult<()> {
         if self.refuse_starts {
             return Err(shared::ports::PortError::Transient("throttled".into()));
         }
-        self.started.lock().unwrap().push(id.to_string());
+        self.started.lock().unwrap().push(job.export_id.to_string());
         Ok(())
     }
     async fn stop(&self, _: &shared::domain::ExportId, _: u32) -> shared::ports::PortResult<()> {

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info};
 
 use super::{WorkflowContext, run_export};
-use crate::domain::{ExportId, ExportStatus, Transition};
+use crate::domain::{ExportId, ExportJob, ExportStatus, Transition};
 use crate::ports::{AttemptState, PortError, PortResult, WorkflowStarter};
 
 pub struct LocalRunner {
@@ -96,8 +96,8 @@ pub struct RunnerHandle(pub Arc<LocalRunner>);
 
 #[async_trait]
 impl WorkflowStarter for RunnerHandle {
-    async fn start(&self, id: &ExportId, attempt: u32) -> PortResult<()> {
-        self.0.spawn(id.clone(), attempt);
+    async fn start(&self, job: &ExportJob) -> PortResult<()> {
+        self.0.spawn(job.export_id.clone(), job.attempt());
         Ok(())
     }
 

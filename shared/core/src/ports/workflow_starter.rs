@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 
 use super::PortResult;
-use crate::domain::ExportId;
+use crate::domain::{ExportId, ExportJob};
 
 /// What the workflow knows of one attempt of an export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,9 +19,11 @@ pub enum AttemptState {
 /// `{export_id}-a{attempt}`.
 #[async_trait]
 pub trait WorkflowStarter: Send + Sync {
-    /// Starts the attempt; starting one that is already started does
-    /// nothing, so a start can always be repeated.
-    async fn start(&self, id: &ExportId, attempt: u32) -> PortResult<()>;
+    /// Starts `job`'s current attempt; starting one that is already started
+    /// does nothing, so a start can always be repeated. The whole job is
+    /// given so the workflow can show whose export it runs and what it
+    /// makes (the execution's input on AWS).
+    async fn start(&self, job: &ExportJob) -> PortResult<()>;
 
     /// Best effort: the workflow also stops by itself when it sees the job
     /// is no longer running its attempt.

@@ -238,7 +238,7 @@ impl ExportService {
     /// Hands the job to the workflow; if that cannot happen the job is
     /// failed (and so retryable) rather than left queued with nobody to run it.
     async fn start_workflow(&self, job: ExportJob) -> Result<ExportJob, ServiceError> {
-        match self.ports.workflow.start(&job.export_id, job.attempt()).await {
+        match self.ports.workflow.start(&job).await {
             Ok(()) => Ok(job),
             Err(e) => {
                 warn!(export_id = %job.export_id, error = %e, "workflow did not start");

@@ -93,7 +93,7 @@ impl ExportService {
             let (id, attempt) = (&job.export_id, job.attempt());
             let message = match self.ports.workflow.attempt_state(id, attempt).await {
                 Ok(AttemptState::Started) => continue,
-                Ok(AttemptState::NotStarted) => match self.ports.workflow.start(id, attempt).await {
+                Ok(AttemptState::NotStarted) => match self.ports.workflow.start(&job).await {
                     Ok(()) => {
                         warn!(export_id = %id, attempt, "queued export nobody ran started again by the watchdog");
                         restarted += 1;
