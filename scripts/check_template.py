@@ -526,8 +526,39 @@ def check_failure_alarm(resources, functions, alarms, env):
     check(not any(a.get("MetricName") == "ExecutionsFailed" for a in alarms),
           "no alarm on every failed execution (user-caused failures page nobody)")
     names = {name for name, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    # Every function has an alarm on its errors and throttles, one section
+    # of the runbook covers them all.
+    for name in functions:
+        alarm = resources.get(name.removesuffix("Function") + "FailingAlarm", {}).get("Properties", {})
+        watched = {(q["MetricStat"]["Metric"]["MetricName"], ref(q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]))
+                   for q in alarm.get("Metrics", []) if "MetricStat" in q}
+        check(watched == {("Errors", name), ("Throttles", name)}, f"{name}: an alarm on its errors and throttles")
+    family = {name for name in names if name.endswith("FailingAlarm") and name.removesuffix("FailingAlarm") + "Function" in functions}
     runbook = set(re.findall(r"^## (\w+)$", (ROOT / "docs/operations.md").read_text(), re.M))
-    check(names == runbook, f"docs/operations.md has a section for every alarm and no other ({sorted(names ^ runbook)})")
+    runbook_family = re.search(r"^## <Function>FailingAlarm$", (ROOT / "docs/operations.md").read_text(), re.M)
+    check(runbook_family is not None, "docs/operations.md has the section for every function's FailingAlarm")
+    rest = names - family
+    check(rest == runbook, f"docs/operations.md has a section for every other alarm and no more ({sorted(rest ^ runbook)})")
+
+
+def check_observability(resources, fn_globals):
+    """Traces from every function and the workflow, and the dashboard an
+    operator opens first, drawing the metrics the functions write."""
+    check(fn_globals.get("Tracing") == "Active", "every function sends X-Ray traces")
+    acted = rust_consts(Path("shared/core/src/service/housekeeping.rs")).get("WATCHDOG_ACTED")
+    filters = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Logs::MetricFilter"]
+    check(any(f.get("FilterPattern") == f'{{ $.fields.message = "{acted}*" }}' and ref(f.get("LogGroupName")) == "WatchdogLogs"
+              for f in filters), f"the watchdog's lines ({acted!r}) are counted from its log group")
+    machines = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Serverless::StateMachine"]
+    check(all(m.get("Tracing", {}).get("Enabled") is True for m in machines), "the workflow sends X-Ray traces")
+    dashboards = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Dashboard"]
+    check(len(dashboards) == 1, "one operations dashboard")
+    if dashboards:
+        body = json.loads(sub_text(dashboards[0]["DashboardBody"]).replace("${", "{"))
+        drawn = json.dumps(body)
+        for metric in ["ExportsFinished", "ExportsFailedForSystemFault", "ExportDuration", "ExportQueuedTime",
+                       "Submissions", "WatchdogActions", "5xx", "Errors", "Throttles", "ApproximateAgeOfOldestMessage"]:
+            check(metric in drawn, f"the dashboard draws {metric}")
 
 
 def check_imports(template, resources, functions, env, buckets, queues, alarms):
@@ -813,6 +844,7 @@ def main(path):
             for s in p["PolicyDocument"]["Statement"]) for p in queue_policies), f"{name}: TLS-only policy")
     alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
     check_failure_alarm(resources, functions, alarms, env)
+    check_observability(resources, fn_globals)
     check(any(a["Namespace"] == "AWS/SQS" and ref(a["Dimensions"][0]["Value"]) == dlq for a in alarms),
           "an alarm on the dead-letter queue's depth")
     check_attachments(functions, env, buckets)

@@ -9,6 +9,10 @@ use chrono::Utc;
 use tracing::{info, warn};
 
 use super::exports::publish;
+
+/// How each line about something the watchdog did begins (with its
+/// `watchdog_action` field); the template counts them (`WatchdogActionsAlarm`).
+pub const WATCHDOG_ACTED: &str = "watchdog acted";
 use super::{ExportService, ServiceError};
 use crate::domain::{ExportJob, ExportStatus, FailureCode, OrgScope};
 use crate::ports::{AttemptState, ExportEventType, JobQuery};
@@ -95,7 +99,7 @@ impl ExportService {
                 Ok(AttemptState::Started) => continue,
                 Ok(AttemptState::NotStarted) => match self.ports.workflow.start(&job).await {
                     Ok(()) => {
-                        warn!(export_id = %id, attempt, "queued export nobody ran started again by the watchdog");
+                        warn!(export_id = %id, attempt, watchdog_action = "restarted", "{WATCHDOG_ACTED}: a queued export nobody ran is started again");
                         restarted += 1;
                         continue;
                     }
@@ -120,7 +124,7 @@ impl ExportService {
                 .await;
             match outcome {
                 Ok(done) if done.status == ExportStatus::Failed && done.attempt() == attempt => {
-                    warn!(export_id = %id, attempt, "queued export nobody could run failed by the watchdog");
+                    warn!(export_id = %id, attempt, watchdog_action = "failed_unstarted", "{WATCHDOG_ACTED}: a queued export nobody could run is failed");
                     publish(&*self.ports.events, &*self.ports.metrics, &done, ExportEventType::Failed).await;
                     failed += 1;
                 }
@@ -172,7 +176,12 @@ impl ExportService {
                 warn!(export_id = %done.export_id, error = %e, "workflow of a stalled export not stopped");
             }
             self.ports.files.delete_prefix(&done.attempt_prefix()).await?;
-            warn!(export_id = %done.export_id, attempt = done.attempt(), "stalled export failed by the watchdog");
+            warn!(
+                export_id = %done.export_id,
+                attempt = done.attempt(),
+                watchdog_action = "failed_stalled",
+                "{WATCHDOG_ACTED}: a stalled export is failed"
+            );
             publish(&*self.ports.events, &*self.ports.metrics, &done, ExportEventType::Failed).await;
             failed += 1;
         }

@@ -21,7 +21,7 @@ pub use attachments::{ATTACHMENT_UPLOAD_TTL, AttachmentService, AttachmentView, 
 pub use error::ServiceError;
 pub use estimate::{DEFAULT_ROWS_PER_SECOND, estimate_seconds};
 pub use exports::*;
-pub use housekeeping::WatchdogReport;
+pub use housekeeping::{WATCHDOG_ACTED, WatchdogReport};
 pub use idempotency::{Created, IdempotencyKey, KEY_TTL_HOURS, MAX_KEY_LEN};
 pub use imports::{ImportPorts, ImportRunner, ImportService, ImportSettings, ImportView, import_of_upload, upload_key};
 pub use organisations::OrganisationService;
