@@ -4,9 +4,21 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
+use std::time::Duration;
 
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::receiver::{Behaviour, Receiver};
 use crate::support::*;
+
+/// Webhooks to this machine, retried after a few hundred milliseconds.
+const WEBHOOKS: &[&str] =
+    &["--webhook-allow-host", "127.0.0.1", "--webhook-retry-first-ms", "300", "--webhook-retry-max-ms", "600"];
+
+async fn metrics_text(server: &Server) -> String {
+    reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap()
+}
 
 /// `name{label="value",...} number` lines, keyed by name and sorted labels.
 fn samples(text: &str) -> BTreeMap<(String, Vec<(String, String)>), f64> {
@@ -42,8 +54,13 @@ async fn exports_are_counted_by_outcome_and_failure_code() {
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path(), "org-a", 200, 2025, 1);
     seed(dir.path(), "org-big", long_export_rows(), 2025, 2);
-    let server = Server::start(dir.path());
+    let server = Server::start_with(dir.path(), WEBHOOKS);
     let token = token(dir.path(), &["org-a", "org-big"]);
+    // A receiver that refuses the first delivery: one retry, then delivered.
+    let receiver = Receiver::start(Behaviour::FailFirst(1)).await;
+    let endpoint = json!({ "org_id": "org-a", "url": receiver.url, "event_types": ["export.completed"] });
+    let (status, _, body) = server.call(Method::POST, "/api/v1/webhook-endpoints", Some(&token), Some(endpoint)).await;
+    assert_eq!(status, 201, "{body}");
 
     let done = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "csv")).await;
     server.wait_status(&token, &done, "completed").await;
@@ -82,4 +99,32 @@ async fn exports_are_counted_by_outcome_and_failure_code() {
     assert_eq!(value("bufdir_export_queued_seconds_count", &[("format", "json")]), Some(1.0), "{text}");
     let no_duration_for_a_failure = value("bufdir_export_duration_seconds_count", &[("format", "json")]);
     assert_eq!(no_duration_for_a_failure, None, "{text}");
+
+    // imports: one whole, one refused for a bad row
+    let template = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/shared/core/templates/activities.csv"));
+    let imported = server.import(&token, json!({ "org_id": "org-a", "format": "csv" }), template.to_vec()).await;
+    assert_eq!(imported["status"], "completed", "{imported}");
+    let refused = server
+        .import(&token, json!({ "org_id": "org-a", "format": "jsonl" }), b"{\"activity_id\":\"x\"}\n".to_vec())
+        .await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let code = refused["error_code"].as_str().unwrap();
+    // the webhook: refused once, then delivered
+    receiver.wait_until(Duration::from_secs(30), |seen| seen.len() >= 2).await;
+    let started = std::time::Instant::now();
+    let s = loop {
+        let s = samples(&metrics_text(&server).await);
+        if s.contains_key(&key("bufdir_webhook_attempts_total", &[("outcome", "delivered")])) {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the delivery was never counted: {s:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let value = |name: &str, labels: &[(&str, &str)]| s.get(&key(name, labels)).copied();
+    let imports = |outcome, code| value("bufdir_imports_finished_total", &[("outcome", outcome), ("error_code", code)]);
+    assert_eq!(imports("completed", "none"), Some(1.0), "{s:?}");
+    assert_eq!(imports("failed", code), Some(1.0), "{s:?}");
+    assert_eq!(value("bufdir_import_rows_written_total", &[]), imported["rows_written"].as_f64(), "{s:?}");
+    assert_eq!(value("bufdir_webhook_attempts_total", &[("outcome", "retrying")]), Some(1.0), "{s:?}");
+    assert_eq!(value("bufdir_webhook_attempts_total", &[("outcome", "delivered")]), Some(1.0), "{s:?}");
 }

@@ -31,6 +31,7 @@ pub fn import_context(app: &AwsApp, work_dir: PathBuf) -> ImportContext {
         lease: LEASE,
         attachments: Some(app.attachment_uploads.clone()),
         events: Some(app.events.clone()),
+        metrics: app.metrics.clone(),
     }
 }
 

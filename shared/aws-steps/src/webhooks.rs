@@ -23,7 +23,7 @@ use bufdir_webhooks::HttpWebhookSender;
 pub fn deliverer(app: &AwsApp) -> WebhookDeliverer {
     let settings = app.settings.webhooks.clone();
     let sender = HttpWebhookSender::new(settings.targets.clone(), settings.timeout);
-    WebhookDeliverer::new(app.webhook_store.clone(), Arc::new(sender), settings)
+    WebhookDeliverer::new(app.webhook_store.clone(), Arc::new(sender), settings).with_metrics(app.metrics.clone())
 }
 
 /// Handles one events-queue message; false when it should come back.

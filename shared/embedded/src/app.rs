@@ -103,10 +103,14 @@ impl EmbeddedApp {
         let jobs = Arc::new(SqliteJobStore::open(&data.db_path())?.with_in_flight_cap(settings.max_in_flight));
         let activities = Arc::new(SqliteActivities::open(&data.activities_db_path())?);
         let files = Arc::new(DiskFileStore::new(data.files_dir(), base_url, data.secret(URL_KEY)?)?);
+        let metrics = Arc::new(PrometheusMetrics::new());
         let webhook_store = Arc::new(SqliteWebhookStore::open(&data.db_path())?);
         let webhooks = Arc::new(WebhookService::new(webhook_store.clone(), settings.webhooks.clone()));
         let sender = HttpWebhookSender::new(settings.webhooks.targets.clone(), settings.webhooks.timeout);
-        let deliverer = Arc::new(WebhookDeliverer::new(webhook_store, Arc::new(sender), settings.webhooks.clone()));
+        let deliverer = Arc::new(
+            WebhookDeliverer::new(webhook_store, Arc::new(sender), settings.webhooks.clone())
+                .with_metrics(metrics.clone()),
+        );
         let webhook_wake = Arc::new(Notify::new());
         // Events go to the outbox file, and each makes its webhook deliveries.
         let events: Arc<dyn EventPublisher> = Arc::new(FanOutPublisher {
@@ -127,7 +131,6 @@ impl EmbeddedApp {
             },
         };
         let organisation_store = Arc::new(SqliteOrganisations::open(&data.db_path())?);
-        let metrics = Arc::new(PrometheusMetrics::new());
         let runner = LocalRunner::new(
             WorkflowContext {
                 jobs: jobs.clone(),
@@ -180,6 +183,7 @@ impl EmbeddedApp {
             lease: IMPORT_LEASE,
             attachments: Some(claims.clone()),
             events: Some(events.clone()),
+            metrics: metrics.clone(),
         };
         let import_runner = LocalImports::new(import_context.clone());
         let imports = Arc::new(ImportService::new(

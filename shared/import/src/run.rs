@@ -22,10 +22,10 @@ use crate::domain::{Activity, ImportFormat, ImportId, ImportJob, ImportMove, Imp
 use crate::domain::{Checker, checked_again};
 use crate::ports::{
     ActivityStore, AttachmentUploads, EventPublisher, FileStore, ImportEvent, ImportEventType, ImportStore,
-    ImportWriter, PortError,
+    ImportWriter, Metrics, PortError,
 };
 use crate::read::{self, FileError};
-use crate::service::claim_attachments;
+use crate::service::{claim_attachments, measure};
 
 /// Activities handed to the store at a time.
 const WRITE_BATCH: usize = 1000;
@@ -51,6 +51,7 @@ pub struct ImportContext {
     pub attachments: Option<Arc<dyn AttachmentUploads>>,
     /// Where `import.completed` and `import.failed` are announced.
     pub events: Option<Arc<dyn EventPublisher>>,
+    pub metrics: Arc<dyn Metrics>,
 }
 
 /// Why a run stopped without finishing the import.
@@ -480,6 +481,9 @@ async fn finish_failed(
 /// Sends the outcome event of a run that ended the import; a lost event
 /// is logged, never fails the import.
 async fn announce(ctx: &ImportContext, job: Option<&ImportJob>, event_type: ImportEventType) {
+    if let Some(job) = job {
+        measure::import_ended(&*ctx.metrics, job);
+    }
     let (Some(events), Some(job)) = (&ctx.events, job) else { return };
     let event = ImportEvent {
         event_type,

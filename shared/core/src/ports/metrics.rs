@@ -19,6 +19,12 @@ pub enum Metric {
     ExportQueued,
     /// A try of handing a report to Bufdir's receiver (`outcome`).
     Submissions,
+    /// An import ended (`outcome`, `error_code`; `none` when it completed).
+    ImportsFinished,
+    /// Activities written by completed imports.
+    ImportRowsWritten,
+    /// A try of delivering a webhook (`outcome`: delivered, retrying, given_up).
+    WebhookAttempts,
 }
 
 /// How a metric aggregates.
@@ -40,13 +46,16 @@ pub enum Dimension {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 9] = [
         Metric::ExportsCreated,
         Metric::ExportsFinished,
         Metric::ExportDuration,
         Metric::ExportRowsPerSecond,
         Metric::ExportQueued,
         Metric::Submissions,
+        Metric::ImportsFinished,
+        Metric::ImportRowsWritten,
+        Metric::WebhookAttempts,
     ];
 
     /// The Prometheus name (snake case, `_total` on counters, the unit last).
@@ -58,6 +67,9 @@ impl Metric {
             Metric::ExportRowsPerSecond => "bufdir_export_rows_per_second",
             Metric::ExportQueued => "bufdir_export_queued_seconds",
             Metric::Submissions => "bufdir_submissions_total",
+            Metric::ImportsFinished => "bufdir_imports_finished_total",
+            Metric::ImportRowsWritten => "bufdir_import_rows_written_total",
+            Metric::WebhookAttempts => "bufdir_webhook_attempts_total",
         }
     }
 
@@ -70,6 +82,9 @@ impl Metric {
             Metric::ExportRowsPerSecond => "ExportRowsPerSecond",
             Metric::ExportQueued => "ExportQueuedTime",
             Metric::Submissions => "Submissions",
+            Metric::ImportsFinished => "ImportsFinished",
+            Metric::ImportRowsWritten => "ImportRowsWritten",
+            Metric::WebhookAttempts => "WebhookAttempts",
         }
     }
 
@@ -84,7 +99,12 @@ impl Metric {
 
     pub fn kind(self) -> MetricKind {
         match self {
-            Metric::ExportsCreated | Metric::ExportsFinished | Metric::Submissions => MetricKind::Counter,
+            Metric::ExportsCreated
+            | Metric::ExportsFinished
+            | Metric::Submissions
+            | Metric::ImportsFinished
+            | Metric::ImportRowsWritten
+            | Metric::WebhookAttempts => MetricKind::Counter,
             Metric::ExportDuration | Metric::ExportRowsPerSecond | Metric::ExportQueued => MetricKind::Distribution,
         }
     }
@@ -97,6 +117,9 @@ impl Metric {
             Metric::ExportRowsPerSecond => "Rows written per second by completed exports.",
             Metric::ExportQueued => "Seconds an export attempt waited before it started.",
             Metric::Submissions => "Tries of handing a report to Bufdir's receiver, by outcome.",
+            Metric::ImportsFinished => "Imports that ended, by outcome and error code.",
+            Metric::ImportRowsWritten => "Activities written by completed imports.",
+            Metric::WebhookAttempts => "Tries of delivering a webhook, by outcome.",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Where the service's metrics are recorded: one function per thing that
 //! happens, so each metric's dimensions are decided in one place.
 
-use crate::domain::{ExportJob, FailureCode};
+use crate::domain::{ExportJob, FailureCode, ImportJob, ImportStatus};
 use crate::ports::{Dimension, ExportEventType, Metric, Metrics};
 
 /// A create queued `job`.
@@ -54,4 +54,20 @@ pub fn submission_tried(metrics: &dyn Metrics, failure: Option<FailureCode>) {
 /// Seconds from start to the last change of a finished job.
 pub fn run_seconds(job: &ExportJob) -> Option<f64> {
     job.started_at.map(|s| (job.updated_at - s).num_milliseconds().max(0) as f64 / 1000.0)
+}
+
+/// An import ended (its status is completed or failed).
+pub fn import_ended(metrics: &dyn Metrics, job: &ImportJob) {
+    let completed = job.status == ImportStatus::Completed;
+    let outcome = if completed { "completed" } else { "failed" };
+    let code = job.error_code.as_deref().filter(|_| !completed).unwrap_or("none");
+    metrics.record(Metric::ImportsFinished, &[(Dimension::Outcome, outcome), (Dimension::ErrorCode, code)], 1.0);
+    if completed {
+        metrics.record(Metric::ImportRowsWritten, &[], job.rows_written as f64);
+    }
+}
+
+/// A webhook delivery was tried: `outcome` is `delivered`, `retrying` or `given_up`.
+pub fn webhook_attempted(metrics: &dyn Metrics, outcome: &str) {
+    metrics.record(Metric::WebhookAttempts, &[(Dimension::Outcome, outcome)], 1.0);
 }

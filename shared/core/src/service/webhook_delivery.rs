@@ -17,11 +17,14 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use super::measure;
 use super::webhooks::{WebhookService, WebhookSettings};
 use crate::domain::{
     DeliveryAttempt, DeliveryStatus, EndpointStatus, SIGNATURE_HEADER, WebhookDelivery, WebhookEndpoint, sign,
 };
-use crate::ports::{Event, EventPublisher, PortError, PortResult, WebhookPost, WebhookSender, WebhookStore};
+use crate::ports::{
+    Event, EventPublisher, Metrics, NoMetrics, PortError, PortResult, WebhookPost, WebhookSender, WebhookStore,
+};
 
 /// Due deliveries read per sweep, and attempted at once.
 const SWEEP_BATCH: usize = 100;
@@ -107,11 +110,18 @@ pub struct WebhookDeliverer {
     store: Arc<dyn WebhookStore>,
     sender: Arc<dyn WebhookSender>,
     settings: WebhookSettings,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl WebhookDeliverer {
     pub fn new(store: Arc<dyn WebhookStore>, sender: Arc<dyn WebhookSender>, settings: WebhookSettings) -> Self {
-        WebhookDeliverer { store, sender, settings }
+        WebhookDeliverer { store, sender, settings, metrics: Arc::new(NoMetrics) }
+    }
+
+    /// Counts each attempt's outcome in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Attempts the deliveries due at `now`, a few at a time; returns how
@@ -200,6 +210,12 @@ impl WebhookDeliverer {
             Err(PortError::Conflict) => return Ok(Attempted::Skipped),
             Err(e) => return Err(e),
         }
+        let measured = match outcome {
+            Attempted::Delivered => "delivered",
+            Attempted::GivenUp => "given_up",
+            _ => "retrying",
+        };
+        measure::webhook_attempted(&*self.metrics, measured);
         match outcome {
             Attempted::Delivered => {
                 info!(delivery_id = %done.id, endpoint_id = %done.endpoint_id, attempts = done.attempt_count, "webhook delivered")
