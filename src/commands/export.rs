@@ -1,9 +1,9 @@
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shared::domain::{Caller, CreateExportRequest, ExportStatus};
+use shared::domain::{Caller, CreateExportRequest, ExportStatus, Progress, Stage};
 use shared::service::ServiceError;
 
 use super::DataDirArg;
@@ -61,9 +61,10 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     let id = job.export_id.clone();
-    eprintln!("export {id}: {} activities, estimated {} s", job.progress.rows_total, job.estimated_duration_seconds);
+    eprintln!("export {id}: queued, estimated {} s", job.estimated_duration_seconds);
 
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    let mut line = ProgressLine::new();
     let view = loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -74,17 +75,8 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             }
         }
         let view = app.service.get(&caller, &id).await?;
-        let p = &view.job.progress;
-        eprint!(
-            "\r{:<10} {:>9}/{:<9} rows  {:>6.1} s",
-            view.job.status,
-            p.rows_done,
-            p.rows_total,
-            started.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
+        line.show(view.job.status, &view.job.progress, started.elapsed());
         if !view.job.status.is_active() {
-            eprintln!();
             break view;
         }
     };
@@ -106,5 +98,41 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             Ok(())
         }
         _ => bail!("export {id} {}: {}", job.status, job.error_message.unwrap_or_default()),
+    }
+}
+
+/// The export's progress on stderr: on a terminal one line redrawn in
+/// place; in a log or a pipe, where a carriage return would run the
+/// updates together, one line each time the status or stage changes.
+struct ProgressLine {
+    live: bool,
+    last: Option<(ExportStatus, Stage)>,
+}
+
+impl ProgressLine {
+    fn new() -> Self {
+        ProgressLine { live: std::io::stderr().is_terminal(), last: None }
+    }
+
+    fn show(&mut self, status: ExportStatus, progress: &Progress, elapsed: Duration) {
+        let stage = serde_json::to_value(progress.stage).ok().and_then(|v| v.as_str().map(str::to_string));
+        let text = format!(
+            "{:<10} {:<11} {:>9}/{:<9} rows  {:>6.1} s",
+            status.to_string(),
+            stage.unwrap_or_default(),
+            progress.rows_done,
+            progress.rows_total,
+            elapsed.as_secs_f64()
+        );
+        if self.live {
+            eprint!("\r{text}");
+            if !status.is_active() {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        } else if self.last != Some((status, progress.stage)) {
+            eprintln!("{text}");
+            self.last = Some((status, progress.stage));
+        }
     }
 }

@@ -46,6 +46,15 @@ fn export_writes_a_workbook_with_the_seeded_figures() {
     let total = summary.iter().find(|r| r[0] == "Totalt").unwrap();
     assert_eq!(num(&total[1]) as u64, expected.activities);
     assert!(String::from_utf8_lossy(&out.stdout).contains("report.xlsx"));
+    // Not a terminal: one line per status and stage, no carriage returns.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.contains(" rows ")).collect();
+    let steps: Vec<Vec<&str>> = progress.iter().map(|l| l.split_whitespace().take(2).collect()).collect();
+    let mut distinct = steps.clone();
+    distinct.dedup();
+    assert_eq!(steps, distinct, "a line only when the status or stage changes: {stderr}");
+    assert_eq!(steps.last().unwrap(), &["completed", "finished"], "{stderr}");
 }
 
 #[test]
