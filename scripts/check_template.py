@@ -63,7 +63,8 @@ ROUTES_AHEAD_OF_CODE = set()
 WORKFLOW_FUNCTIONS = {"generate", "submit", "complete", "mark-failed"}
 HTTPAPI_EVENT_KEYS = {"ApiId", "Method", "Path", "Auth", "PayloadFormatVersion", "RouteSettings", "TimeoutInMillis"}
 # What shared/aws/src/config.rs requires (checked against it below).
-REQUIRED_ENV = {"EXPORTS_TABLE", "ACTIVITIES_TABLE", "IMPORTS_TABLE", "WEBHOOKS_TABLE", "FILES_BUCKET", "EVENTS_QUEUE_URL"}
+REQUIRED_ENV = {"EXPORTS_TABLE", "ACTIVITIES_TABLE", "IMPORTS_TABLE", "WEBHOOKS_TABLE", "AUDIT_TABLE", "FILES_BUCKET",
+                "EVENTS_QUEUE_URL"}
 # The import function's crate, and the prefix its files arrive under.
 IMPORT_CRATE = "import"
 UPLOADS_PREFIX = "uploads/"
@@ -541,6 +542,39 @@ def check_failure_alarm(resources, functions, alarms, env):
     check(rest == runbook, f"docs/operations.md has a section for every other alarm and no more ({sorted(rest ^ runbook)})")
 
 
+# Who records audit entries (what they do to an export) and who reads them.
+AUDIT_WRITERS = {"api-create", "api-cancel", "api-retry", "api-delete", "generate", "submit", "complete", "mark-failed",
+                 "watchdog"}
+AUDIT_READERS = {"api-get"}
+
+
+def check_audit(resources, functions):
+    """The audit table outlives deleted exports by TTL, and exactly the
+    functions that record or read entries may."""
+    table = resources.get("AuditTable", {}).get("Properties", {})
+    check(table.get("TimeToLiveSpecification", {}).get("AttributeName") == "expires_at", "the audit table expires entries")
+    keys = [k["AttributeName"] for k in table.get("KeySchema", [])]
+    check(keys == ["export_id", "entry_key"], f"the audit table's keys ({keys})")
+    for name, fn in functions.items():
+        crate = fn["Properties"].get("CodeUri", "").removeprefix("functions/")
+        actions = set()
+        for statement in statements_through_ifs(fn["Properties"].get("Policies", [])):
+            if statement.get("Resource") == {"Fn::GetAtt": ["AuditTable", "Arn"]} or \
+                    statement.get("Resource") == {"Fn::GetAtt": "AuditTable.Arn"}:
+                actions |= set(statement.get("Action", []))
+        expected = {"dynamodb:PutItem"} if crate in AUDIT_WRITERS else {"dynamodb:Query"} if crate in AUDIT_READERS else set()
+        check(actions == expected, f"{crate}: audit table access {sorted(actions)}, expected {sorted(expected)}")
+
+
+def statements_through_ifs(policies):
+    """Every statement of a function's policies, through !If branches."""
+    for policy in policies:
+        if isinstance(policy, dict) and "Fn::If" in policy:
+            yield from statements_through_ifs([b for b in policy["Fn::If"][1:] if isinstance(b, dict)])
+        elif isinstance(policy, dict) and "Statement" in policy:
+            yield from policy["Statement"]
+
+
 def check_observability(resources, fn_globals):
     """Traces from every function and the workflow, and the dashboard an
     operator opens first, drawing the metrics the functions write."""
@@ -845,6 +879,7 @@ def main(path):
     alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
     check_failure_alarm(resources, functions, alarms, env)
     check_observability(resources, fn_globals)
+    check_audit(resources, functions)
     check(any(a["Namespace"] == "AWS/SQS" and ref(a["Dimensions"][0]["Value"]) == dlq for a in alarms),
           "an alarm on the dead-letter queue's depth")
     check_attachments(functions, env, buckets)

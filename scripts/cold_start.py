@@ -36,6 +36,7 @@ ENV = {
     "ACTIVITIES_TABLE": "activities",
     "IMPORTS_TABLE": "imports",
     "WEBHOOKS_TABLE": "webhooks",
+    "AUDIT_TABLE": "audit",
     "FILES_BUCKET": "files",
     "EVENTS_QUEUE_URL": "http://127.0.0.1:1/123456789012/events",
     "IMPORTS_QUEUE_URL": "http://127.0.0.1:1/123456789012/imports",

@@ -228,6 +228,11 @@ fn spawn_file_expiry(
                 Ok(n) => info!(files = n, "expired export files deleted"),
                 Err(e) => tracing::warn!(error = %e, "expired files not purged; trying again in an hour"),
             }
+            match service.purge_expired_audit(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => info!(entries = n, "expired audit entries removed"),
+                Err(e) => tracing::warn!(error = %e, "expired audit entries not removed; trying again in an hour"),
+            }
             match attachments.expire_unclaimed(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(n) => info!(files = n, "unclaimed attachment uploads removed"),

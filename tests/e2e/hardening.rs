@@ -341,4 +341,7 @@ async fn the_watchdog_starts_a_queued_export_nobody_runs() {
         watcher.wait_for(&blocker_token, &blocker, Duration::from_secs(60), |j| j["status"] == "failed").await;
     assert!(stalled["error_message"].as_str().unwrap().contains("stopped making progress"), "{stalled}");
     assert_eq!(stalled["error_code"], "timeout", "{stalled}");
+    let last = stalled["history"].as_array().unwrap().last().unwrap().clone();
+    let fields = ["action", "actor", "from_status", "to_status"].map(|f| last[f].clone());
+    assert_eq!(fields, [json!("failed"), json!("system:watchdog"), json!("running"), json!("failed")], "{stalled}");
 }

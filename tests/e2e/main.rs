@@ -9,6 +9,7 @@ mod support;
 
 mod activities_api;
 mod attachments;
+mod audit;
 mod cli;
 mod cors;
 mod download_links;

@@ -184,7 +184,7 @@ fn the_contract_fields_are_all_in_the_document() {
     assert_fields(&doc, "ExportListBody", &["data", "pagination"]);
     assert_fields(&doc, "PaginationBody", &["page", "limit", "total"]);
     let mut detail = summary.to_vec();
-    detail.extend(["activity_types", "file_url", "file_expires_at", "error_message", "error_code"]);
+    detail.extend(["activity_types", "file_url", "file_expires_at", "error_message", "error_code", "history"]);
     assert_fields(&doc, "ExportDetailBody", &detail);
     let codes: Vec<&str> = doc["components"]["schemas"]["FailureCode"]["enum"]
         .as_array()

@@ -59,6 +59,7 @@ impl WorkflowWiring for AwsApp {
             files: self.files.clone(),
             events: self.events.clone(),
             metrics: self.metrics.clone(),
+            audit: self.audit.clone(),
             submitter: self.submitter.clone(),
             organisations: self.organisations.clone(),
             work_dir,

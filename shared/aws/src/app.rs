@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::config::{self, AwsNames, BufdirReceiver, Clients, ConfigError, STATE_MACHINE_ARN};
 use super::{
-    ApiGatewayAuthenticator, DynamoActivities, DynamoImportStore, DynamoJobStore, DynamoOrganisations,
+    ApiGatewayAuthenticator, DynamoActivities, DynamoAuditLog, DynamoImportStore, DynamoJobStore, DynamoOrganisations,
     DynamoWebhookStore, S3AttachmentUploads, S3Attachments, S3BufdirOutbox, S3FileStore, SqsEventPublisher,
     SqsImportRunner, StepFunctionsStarter,
 };
@@ -40,6 +40,7 @@ pub struct AwsApp {
     pub files: Arc<S3FileStore>,
     pub events: Arc<SqsEventPublisher>,
     pub webhook_store: Arc<DynamoWebhookStore>,
+    pub audit: Arc<DynamoAuditLog>,
     pub outbox: Arc<S3BufdirOutbox>,
     /// Where the Submit step hands reports: the S3 outbox, or Bufdir's
     /// receiver over HTTP once `bufdir-aws-steps` has built it.
@@ -70,6 +71,8 @@ impl AwsApp {
             Arc::new(DynamoImportStore::new(clients.dynamodb.clone(), &names.imports_table, names.job_retention));
         let organisations = Arc::new(DynamoOrganisations::new(clients.dynamodb.clone(), &names.activities_table));
         let webhook_store = Arc::new(DynamoWebhookStore::new(clients.dynamodb.clone(), &names.webhooks_table));
+        let audit =
+            Arc::new(DynamoAuditLog::new(clients.dynamodb.clone(), &names.audit_table, settings.audit_retention));
         let uploads = Arc::new(
             S3FileStore::new(clients.s3.clone(), &names.files_bucket, &names.uploads_prefix)
                 .with_uploads_signed_by(&clients.sdk),
@@ -95,6 +98,7 @@ impl AwsApp {
             files,
             events,
             webhook_store,
+            audit,
             submitter: outbox.clone(),
             outbox,
             claim_rules: ClaimRules::default(),
@@ -173,6 +177,7 @@ impl AwsApp {
             workflow,
             events: self.events.clone(),
             metrics: self.metrics.clone(),
+            audit: self.audit.clone(),
         }
     }
 

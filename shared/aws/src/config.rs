@@ -33,6 +33,8 @@ pub const ATTACHMENTS_BUCKET: &str = "ATTACHMENTS_BUCKET";
 pub const ATTACHMENTS_PREFIX: &str = "ATTACHMENTS_PREFIX";
 pub const IMPORTS_TABLE: &str = "IMPORTS_TABLE";
 pub const WEBHOOKS_TABLE: &str = "WEBHOOKS_TABLE";
+pub const AUDIT_TABLE: &str = "AUDIT_TABLE";
+pub const AUDIT_RETENTION_DAYS: &str = "AUDIT_RETENTION_DAYS";
 pub const UPLOADS_PREFIX: &str = "UPLOADS_PREFIX";
 pub const IMPORTS_QUEUE_URL: &str = "IMPORTS_QUEUE_URL";
 /// Hosts webhooks may reach although private or loopback (comma-separated).
@@ -92,6 +94,8 @@ pub struct AwsNames {
     pub imports_queue_url: Option<String>,
     /// Webhook endpoints and their deliveries.
     pub webhooks_table: String,
+    /// The exports' audit trail.
+    pub audit_table: String,
 }
 
 fn required(name: &'static str) -> Result<String, ConfigError> {
@@ -136,6 +140,7 @@ impl AwsNames {
             uploads_prefix: prefix(UPLOADS_PREFIX, DEFAULT_UPLOADS_PREFIX)?,
             imports_queue_url: optional(IMPORTS_QUEUE_URL),
             webhooks_table: required(WEBHOOKS_TABLE)?,
+            audit_table: required(AUDIT_TABLE)?,
             state_machine_arn: optional(STATE_MACHINE_ARN),
             job_retention: chrono::Duration::days(number(JOB_RETENTION_DAYS, 90)? as i64),
             activities_page_size: match optional(ACTIVITIES_PAGE_SIZE) {
@@ -208,6 +213,10 @@ pub fn settings_from_env() -> Result<Settings, ConfigError> {
         max_in_flight: number(MAX_IN_FLIGHT, d.max_in_flight as u64)? as u32,
         stall_limit: Duration::from_secs(number(STALL_LIMIT_SECONDS, d.stall_limit.as_secs())?),
         accepts_submissions: BufdirReceiver::from_env()? != BufdirReceiver::None,
+        audit_retention: match number(AUDIT_RETENTION_DAYS, d.audit_retention.num_days() as u64)? {
+            days @ 1..=3650 => chrono::Duration::days(days as i64),
+            days => return Err(ConfigError::Invalid(AUDIT_RETENTION_DAYS, format!("{days} is not within 1..=3650"))),
+        },
         webhooks: WebhookSettings {
             targets: WebhookTargets::from_list(&optional(WEBHOOK_ALLOW_HOSTS).unwrap_or_default()),
             timeout: match number(WEBHOOK_TIMEOUT_MS, d.webhooks.timeout.as_millis() as u64)? {

@@ -125,6 +125,26 @@ pub async fn create_webhooks_table(c: &Clients, name: &str) -> PortResult<()> {
     }
 }
 
+/// The audit table: keys `export_id`, `entry_key`, TTL `expires_at`.
+pub async fn create_audit_table(c: &Clients, name: &str) -> PortResult<()> {
+    let created = c
+        .dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("export_id", KeyType::Hash)?)
+        .key_schema(key("entry_key", KeyType::Range)?)
+        .attribute_definitions(attr("export_id")?)
+        .attribute_definitions(attr("entry_key")?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => enable_ttl(c, name).await,
+        Err(e) if exists(&e) => Ok(()),
+        Err(e) => Err(port_error("create audit table", e)),
+    }
+}
+
 /// The jobs table: key `export_id`, GSIs `by_org`, `by_all`, `active`, TTL `expires_at`.
 pub async fn create_exports_table(c: &Clients, name: &str) -> PortResult<()> {
     let created = c
@@ -239,6 +259,7 @@ pub async fn create_resources(c: &Clients, names: &AwsNames) -> PortResult<()> {
     create_activities_table(c, &names.activities_table).await?;
     create_imports_table(c, &names.imports_table).await?;
     create_webhooks_table(c, &names.webhooks_table).await?;
+    create_audit_table(c, &names.audit_table).await?;
     create_bucket(c, &names.files_bucket).await?;
     let queue = names.events_queue_url.rsplit('/').next().unwrap_or_default();
     if !queue.is_empty() {

@@ -7,4 +7,5 @@ pub mod backoff;
 pub mod domain;
 pub mod http;
 pub mod ports;
+pub mod request_scope;
 pub mod service;

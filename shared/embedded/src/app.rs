@@ -19,7 +19,7 @@ use crate::service::{
     OrganisationService, Ports, Settings, WebhookDeliverer, WebhookService,
 };
 use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
-use crate::{LocalJwt, PrometheusMetrics};
+use crate::{LocalJwt, PrometheusMetrics, SqliteAuditLog};
 use anyhow::Context;
 use bufdir_import::local::{LocalImports, LocalImportsHandle};
 use bufdir_import::run::ImportContext;
@@ -52,6 +52,8 @@ pub struct EmbeddedApp {
     pub jwt: Arc<LocalJwt>,
     /// What the local server renders at `GET /metrics`.
     pub metrics: Arc<PrometheusMetrics>,
+    /// The exports' audit trail, which outlives a deleted export.
+    pub audit: Arc<SqliteAuditLog>,
 }
 
 /// How often the local server looks for webhook retries that came due.
@@ -104,6 +106,7 @@ impl EmbeddedApp {
         let activities = Arc::new(SqliteActivities::open(&data.activities_db_path())?);
         let files = Arc::new(DiskFileStore::new(data.files_dir(), base_url, data.secret(URL_KEY)?)?);
         let metrics = Arc::new(PrometheusMetrics::new());
+        let audit = Arc::new(SqliteAuditLog::open(&data.db_path(), settings.audit_retention)?);
         let webhook_store = Arc::new(SqliteWebhookStore::open(&data.db_path())?);
         let webhooks = Arc::new(WebhookService::new(webhook_store.clone(), settings.webhooks.clone()));
         let sender = HttpWebhookSender::new(settings.webhooks.targets.clone(), settings.webhooks.timeout);
@@ -139,6 +142,7 @@ impl EmbeddedApp {
                 files: files.clone(),
                 events: events.clone(),
                 metrics: metrics.clone(),
+                audit: audit.clone(),
                 submitter,
                 organisations: organisation_store.clone(),
                 work_dir: data.tmp_dir(),
@@ -157,6 +161,7 @@ impl EmbeddedApp {
                     workflow: Arc::new(RunnerHandle(runner.clone())),
                     events: events.clone(),
                     metrics: metrics.clone(),
+                    audit: audit.clone(),
                 },
                 settings,
             )
@@ -221,6 +226,7 @@ impl EmbeddedApp {
             webhook_wake,
             jwt,
             metrics,
+            audit,
         })
     }
 

@@ -130,6 +130,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries (due_at) WHERE due_at IS NOT NULL;
     CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint_id, subject, order_key)
         WHERE order_key IS NOT NULL;",
+    // 9: the exports' audit trail, kept apart from the jobs so it outlives
+    // a deleted one until `expires_at` (milliseconds).
+    "CREATE TABLE audit (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        export_id  TEXT NOT NULL,
+        org_id     TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        entry      TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_export ON audit (export_id, seq);
+    CREATE INDEX audit_by_expiry ON audit (expires_at);",
 ];
 
 /// A read-write connection with the schema brought up to date.

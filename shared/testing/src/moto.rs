@@ -186,11 +186,13 @@ pub async fn stack(c: &Clients, state_machine_arn: Option<String>) -> AwsNames {
         uploads_prefix: "uploads/".into(),
         imports_queue_url: None,
         webhooks_table: unique("webhooks"),
+        audit_table: unique("audit"),
     };
     create_exports_table(c, &names.exports_table).await;
     create_activities_table(c, &names.activities_table).await;
     provision::create_imports_table(c, &names.imports_table).await.unwrap();
     provision::create_webhooks_table(c, &names.webhooks_table).await.unwrap();
+    provision::create_audit_table(c, &names.audit_table).await.unwrap();
     create_bucket(c, &names.files_bucket).await;
     let events_queue_url = create_queue(c, &unique("events")).await;
     let imports_queue_url = create_queue(c, &unique("imports")).await;

@@ -118,6 +118,9 @@ fn world() -> World {
     let files = Arc::new(FailingFiles { inner: disk, faults: Faults::default() });
     let source = Arc::new(FailingSource { inner: activities, faults: Faults::default(), after: 1_000 });
     let events = Arc::new(JsonlEventOutbox::open(&data.events_path()).unwrap());
+    let audit = Arc::new(
+        shared::adapters::embedded::SqliteAuditLog::open(&data.db_path(), chrono::Duration::days(400)).unwrap(),
+    );
     let ctx = WorkflowContext {
         jobs: jobs.clone(),
         activities: source.clone(),
@@ -125,6 +128,7 @@ fn world() -> World {
         files: files.clone(),
         events: events.clone(),
         metrics: Arc::new(shared::ports::NoMetrics),
+        audit: audit.clone(),
         submitter: Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir()).unwrap()),
         organisations: Arc::new(SqliteOrganisations::open(&data.db_path()).unwrap()),
         work_dir: data.tmp_dir(),
@@ -143,6 +147,7 @@ fn world() -> World {
         workflow: Arc::new(RunnerHandle(runner.clone())),
         events,
         metrics: Arc::new(shared::ports::NoMetrics),
+        audit,
     };
     let service = ExportService::new(ports, Settings::default());
     World { _dir: dir, data, service, runner, files, source }

@@ -120,6 +120,7 @@ fn api() -> Api {
         workflow: Arc::new(Idle),
         events: Arc::new(Idle),
         metrics: app.metrics.clone(),
+        audit: app.audit.clone(),
     };
     let service = Arc::new(ExportService::new(ports, Settings::default()));
     let token = app.jwt.issue("tester", &["org-a".to_string()], false, Duration::from_secs(600));

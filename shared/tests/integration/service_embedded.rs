@@ -190,6 +190,7 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
                 shared::adapters::embedded::JsonlEventOutbox::open(&tmp.path().join("events.jsonl")).unwrap(),
             ),
             metrics: std::sync::Arc::new(shared::ports::NoMetrics),
+            audit: app.audit.clone(),
         };
         ExportService::new(ports, settings.clone())
     };

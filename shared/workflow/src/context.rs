@@ -3,7 +3,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ports::{
-    ActivitySource, AttachmentFiles, BufdirSubmitter, EventPublisher, FileStore, JobStore, Metrics, OrganisationStore,
+    ActivitySource, AttachmentFiles, AuditLog, BufdirSubmitter, EventPublisher, FileStore, JobStore, Metrics,
+    OrganisationStore,
 };
 
 use super::RetryPolicy;
@@ -19,6 +20,7 @@ pub struct WorkflowContext {
     pub files: Arc<dyn FileStore>,
     pub events: Arc<dyn EventPublisher>,
     pub metrics: Arc<dyn Metrics>,
+    pub audit: Arc<dyn AuditLog>,
     pub submitter: Arc<dyn BufdirSubmitter>,
     /// The organisation's name and number, for the report and the submission.
     pub organisations: Arc<dyn OrganisationStore>,

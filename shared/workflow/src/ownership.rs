@@ -5,9 +5,9 @@
 use chrono::Utc;
 
 use super::{StepError, WorkflowContext};
-use crate::domain::{ExportId, ExportJob, ExportStatus, Transition};
+use crate::domain::{AuditAction, ExportId, ExportJob, ExportStatus, SYSTEM_WORKFLOW, Transition};
 use crate::ports::PortError;
-use crate::service::measure;
+use crate::service::{audit, measure};
 
 const MAX_WRITE_ATTEMPTS: usize = 8;
 
@@ -28,6 +28,8 @@ pub async fn claim(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Result
                 match ctx.jobs.update(&next, job.version).await {
                     Ok(()) => {
                         measure::export_started(&*ctx.metrics, &next);
+                        let (from, to) = (Some(ExportStatus::Queued), Some(ExportStatus::Running));
+                        audit::record(&*ctx.audit, &next, SYSTEM_WORKFLOW, AuditAction::Started, from, to).await;
                         return Ok(next);
                     }
                     Err(PortError::Conflict) => continue,

@@ -14,12 +14,12 @@ use tracing::{info, warn};
 use super::WorkflowContext;
 use super::ownership::{change_if_ours, claim};
 use crate::domain::{
-    BufdirSubmission, ExportId, ExportJob, FailureCode, Organisation, Progress, Stage, StoredFile, Transition,
-    decode_failure, encode_failure, split_failure,
+    AuditAction, BufdirSubmission, ExportId, ExportJob, ExportStatus, FailureCode, Organisation, Progress,
+    SYSTEM_WORKFLOW, Stage, StoredFile, Transition, decode_failure, encode_failure, split_failure,
 };
 use crate::ports::{ActivityQuery, ExportEventType, PortError, Submission};
 use crate::report::{self, ReportError, ReportMeta, ReportOutput};
-use crate::service::{measure, publish};
+use crate::service::{audit, measure, publish};
 
 /// How a step ended when it did not succeed. The names match the error
 /// types the state machine's Retry and Catch blocks match on.
@@ -307,6 +307,8 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
     })
     .await?;
     info!(export_id = %id, attempt, "report submitted to Bufdir");
+    let running = Some(ExportStatus::Running);
+    audit::record(&*ctx.audit, &submitted, SYSTEM_WORKFLOW, AuditAction::Submitted, running, running).await;
     publish(&*ctx.events, &*ctx.metrics, &submitted, ExportEventType::Submitted).await;
     Ok(())
 }
@@ -325,6 +327,8 @@ pub async fn complete(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Res
     })
     .await?;
     info!(export_id = %id, attempt, "export completed");
+    let running = Some(ExportStatus::Running);
+    audit::record(&*ctx.audit, &done, SYSTEM_WORKFLOW, AuditAction::Completed, running, Some(done.status)).await;
     publish(&*ctx.events, &*ctx.metrics, &done, ExportEventType::Completed).await;
     Ok(())
 }
@@ -353,6 +357,7 @@ pub async fn mark_failed(ctx: &WorkflowContext, id: &ExportId, attempt: u32, fai
         Err(e) => return Err(e.into()),
     }
     warn!(export_id = %id, attempt, "export failed");
+    audit::record(&*ctx.audit, &next, SYSTEM_WORKFLOW, AuditAction::Failed, Some(job.status), Some(next.status)).await;
     publish(&*ctx.events, &*ctx.metrics, &next, ExportEventType::Failed).await;
     Ok(())
 }

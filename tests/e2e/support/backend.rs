@@ -30,6 +30,7 @@ struct Stack {
     activities_table: String,
     imports_table: String,
     webhooks_table: String,
+    audit_table: String,
     bucket: String,
     queue: String,
     imports_queue: String,
@@ -47,6 +48,7 @@ fn stack(data: &Path) -> Stack {
         activities_table: format!("e2e-activities-{tag}"),
         imports_table: format!("e2e-imports-{tag}"),
         webhooks_table: format!("e2e-webhooks-{tag}"),
+        audit_table: format!("e2e-audit-{tag}"),
         bucket: format!("e2e-files-{tag}"),
         queue: format!("e2e-events-{tag}"),
         imports_queue: format!("e2e-imports-{tag}"),
@@ -80,6 +82,7 @@ pub fn env(data: &Path) -> Vec<(String, String)> {
         ("EVENTS_QUEUE_URL", format!("{endpoint}/123456789012/{}", s.queue)),
         ("IMPORTS_TABLE", s.imports_table),
         ("WEBHOOKS_TABLE", s.webhooks_table),
+        ("AUDIT_TABLE", s.audit_table),
         ("IMPORTS_QUEUE_URL", format!("{endpoint}/123456789012/{}", s.imports_queue)),
         // Short pages keep a long export running (and cancellable between
         // pages) for the whole of a test's calls, as 150 000 rows do on
@@ -302,6 +305,36 @@ pub async fn in_flight(data: &Path, org: &str) -> u64 {
                 .unwrap();
             assert!(out.last_evaluated_key().is_none(), "one page holds an organisation's exports in these tests");
             out.count() as u64
+        }
+    }
+}
+
+/// The audit entries the store holds for an export (oldest first), read
+/// from the store itself: they outlive the export.
+pub async fn audit_entries(data: &Path, id: &str) -> Vec<Value> {
+    match backend() {
+        Backend::Embedded => {
+            let db = rusqlite::Connection::open_with_flags(
+                data.join("bufdir.sqlite3"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let mut stmt = db.prepare("SELECT entry FROM audit WHERE export_id = ?1 ORDER BY seq").unwrap();
+            let rows = stmt.query_map([id], |r| r.get::<_, String>(0)).unwrap();
+            rows.map(|r| serde_json::from_str(&r.unwrap()).unwrap()).collect()
+        }
+        Backend::Aws => {
+            let out = clients()
+                .await
+                .dynamodb
+                .query()
+                .table_name(stack(data).audit_table)
+                .key_condition_expression("export_id = :id")
+                .expression_attribute_values(":id", AttributeValue::S(id.into()))
+                .send()
+                .await
+                .unwrap();
+            out.items().iter().map(|item| serde_json::from_str(item["entry"].as_s().unwrap()).unwrap()).collect()
         }
     }
 }

@@ -11,7 +11,7 @@ mod backend;
 pub mod receiver;
 
 pub use backend::{
-    Backend, backend, cancel_cleanup_limit, corrupt_one_activity, expire_file, in_flight, link_expiry,
+    Backend, audit_entries, backend, cancel_cleanup_limit, corrupt_one_activity, expire_file, in_flight, link_expiry,
     long_export_rows, put_attachment, receipt_prefix, server_signs_links,
 };
 

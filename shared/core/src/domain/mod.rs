@@ -3,6 +3,7 @@
 mod activity;
 mod activity_check;
 mod attachment_request;
+mod audit;
 mod caller;
 mod date;
 mod failure;
@@ -24,6 +25,7 @@ mod webhook_target;
 pub use activity::*;
 pub use activity_check::{Checker, checked_again};
 pub use attachment_request::{ATTACHMENT_TYPES, CreateAttachmentRequest, MAX_ATTACHMENT_BYTES, ValidAttachmentRequest};
+pub use audit::{AuditAction, AuditEntry, SYSTEM_WATCHDOG, SYSTEM_WORKFLOW};
 pub use caller::{Caller, OrgScope};
 pub use date::{DateError, YEARS, parse_iso_date};
 pub use failure::{FailureCode, Fault, decode_failure, encode_failure, split_failure};

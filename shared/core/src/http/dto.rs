@@ -6,7 +6,9 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ActivityType, ExportFormat, ExportJob, ExportStatus, FailureCode, Stage, SubmissionStatus};
+use crate::domain::{
+    ActivityType, AuditAction, AuditEntry, ExportFormat, ExportJob, ExportStatus, FailureCode, Stage, SubmissionStatus,
+};
 use crate::ports::{JobPage, UploadMethod, UploadTarget};
 
 /// Timestamps as the contract writes them: `2026-03-01T08:00:00Z`.
@@ -152,6 +154,11 @@ pub struct ExportDetailBody {
     /// Present when the export asked for submission to Bufdir.
     #[schema(required = true)]
     pub bufdir_submission: Option<SubmissionBody>,
+    /// What happened to the export and who did it, oldest first: its
+    /// creation, each start, cancel, retry, submission and end, with the
+    /// caller's subject (or `system:workflow`, `system:watchdog`) and the
+    /// request that did it.
+    pub history: Vec<HistoryEntryBody>,
 }
 
 /// Where the submission to Bufdir stands.
@@ -170,7 +177,12 @@ pub struct SubmissionBody {
 }
 
 impl ExportDetailBody {
-    pub fn new(j: &ExportJob, file_url: Option<String>, file_url_expires_at: Option<DateTime<Utc>>) -> Self {
+    pub fn new(
+        j: &ExportJob,
+        file_url: Option<String>,
+        file_url_expires_at: Option<DateTime<Utc>>,
+        history: Vec<AuditEntry>,
+    ) -> Self {
         let types = if j.activity_types.is_empty() { ActivityType::ALL.to_vec() } else { j.activity_types.clone() };
         ExportDetailBody {
             export_id: j.export_id.to_string(),
@@ -216,6 +228,39 @@ impl ExportDetailBody {
                 attempts: b.attempts,
                 error: b.error.clone(),
             }),
+            history: history.into_iter().map(HistoryEntryBody::from).collect(),
+        }
+    }
+}
+
+/// One thing that happened to an export.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HistoryEntryBody {
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// The caller's token subject, or `system:workflow` / `system:watchdog`.
+    pub actor: String,
+    pub action: AuditAction,
+    /// The status before; null for the creation.
+    #[schema(required = true)]
+    pub from_status: Option<ExportStatus>,
+    /// The status after; null for the deletion.
+    #[schema(required = true)]
+    pub to_status: Option<ExportStatus>,
+    /// The `X-Request-Id` of the API call that did it; null for the system's own.
+    #[schema(required = true)]
+    pub request_id: Option<String>,
+}
+
+impl From<AuditEntry> for HistoryEntryBody {
+    fn from(e: AuditEntry) -> Self {
+        HistoryEntryBody {
+            at: ts(e.at),
+            actor: e.actor,
+            action: e.action,
+            from_status: e.from_status,
+            to_status: e.to_status,
+            request_id: e.request_id,
         }
     }
 }

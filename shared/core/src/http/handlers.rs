@@ -177,7 +177,8 @@ pub async fn get_export(
     ExportIdParam(id): ExportIdParam,
 ) -> Result<Response, ApiError> {
     let view = state.service.get(&caller, &id).await?;
-    let mut response = Json(ExportDetailBody::new(&view.job, view.file_url, view.file_url_expires_at)).into_response();
+    let mut response =
+        Json(ExportDetailBody::new(&view.job, view.file_url, view.file_url_expires_at, view.history)).into_response();
     // The body holds a signed URL: no cache may keep it.
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)

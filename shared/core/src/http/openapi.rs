@@ -19,7 +19,7 @@ use super::handlers::{self, BASE_PATH};
 use super::problem::{PROBLEM_CODES, PROBLEM_JSON, ProblemBody};
 use super::{activities, attachments, downloads, dto, imports, organisations, uploads, webhooks};
 use crate::domain::{
-    ActivityType, CreateAttachmentRequest, CreateExportRequest, CreateImportRequest, CreateWebhookRequest,
+    ActivityType, AuditAction, CreateAttachmentRequest, CreateExportRequest, CreateImportRequest, CreateWebhookRequest,
     DeliveryAttempt, DeliveryStatus, EndpointStatus, ExportFormat, ExportStatus, FailureCode, FieldError, ImportFormat,
     ImportStatus, OrganisationRequest, Period, PeriodRequest, RotateSecretRequest, RowError, Stage, SubmissionStatus,
     UpdateWebhookRequest,
@@ -75,7 +75,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
     components(schemas(
         dto::ExportListBody, dto::ExportSummaryBody, dto::PaginationBody, dto::ExportDetailBody, dto::ProgressBody,
         dto::FileBody, dto::CreatedBody, dto::CancelledBody, dto::RetriedBody, dto::DeletedBody, dto::CancelRequest,
-        dto::SubmissionBody, SubmissionStatus,
+        dto::SubmissionBody, SubmissionStatus, dto::HistoryEntryBody, AuditAction,
         CreateExportRequest, ExportStatus, ExportFormat, ActivityType, Stage, FieldError, ProblemBody, FailureCode,
         imports::ImportBody, imports::ImportListBody, dto::UploadBody, dto::FieldBody, uploads::UploadedBody,
         CreateImportRequest, PeriodRequest, ImportStatus, ImportFormat, Period, RowError, UploadMethod,

@@ -11,21 +11,13 @@ use axum::response::Response;
 use rand::Rng;
 use tracing::Instrument;
 
+use crate::request_scope::{self, RequestInfo};
+
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-#[derive(Clone, Debug)]
-struct RequestInfo {
-    id: String,
-    path: String,
-}
-
-tokio::task_local! {
-    static REQUEST: RequestInfo;
-}
 
 /// (request id, path) of the request being handled, if any.
 pub fn current_request() -> (String, String) {
-    REQUEST.try_with(|r| (r.id.clone(), r.path.clone())).unwrap_or_else(|_| (String::new(), String::new()))
+    request_scope::current().map(|r| (r.id, r.path)).unwrap_or_default()
 }
 
 /// An id safe to log and echo: API Gateway's are base64 (`Jd2kQhrFoAMEbKw=`).
@@ -45,7 +37,7 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     // Only the method and path are logged: query strings can carry signatures.
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %info.path);
     let started = Instant::now();
-    let mut response = REQUEST.scope(info, next.run(request).instrument(span.clone())).await;
+    let mut response = request_scope::scope(info, next.run(request).instrument(span.clone())).await;
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

@@ -6,6 +6,7 @@
 mod activity_source;
 mod attachment_files;
 mod attachment_uploads;
+mod audit_log;
 mod bufdir_submitter;
 mod event_publisher;
 mod file_store;
@@ -20,6 +21,7 @@ mod workflow_starter;
 pub use activity_source::*;
 pub use attachment_files::*;
 pub use attachment_uploads::*;
+pub use audit_log::*;
 pub use bufdir_submitter::*;
 pub use event_publisher::*;
 pub use file_store::*;

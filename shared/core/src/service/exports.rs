@@ -13,15 +13,15 @@ use tracing::{info, warn};
 use super::access::acting_for;
 use super::estimate::{estimate_rows, estimate_seconds};
 use super::idempotency::{Created, IdempotencyKey, fingerprint, record_for};
-use super::{ServiceError, measure};
+use super::{ServiceError, audit, measure};
 use crate::backoff::Backoff;
 use crate::domain::{
-    Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FailureCode, FieldError, OrgScope,
-    Transition, ValidRequest, find_profile,
+    AuditAction, AuditEntry, Caller, CreateExportRequest, ExportFormat, ExportId, ExportJob, ExportStatus, FailureCode,
+    FieldError, OrgScope, SYSTEM_WORKFLOW, Transition, ValidRequest, find_profile,
 };
 use crate::ports::{
-    ActivitySource, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage, JobQuery, JobStore, KeyRecord,
-    KeyedInsert, Metrics, OrganisationStore, PortError, WorkflowStarter,
+    ActivitySource, AuditLog, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage, JobQuery, JobStore,
+    KeyRecord, KeyedInsert, Metrics, OrganisationStore, PortError, WorkflowStarter,
 };
 
 /// The ports the service talks to.
@@ -33,6 +33,7 @@ pub struct Ports {
     pub workflow: Arc<dyn WorkflowStarter>,
     pub events: Arc<dyn EventPublisher>,
     pub metrics: Arc<dyn Metrics>,
+    pub audit: Arc<dyn AuditLog>,
 }
 
 #[derive(Clone, Debug)]
@@ -53,6 +54,8 @@ pub struct Settings {
     pub accepts_submissions: bool,
     /// Where and how webhooks are delivered.
     pub webhooks: super::WebhookSettings,
+    /// How long an audit entry is kept, whether or not its export still exists.
+    pub audit_retention: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -66,9 +69,14 @@ impl Default for Settings {
             // The embedded server always has one: the local receiver in its data directory.
             accepts_submissions: true,
             webhooks: super::WebhookSettings::default(),
+            audit_retention: chrono::Duration::days(DEFAULT_AUDIT_RETENTION_DAYS),
         }
     }
 }
+
+/// How long audit entries are kept unless configured: a grant year and its
+/// reporting deadline, with room to answer questions about it.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: i64 = 400;
 
 /// How often a state change is re-evaluated after losing a race.
 const MAX_WRITE_ATTEMPTS: usize = 12;
@@ -85,6 +93,8 @@ pub struct ListParams {
 #[derive(Clone, Debug)]
 pub struct ExportView {
     pub job: ExportJob,
+    /// What happened to it, oldest first.
+    pub history: Vec<AuditEntry>,
     pub file_url: Option<String>,
     /// When `file_url` stops working.
     pub file_url_expires_at: Option<DateTime<Utc>>,
@@ -144,6 +154,7 @@ impl ExportService {
         }
         info!(export_id = %job.export_id, org_id = %job.org_id, "export created");
         measure::export_created(&*self.ports.metrics, &job);
+        self.audit(&job, &caller.subject, AuditAction::Created, None).await;
         self.start_workflow(job).await
     }
 
@@ -183,6 +194,7 @@ impl ExportService {
         }
         info!(export_id = %job.export_id, org_id = %job.org_id, "export created under an idempotency key");
         measure::export_created(&*self.ports.metrics, &job);
+        self.audit(&job, &caller.subject, AuditAction::Created, None).await;
         let job = self.start_workflow(job).await?;
         Ok(Created::first(&job))
     }
@@ -250,6 +262,7 @@ impl ExportService {
                     })
                     .await;
                 if let Ok(failed) = failed {
+                    self.audit(&failed, SYSTEM_WORKFLOW, AuditAction::Failed, Some(ExportStatus::Queued)).await;
                     publish(&*self.ports.events, &*self.ports.metrics, &failed, ExportEventType::Failed).await;
                 }
                 Err(ServiceError::Unavailable("the export workflow could not be started".into()))
@@ -325,7 +338,8 @@ impl ExportService {
             }
             _ => (None, None),
         };
-        Ok(ExportView { job, file_url, file_url_expires_at })
+        let history = self.ports.audit.history(id).await?;
+        Ok(ExportView { job, history, file_url, file_url_expires_at })
     }
 
     /// A fresh link to the export's file, for `GET .../file`: a link kept
@@ -349,15 +363,23 @@ impl ExportService {
         reason: Option<String>,
     ) -> Result<ExportJob, ServiceError> {
         self.load(caller, id).await?;
+        let mut from = None;
         let job = self
             .change(id, |j| {
+                from = Some(j.status);
                 j.apply(Transition::Cancel, Utc::now())?;
                 j.cancel_reason = reason.clone();
                 Ok(())
             })
             .await?;
+        self.audit(&job, &caller.subject, AuditAction::Cancelled, from).await;
         self.after_cancel(&job).await;
         Ok(job)
+    }
+
+    /// Records `action` by `actor`, which moved the job from `from` to where it is now.
+    pub(super) async fn audit(&self, job: &ExportJob, actor: &str, action: AuditAction, from: Option<ExportStatus>) {
+        audit::record(&*self.ports.audit, job, actor, action, from, Some(job.status)).await;
     }
 
     /// Stops the work and removes whatever the cancelled attempt stored.
@@ -375,8 +397,10 @@ impl ExportService {
     pub async fn retry(&self, caller: &Caller, id: &ExportId) -> Result<ExportJob, ServiceError> {
         self.load(caller, id).await?;
         let max = self.settings.max_retries;
+        let mut from = None;
         let job = self
             .change(id, |j| {
+                from = Some(j.status);
                 if j.retry_count >= max && crate::domain::status::next_status(j.status, Transition::Retry).is_some() {
                     return Err(ServiceError::RetryLimit(j.retry_count));
                 }
@@ -385,6 +409,7 @@ impl ExportService {
             })
             .await?;
         info!(export_id = %job.export_id, attempt = job.attempt(), "export retried");
+        self.audit(&job, &caller.subject, AuditAction::Retried, from).await;
         self.start_workflow(job).await
     }
 
@@ -415,6 +440,7 @@ impl ExportService {
         self.ports.files.delete_prefix(&job.file_prefix()).await?;
         self.ports.jobs.delete(id).await?;
         info!(export_id = %id, "export deleted");
+        audit::record(&*self.ports.audit, &job, &caller.subject, AuditAction::Deleted, Some(job.status), None).await;
         Ok(())
     }
 

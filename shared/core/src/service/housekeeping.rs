@@ -14,7 +14,7 @@ use super::exports::publish;
 /// `watchdog_action` field); the template counts them (`WatchdogActionsAlarm`).
 pub const WATCHDOG_ACTED: &str = "watchdog acted";
 use super::{ExportService, ServiceError};
-use crate::domain::{ExportJob, ExportStatus, FailureCode, OrgScope};
+use crate::domain::{AuditAction, ExportJob, ExportStatus, FailureCode, OrgScope, SYSTEM_WATCHDOG};
 use crate::ports::{AttemptState, ExportEventType, JobQuery};
 
 /// What one watchdog pass did.
@@ -70,6 +70,12 @@ impl ExportService {
         }
     }
 
+    /// Removes audit entries past their retention (locally; DynamoDB's TTL
+    /// does it on AWS). Returns how many went.
+    pub async fn purge_expired_audit(&self, now: chrono::DateTime<Utc>) -> Result<u64, ServiceError> {
+        Ok(self.ports.audit.purge_expired(now).await?)
+    }
+
     /// One pass of the watchdog: running exports whose heartbeat stopped are
     /// failed ([`fail_stalled`](Self::fail_stalled)), and queued ones nobody
     /// is running are started again or failed ([`start_unstarted`](Self::start_unstarted)),
@@ -100,6 +106,7 @@ impl ExportService {
                 Ok(AttemptState::NotStarted) => match self.ports.workflow.start(&job).await {
                     Ok(()) => {
                         warn!(export_id = %id, attempt, watchdog_action = "restarted", "{WATCHDOG_ACTED}: a queued export nobody ran is started again");
+                        self.audit(&job, SYSTEM_WATCHDOG, AuditAction::Restarted, Some(ExportStatus::Queued)).await;
                         restarted += 1;
                         continue;
                     }
@@ -125,6 +132,7 @@ impl ExportService {
             match outcome {
                 Ok(done) if done.status == ExportStatus::Failed && done.attempt() == attempt => {
                     warn!(export_id = %id, attempt, watchdog_action = "failed_unstarted", "{WATCHDOG_ACTED}: a queued export nobody could run is failed");
+                    self.audit(&done, SYSTEM_WATCHDOG, AuditAction::Failed, Some(ExportStatus::Queued)).await;
                     publish(&*self.ports.events, &*self.ports.metrics, &done, ExportEventType::Failed).await;
                     failed += 1;
                 }
@@ -182,6 +190,7 @@ impl ExportService {
                 watchdog_action = "failed_stalled",
                 "{WATCHDOG_ACTED}: a stalled export is failed"
             );
+            self.audit(&done, SYSTEM_WATCHDOG, AuditAction::Failed, Some(ExportStatus::Running)).await;
             publish(&*self.ports.events, &*self.ports.metrics, &done, ExportEventType::Failed).await;
             failed += 1;
         }

@@ -4,6 +4,7 @@
 mod access;
 mod activities;
 mod attachments;
+pub mod audit;
 mod error;
 mod estimate;
 mod exports;
