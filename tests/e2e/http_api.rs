@@ -568,6 +568,12 @@ async fn submit_to_bufdir_runs_the_submission_step() {
     assert!(received.iter().any(|n| n.ends_with(".xlsx")), "{received:?}");
     assert_eq!(submitted["sha256"], job["file"]["sha256"]);
     assert_eq!(submitted["org_id"], "org-a");
+
+    // Deleting the export removes the outbox's copy with it.
+    assert_eq!(server.outbox_copy(&id).await.len(), 2, "the report and its record");
+    let (status, _, body) = server.call(Method::DELETE, &format!("{API}/{id}"), Some(&token), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.outbox_copy(&id).await, Vec::<String>::new());
 }
 
 #[tokio::test]

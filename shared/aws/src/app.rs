@@ -178,6 +178,7 @@ impl AwsApp {
             events: self.events.clone(),
             metrics: self.metrics.clone(),
             audit: self.audit.clone(),
+            submitter: self.submitter.clone(),
         }
     }
 

@@ -12,8 +12,9 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use sha2::{Digest, Sha256};
 
+use super::S3FileStore;
 use super::errors::port_error;
-use crate::ports::{BufdirSubmitter, PortError, PortResult, Receipt, Submission};
+use crate::ports::{BufdirSubmitter, FileStore, PortError, PortResult, Receipt, Submission};
 
 const RECORD: &str = "submission.json";
 
@@ -124,5 +125,13 @@ impl BufdirSubmitter for S3BufdirOutbox {
             .await
             .map_err(|e| port_error("file submission", e))?;
         Ok(Receipt { reference })
+    }
+
+    async fn forget(&self, idempotency_keys: &[String]) -> PortResult<()> {
+        let outbox = S3FileStore::new(self.client.clone(), &self.bucket, &self.prefix);
+        for key in idempotency_keys.iter().filter(|k| safe_name(k)) {
+            outbox.delete_prefix(&format!("{key}/")).await?;
+        }
+        Ok(())
     }
 }

@@ -143,7 +143,7 @@ impl EmbeddedApp {
                 events: events.clone(),
                 metrics: metrics.clone(),
                 audit: audit.clone(),
-                submitter,
+                submitter: submitter.clone(),
                 organisations: organisation_store.clone(),
                 work_dir: data.tmp_dir(),
                 file_retention: settings.file_retention,
@@ -162,6 +162,7 @@ impl EmbeddedApp {
                     events: events.clone(),
                     metrics: metrics.clone(),
                     audit: audit.clone(),
+                    submitter,
                 },
                 settings,
             )

@@ -115,4 +115,16 @@ impl BufdirSubmitter for LocalBufdirReceiver {
             .await
             .map_err(|e| PortError::Permanent(format!("submit task failed: {e}")))?
     }
+
+    async fn forget(&self, idempotency_keys: &[String]) -> PortResult<()> {
+        let _one_at_a_time = self.lock.lock().await;
+        for key in idempotency_keys.iter().filter(|k| safe_name(k)) {
+            match fs::remove_dir_all(self.folder_for(key)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(PortError::Transient(format!("remove outbox folder: {e}"))),
+            }
+        }
+        Ok(())
+    }
 }

@@ -99,6 +99,19 @@ struct Harness {
 }
 
 impl Harness {
+    /// The state machine `p`'s tasks run the real step handlers with `ctx`.
+    fn run_real_steps(&self, p: &str, ctx: &WorkflowContext) {
+        for (f, step) in [
+            ("generate", Step::Generate),
+            ("submit", Step::Submit),
+            ("complete", Step::Complete),
+            ("mark-failed", Step::MarkFailed),
+        ] {
+            let real = Behaviour::Real(step, Box::new(ctx.clone()));
+            self.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), real);
+        }
+    }
+
     async fn start() -> Harness {
         let lambdas: Shared = Arc::default();
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
@@ -281,14 +294,7 @@ async fn a_submission_without_a_receiver_fails_as_not_configured() {
         .with_submitter(Arc::new(shared::adapters::aws::NoReceiver("no Bufdir receiver is configured")));
     let work = tempfile::tempdir().unwrap();
     let ctx = unconfigured.workflow_context(work.path().to_path_buf(), Duration::from_millis(200));
-    for (f, step) in [
-        ("generate", Step::Generate),
-        ("submit", Step::Submit),
-        ("complete", Step::Complete),
-        ("mark-failed", Step::MarkFailed),
-    ] {
-        h.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), Behaviour::Real(step, Box::new(ctx.clone())));
-    }
+    h.run_real_steps(p, &ctx);
     let org = moto::unique("org-norecv");
     app.activities.writer().put_all(shared::demo::generate(&org, 20, 2025..=2025, 7)).await.unwrap();
     let service = app.service(Arc::new(app.step_functions().unwrap()));
@@ -328,14 +334,7 @@ async fn the_real_steps_run_an_export_end_to_end() {
     let app = AwsApp::new(names.clone(), h.clients.clone(), Settings::default()).with_metrics(Arc::new(metrics));
     let work = tempfile::tempdir().unwrap();
     let ctx = app.workflow_context(work.path().to_path_buf(), Duration::from_millis(200));
-    for (f, step) in [
-        ("generate", Step::Generate),
-        ("submit", Step::Submit),
-        ("complete", Step::Complete),
-        ("mark-failed", Step::MarkFailed),
-    ] {
-        h.lambdas.lock().unwrap().behaviours.insert(format!("{p}-{f}"), Behaviour::Real(step, Box::new(ctx.clone())));
-    }
+    h.run_real_steps(p, &ctx);
     let org = moto::unique("org-e2e");
     app.activities.writer().put_all(shared::demo::generate(&org, 300, 2025..=2025, 7)).await.unwrap();
     let service = app.service(Arc::new(app.step_functions().unwrap()));

@@ -121,6 +121,7 @@ fn world() -> World {
     let audit = Arc::new(
         shared::adapters::embedded::SqliteAuditLog::open(&data.db_path(), chrono::Duration::days(400)).unwrap(),
     );
+    let submitter = Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir()).unwrap());
     let ctx = WorkflowContext {
         jobs: jobs.clone(),
         activities: source.clone(),
@@ -129,7 +130,7 @@ fn world() -> World {
         events: events.clone(),
         metrics: Arc::new(shared::ports::NoMetrics),
         audit: audit.clone(),
-        submitter: Arc::new(LocalBufdirReceiver::new(data.bufdir_outbox_dir()).unwrap()),
+        submitter: submitter.clone(),
         organisations: Arc::new(SqliteOrganisations::open(&data.db_path()).unwrap()),
         work_dir: data.tmp_dir(),
         file_retention: chrono::Duration::days(30),
@@ -148,6 +149,7 @@ fn world() -> World {
         events,
         metrics: Arc::new(shared::ports::NoMetrics),
         audit,
+        submitter,
     };
     let service = ExportService::new(ports, Settings::default());
     World { _dir: dir, data, service, runner, files, source }

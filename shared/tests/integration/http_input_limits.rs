@@ -121,6 +121,7 @@ fn api() -> Api {
         events: Arc::new(Idle),
         metrics: app.metrics.clone(),
         audit: app.audit.clone(),
+        submitter: Arc::new(shared::adapters::embedded::LocalBufdirReceiver::new(dir.path().join("outbox")).unwrap()),
     };
     let service = Arc::new(ExportService::new(ports, Settings::default()));
     let token = app.jwt.issue("tester", &["org-a".to_string()], false, Duration::from_secs(600));

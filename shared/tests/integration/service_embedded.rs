@@ -191,6 +191,9 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
             ),
             metrics: std::sync::Arc::new(shared::ports::NoMetrics),
             audit: app.audit.clone(),
+            submitter: std::sync::Arc::new(
+                shared::adapters::embedded::LocalBufdirReceiver::new(tmp.path().join("outbox")).unwrap(),
+            ),
         };
         ExportService::new(ports, settings.clone())
     };

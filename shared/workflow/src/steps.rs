@@ -268,7 +268,7 @@ pub async fn submit(ctx: &WorkflowContext, id: &ExportId, attempt: u32) -> Resul
         filename: file.filename.clone(),
         content_type: file.content_type.clone(),
         sha256: file.sha256.clone(),
-        idempotency_key: format!("{id}-a{attempt}"),
+        idempotency_key: job.submission_key(attempt),
     };
     change_if_ours(ctx, id, attempt, |j| {
         j.bufdir_submission.get_or_insert_with(BufdirSubmission::pending).started();

@@ -159,6 +159,17 @@ pub async fn received_submission(data: &Path, key: &str) -> (Vec<String>, Value)
     }
 }
 
+/// The names in the outbox under a submission's key; none once it is forgotten.
+pub async fn outbox_copy(data: &Path, key: &str) -> Vec<String> {
+    match backend() {
+        Backend::Embedded => files_under(data.join("bufdir-outbox").join(key))
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect(),
+        Backend::Aws => s3_keys(&stack(data).bucket, &format!("{OUTBOX_PREFIX}{key}/")).await,
+    }
+}
+
 /// How soon after a cancel an export's working files must be gone. A
 /// cancel stops the writer at once, but not an upload already under way:
 /// on moto, one of the exports the cancel test cancels can be storing its

@@ -214,6 +214,11 @@ impl Server {
     pub async fn received_submission(&self, id: &str) -> (Vec<String>, Value) {
         backend::received_submission(&self.data, &format!("{id}-a1")).await
     }
+
+    /// What the outbox keeps of attempt 1's submission.
+    pub async fn outbox_copy(&self, id: &str) -> Vec<String> {
+        backend::outbox_copy(&self.data, &format!("{id}-a1")).await
+    }
 }
 
 impl Drop for Server {

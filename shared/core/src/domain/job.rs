@@ -159,6 +159,12 @@ impl ExportJob {
         }
     }
 
+    /// The idempotency key `attempt`'s submission to Bufdir is made under,
+    /// and the name of its copy in an outbox.
+    pub fn submission_key(&self, attempt: u32) -> String {
+        format!("{}-a{attempt}", self.export_id)
+    }
+
     /// Attempts are numbered from 1; each retry starts the next one.
     pub fn attempt(&self) -> u32 {
         self.retry_count + 1

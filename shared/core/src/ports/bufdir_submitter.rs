@@ -34,4 +34,12 @@ pub struct Receipt {
 #[async_trait]
 pub trait BufdirSubmitter: Send + Sync {
     async fn submit(&self, submission: &Submission, file: &Path) -> PortResult<Receipt>;
+
+    /// Removes what this service itself keeps of the submissions made
+    /// under `idempotency_keys` (an outbox's copies), when their export is
+    /// deleted. A receiver elsewhere keeps what it was sent: nothing to do.
+    async fn forget(&self, idempotency_keys: &[String]) -> PortResult<()> {
+        let _ = idempotency_keys;
+        Ok(())
+    }
 }

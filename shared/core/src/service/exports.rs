@@ -20,8 +20,8 @@ use crate::domain::{
     FieldError, OrgScope, SYSTEM_WORKFLOW, Transition, ValidRequest, find_profile,
 };
 use crate::ports::{
-    ActivitySource, AuditLog, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage, JobQuery, JobStore,
-    KeyRecord, KeyedInsert, Metrics, OrganisationStore, PortError, WorkflowStarter,
+    ActivitySource, AuditLog, BufdirSubmitter, EventPublisher, ExportEvent, ExportEventType, FileStore, JobPage,
+    JobQuery, JobStore, KeyRecord, KeyedInsert, Metrics, OrganisationStore, PortError, WorkflowStarter,
 };
 
 /// The ports the service talks to.
@@ -34,6 +34,9 @@ pub struct Ports {
     pub events: Arc<dyn EventPublisher>,
     pub metrics: Arc<dyn Metrics>,
     pub audit: Arc<dyn AuditLog>,
+    /// Where submissions went: an outbox in this service's keeping forgets
+    /// an export's copies when the export is deleted.
+    pub submitter: Arc<dyn BufdirSubmitter>,
 }
 
 #[derive(Clone, Debug)]
@@ -438,6 +441,10 @@ impl ExportService {
             }
         }
         self.ports.files.delete_prefix(&job.file_prefix()).await?;
+        if job.submit_to_bufdir_api {
+            let keys: Vec<String> = (1..=job.attempt()).map(|a| job.submission_key(a)).collect();
+            self.ports.submitter.forget(&keys).await?;
+        }
         self.ports.jobs.delete(id).await?;
         info!(export_id = %id, "export deleted");
         audit::record(&*self.ports.audit, &job, &caller.subject, AuditAction::Deleted, Some(job.status), None).await;
