@@ -7,8 +7,9 @@
 //! queue (see `ImportService::sweep`).
 
 use bufdir_aws::AwsApp;
+use bufdir_aws::watchdog::watchdog_pass;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,10 +19,7 @@ async fn main() -> Result<(), Error> {
     let imports = app.import_service(app.import_queue());
     let (service, imports) = (&service, &imports);
     run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let now = chrono::Utc::now();
-        let report = service.watchdog(now).await?;
-        let (expired, restarted) = imports.sweep(now).await?;
-        Ok::<_, Error>(json!({ "exports": report, "imports": { "expired": expired, "restarted": restarted } }))
+        Ok::<_, Error>(watchdog_pass(service, imports, chrono::Utc::now()).await?)
     }))
     .await
 }

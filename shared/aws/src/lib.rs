@@ -25,6 +25,7 @@ mod organisations;
 mod presigned_post;
 pub mod provision;
 mod transact;
+pub mod watchdog;
 mod webhook_store;
 mod workflow;
 

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 
 const FIXTURE_ID: &str = "exp-20260326-xyz789";
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
@@ -45,10 +45,10 @@ fn with_claim(mut event: Value, claim: &str, value: Option<&str>) -> Value {
 
 /// The API functions: each event goes to the router of the function API
 /// Gateway routes its `routeKey` to, as that function's main builds it.
-struct Lambdas(ApiState);
+pub(crate) struct Lambdas(pub(crate) ApiState);
 
 impl Lambdas {
-    fn router(&self, route_key: &str) -> Router {
+    pub(crate) fn router(&self, route_key: &str) -> Router {
         let (method, path) = route_key.split_once(' ').unwrap();
         let path = path.strip_prefix("/api/v1").unwrap();
         let endpoint = match (method, path) {
@@ -83,14 +83,14 @@ impl Lambdas {
 }
 
 /// What API Gateway would get back from the Lambda, headers and all.
-async fn answer(lambdas: &Lambdas, event: &Value) -> Response {
+pub(crate) async fn answer(lambdas: &Lambdas, event: &Value) -> Response {
     let router = lambdas.router(event["routeKey"].as_str().expect("a routeKey"));
     let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event");
     router.oneshot(request).await.unwrap()
 }
 
 /// What API Gateway would get back from the Lambda: status and JSON body.
-async fn invoke(router: &Lambdas, event: &Value) -> (u16, Value) {
+pub(crate) async fn invoke(router: &Lambdas, event: &Value) -> (u16, Value) {
     let response = answer(router, event).await;
     let status = response.status().as_u16();
     let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();

@@ -9,7 +9,8 @@
 //! - imports run through the import service on both backends
 //!   (`import_runs::embedded`, `import_runs::aws`): good and bad files, the
 //!   templates, replace_period, redelivery, takeover and expiry;
-//! - the API Lambdas fed API Gateway events (`aws_api_lambda`), the state
+//! - the API Lambdas fed API Gateway events (`aws_api_lambda`), every
+//!   function fed its fixture from `events/` (`lambda_fixtures`), the state
 //!   machine on moto with the step handlers behind it (`aws_statemachine`);
 //! - the report against hand-counted figures (`golden_report`), Bufdir
 //!   submission (`bufdir_submission`), demo data (`demo_data`), injected
@@ -27,4 +28,5 @@ mod faults;
 mod golden_report;
 mod http_input_limits;
 mod import_runs;
+mod lambda_fixtures;
 mod service_embedded;
