@@ -575,6 +575,21 @@ def statements_through_ifs(policies):
             yield from policy["Statement"]
 
 
+def check_local_env():
+    """events/local-env.json (for `sam local invoke --env-vars`) names the
+    tables, bucket and queues the README's moto walkthrough creates."""
+    local = json.loads((ROOT / "events/local-env.json").read_text())["Parameters"]
+    readme = (ROOT / "README.md").read_text()
+    walkthrough = readme[readme.index("export AWS_ENDPOINT_URL="):]
+    walkthrough = walkthrough[:walkthrough.index("cargo run")]
+    created = dict(re.findall(r"([A-Z_]+)=(\S+)", walkthrough))
+    for name in ["EXPORTS_TABLE", "ACTIVITIES_TABLE", "IMPORTS_TABLE", "WEBHOOKS_TABLE", "AUDIT_TABLE", "FILES_BUCKET"]:
+        check(local.get(name) == created.get(name), f"local-env.json {name} is the walkthrough's ({local.get(name)} / {created.get(name)})")
+    for name in ["EVENTS_QUEUE_URL", "IMPORTS_QUEUE_URL"]:
+        ends = [v.rsplit("/", 1)[-1] for v in (local.get(name, ""), created.get(name, ""))]
+        check(ends[0] == ends[1] != "", f"local-env.json {name} names the walkthrough's queue ({ends})")
+
+
 def check_observability(resources, fn_globals):
     """Traces from every function and the workflow, and the dashboard an
     operator opens first, drawing the metrics the functions write."""
@@ -880,6 +895,7 @@ def main(path):
     check_failure_alarm(resources, functions, alarms, env)
     check_observability(resources, fn_globals)
     check_audit(resources, functions)
+    check_local_env()
     check(any(a["Namespace"] == "AWS/SQS" and ref(a["Dimensions"][0]["Value"]) == dlq for a in alarms),
           "an alarm on the dead-letter queue's depth")
     check_attachments(functions, env, buckets)
