@@ -58,7 +58,12 @@ async fn two_callers_create_cancel_retry_and_delete_and_the_trail_outlives_the_e
     let reason = json!({ "reason": "wrong period" });
     call(&server, Method::PUT, &format!("{API}/{id}/cancel"), &ola, "req-cancel", Some(reason)).await;
     call(&server, Method::POST, &format!("{API}/{id}/retry"), &kari, "req-retry", None).await;
-    let done = server.wait_for(&kari, &id, std::time::Duration::from_secs(120), |j| j["status"] == "completed").await;
+    // The completion's entry is written just after the status: wait for both.
+    let ended = |j: &Value| {
+        j["status"] == "completed"
+            && j["history"].as_array().and_then(|h| h.last()).is_some_and(|e| e["action"] == "completed")
+    };
+    let done = server.wait_for(&kari, &id, std::time::Duration::from_secs(120), ended).await;
 
     let history = done["history"].as_array().unwrap().clone();
     let expected =

@@ -337,8 +337,12 @@ async fn the_watchdog_starts_a_queued_export_nobody_runs() {
         .wait_for(&token, &waiting, Duration::from_secs(60), |j| j["status"] != "queued" && j["status"] != "running")
         .await;
     assert_eq!(done["status"], "completed", "{done}");
-    let stalled =
-        watcher.wait_for(&blocker_token, &blocker, Duration::from_secs(60), |j| j["status"] == "failed").await;
+    // The watchdog's entry is written just after the status: wait for both.
+    let failed_by_watchdog = |j: &Value| {
+        j["status"] == "failed"
+            && j["history"].as_array().and_then(|h| h.last()).is_some_and(|e| e["actor"] == "system:watchdog")
+    };
+    let stalled = watcher.wait_for(&blocker_token, &blocker, Duration::from_secs(60), failed_by_watchdog).await;
     assert!(stalled["error_message"].as_str().unwrap().contains("stopped making progress"), "{stalled}");
     assert_eq!(stalled["error_code"], "timeout", "{stalled}");
     let last = stalled["history"].as_array().unwrap().last().unwrap().clone();

@@ -71,6 +71,16 @@ async fn exports_are_counted_by_outcome_and_failure_code() {
     let failed = server.create(&token, export_body("org-a", "2025-01-01", "2025-12-31", "json")).await;
     server.wait_status(&token, &failed, "failed").await;
 
+    // Each end is counted just after it is stored: wait for the last one.
+    let failed_json = key(
+        "bufdir_exports_finished_total",
+        &[("outcome", "failed"), ("error_code", "internal"), ("fault", "system"), ("format", "json")],
+    );
+    let started = std::time::Instant::now();
+    while !samples(&metrics_text(&server).await).contains_key(&failed_json) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the failure was never counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let response = reqwest::get(server.url("/metrics")).await.unwrap();
     assert_eq!(response.status(), 200, "no token needed, like a scrape target");
     let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
@@ -111,13 +121,19 @@ async fn exports_are_counted_by_outcome_and_failure_code() {
     let code = refused["error_code"].as_str().unwrap();
     // the webhook: refused once, then delivered
     receiver.wait_until(Duration::from_secs(30), |seen| seen.len() >= 2).await;
+    // An import's or a delivery's count follows its stored outcome (after
+    // the upload is cleaned up, after the receiver answered): wait for both.
+    let awaited = [
+        key("bufdir_webhook_attempts_total", &[("outcome", "delivered")]),
+        key("bufdir_imports_finished_total", &[("outcome", "failed"), ("error_code", code)]),
+    ];
     let started = std::time::Instant::now();
     let s = loop {
         let s = samples(&metrics_text(&server).await);
-        if s.contains_key(&key("bufdir_webhook_attempts_total", &[("outcome", "delivered")])) {
+        if awaited.iter().all(|k| s.contains_key(k)) {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the delivery was never counted: {s:?}");
+        assert!(started.elapsed() < Duration::from_secs(30), "never counted: {awaited:?} in {s:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let value = |name: &str, labels: &[(&str, &str)]| s.get(&key(name, labels)).copied();
