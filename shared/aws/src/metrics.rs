@@ -36,7 +36,7 @@ impl EmfMetrics {
 
 /// One EMF document: the metric under its dimensions, and under none, so
 /// an alarm or a dashboard can take the total without listing every
-/// combination.
+/// combination (a metric without dimensions has that one set only).
 pub fn emf_document(
     namespace: &str,
     metric: Metric,
@@ -45,6 +45,7 @@ pub fn emf_document(
     at_ms: u64,
 ) -> Value {
     let names: Vec<&str> = dimensions.iter().map(|(d, _)| d.cloudwatch_name()).collect();
+    let sets = if names.is_empty() { json!([[]]) } else { json!([names, []]) };
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
@@ -52,7 +53,7 @@ pub fn emf_document(
             "Timestamp": at_ms,
             "CloudWatchMetrics": [{
                 "Namespace": namespace,
-                "Dimensions": [names, []],
+                "Dimensions": sets,
                 "Metrics": [{"Name": metric.cloudwatch_name(), "Unit": metric.cloudwatch_unit()}],
             }],
         }),
@@ -99,5 +100,7 @@ mod tests {
                 "ExportsFinished": 1.0,
             })
         );
+        let total = emf_document("Stack/Exports", Metric::ImportRowsWritten, &[], 40.0, 1);
+        assert_eq!(total["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[]]), "one set, not two the same");
     }
 }
