@@ -177,8 +177,9 @@ pub async fn get_export(
     ExportIdParam(id): ExportIdParam,
 ) -> Result<Response, ApiError> {
     let view = state.service.get(&caller, &id).await?;
+    let history = state.service.history(&view.job).await?;
     let mut response =
-        Json(ExportDetailBody::new(&view.job, view.file_url, view.file_url_expires_at, view.history)).into_response();
+        Json(ExportDetailBody::new(&view.job, view.file_url, view.file_url_expires_at, history)).into_response();
     // The body holds a signed URL: no cache may keep it.
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)

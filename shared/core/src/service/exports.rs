@@ -96,8 +96,6 @@ pub struct ListParams {
 #[derive(Clone, Debug)]
 pub struct ExportView {
     pub job: ExportJob,
-    /// What happened to it, oldest first.
-    pub history: Vec<AuditEntry>,
     pub file_url: Option<String>,
     /// When `file_url` stops working.
     pub file_url_expires_at: Option<DateTime<Utc>>,
@@ -341,8 +339,7 @@ impl ExportService {
             }
             _ => (None, None),
         };
-        let history = self.ports.audit.history(id).await?;
-        Ok(ExportView { job, history, file_url, file_url_expires_at })
+        Ok(ExportView { job, file_url, file_url_expires_at })
     }
 
     /// A fresh link to the export's file, for `GET .../file`: a link kept
@@ -378,6 +375,13 @@ impl ExportService {
         self.audit(&job, &caller.subject, AuditAction::Cancelled, from).await;
         self.after_cancel(&job).await;
         Ok(job)
+    }
+
+    /// What happened to `job`, oldest first: asked only by GET, not by every
+    /// read of a job (the command line polls `get` while an export runs).
+    /// Takes the job `get` returned, so only a caller who may see it asks.
+    pub async fn history(&self, job: &ExportJob) -> Result<Vec<AuditEntry>, ServiceError> {
+        Ok(self.ports.audit.history(&job.export_id).await?)
     }
 
     /// Records `action` by `actor`, which moved the job from `from` to where it is now.
