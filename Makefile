@@ -55,7 +55,7 @@ rust-test:
 # unchanged, on `serve --backend aws --runner local` against moto
 # (tests/e2e/support/backend.rs). Same package selection as rust-test, so
 # nothing is compiled again.
-E2E_AWS_SUITES := http_api:: activities_api:: attachments:: cors:: imports:: restart_recovery:: idempotency:: races:: hardening:: tokens:: webhooks:: metrics:: audit::
+E2E_AWS_SUITES := http_api:: activities_api:: attachments:: cors:: imports:: restart_recovery:: idempotency:: races:: hardening:: tokens:: webhooks:: metrics:: audit:: erasure::
 e2e-aws:
 	BUFDIR_E2E_BACKEND=aws $(CARGO) test --workspace --locked --test e2e -- $(E2E_AWS_SUITES)
 

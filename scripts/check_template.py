@@ -47,6 +47,7 @@ ROUTES = {
     ("DELETE", ACTIVITIES + "/{activity_id}"): "api-activities-delete",
     ("GET", ORGANISATIONS + "/{org_id}"): "api-organisations-get",
     ("PUT", ORGANISATIONS + "/{org_id}"): "api-organisations-put",
+    ("DELETE", ORGANISATIONS + "/{org_id}/data"): "api-organisations-erase",
     ("POST", "/api/v1/attachments"): "api-attachments-create",
     ("POST", WEBHOOKS): "api-webhooks-create",
     ("GET", WEBHOOKS): "api-webhooks-list",
@@ -72,6 +73,8 @@ UPLOADS_PREFIX = "uploads/"
 # activities they write name them).
 ATTACHMENT_LINKS = "api-attachments-create"
 ATTACHMENT_CLAIMERS = {"api-activities-put", IMPORT_CRATE}
+# Who erases an organisation: it lists and removes both, and nothing else.
+ERASER = "api-organisations-erase"
 # The local server's CORS (the API's answers must be the same on AWS).
 CORS_RS = "shared/core/src/http/cors.rs"
 # What a browser app does with the files bucket's presigned links: POST (or
@@ -433,6 +436,11 @@ def check_attachments(functions, env, buckets):
             objects = {g for g in uploads if g[1] != "prefix"}
             check(objects == {(("s3:GetObject", "s3:DeleteObject"), f"${{FilesBucket.Arn}}/{waiting}*")},
                   f"{name}: reads and removes the uploads it claims ({waiting}) and nothing more")
+        elif crate == ERASER:
+            for p, grants in ((prefix, files), (waiting, uploads)):
+                objects = {g for g in grants if g[1] != "prefix"}
+                check(objects == {(("s3:DeleteObject",), f"${{FilesBucket.Arn}}/{p}*")},
+                      f"{name}: lists and removes {p} (an erasure) and nothing more")
         else:
             check(not files and not uploads, f"{name}: no access to the attachment files or uploads")
 
@@ -546,6 +554,8 @@ def check_failure_alarm(resources, functions, alarms, env):
 AUDIT_WRITERS = {"api-create", "api-cancel", "api-retry", "api-delete", "generate", "submit", "complete", "mark-failed",
                  "watchdog"}
 AUDIT_READERS = {"api-get"}
+# The eraser records the deletes it makes, then erases the organisation's entries.
+AUDIT_ERASERS = {"api-organisations-erase"}
 
 
 def check_audit(resources, functions):
@@ -562,7 +572,8 @@ def check_audit(resources, functions):
             if statement.get("Resource") == {"Fn::GetAtt": ["AuditTable", "Arn"]} or \
                     statement.get("Resource") == {"Fn::GetAtt": "AuditTable.Arn"}:
                 actions |= set(statement.get("Action", []))
-        expected = {"dynamodb:PutItem"} if crate in AUDIT_WRITERS else {"dynamodb:Query"} if crate in AUDIT_READERS else set()
+        expected = {"dynamodb:PutItem"} if crate in AUDIT_WRITERS else {"dynamodb:Query"} if crate in AUDIT_READERS \
+            else {"dynamodb:PutItem", "dynamodb:Scan", "dynamodb:BatchWriteItem"} if crate in AUDIT_ERASERS else set()
         check(actions == expected, f"{crate}: audit table access {sorted(actions)}, expected {sorted(expected)}")
 
 
@@ -812,7 +823,8 @@ def main(path):
             check(re.match(pattern, event.get("rawPath", "")) is not None and event["requestContext"]["http"]["method"] == route[0],
                   f"events/{crate}.json's path and method fit the route")
             claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims", {})
-            check("sub" in claims and ("org_ids" in claims or "org_id" in claims), f"events/{crate}.json carries authorizer claims")
+            check("sub" in claims and ("org_ids" in claims or "org_id" in claims or "roles" in claims),
+                  f"events/{crate}.json carries authorizer claims")
 
     # --- the state machine: definition file, substitutions, functions
     machines = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::StateMachine"}

@@ -13,6 +13,7 @@ mod audit;
 mod cli;
 mod cors;
 mod download_links;
+mod erasure;
 mod hardening;
 mod http_api;
 mod idempotency;

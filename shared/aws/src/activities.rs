@@ -30,6 +30,7 @@ use chrono::NaiveDate;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use super::attr::{Item, get_s, s};
+use super::erase::{Matching, Verdict, delete_matching};
 use super::errors::port_error;
 use crate::domain::{Activity, ImportId, Period};
 use crate::ports::{ActivityQuery, ActivitySource, ActivityStore, ImportWriter, PortError, PortResult, Stored};
@@ -195,6 +196,24 @@ impl ActivityStore for DynamoActivities {
             return Err(PortError::Permanent("an activity of another organisation".into()));
         }
         self.writer().put_distinct(activities).await
+    }
+
+    async fn erase_activities(&self, org_id: &str) -> PortResult<u64> {
+        // The partition holds the activities, their pointers and the
+        // organisation's details (`org`), which the organisation store erases.
+        delete_matching(
+            &self.client,
+            &self.table,
+            &["org_id", "sk"],
+            Matching::Partition { index: None, name: "org_id", value: org_id },
+            |item| match get_s(item, "sk") {
+                Some("org") => Verdict::Keep,
+                Some(sk) if sk.starts_with("id#") => Verdict::Delete,
+                _ => Verdict::DeleteCounted,
+            },
+            "erase activities",
+        )
+        .await
     }
 
     async fn delete_activity(&self, org_id: &str, activity_id: &str) -> PortResult<bool> {

@@ -19,8 +19,8 @@ use crate::http::{ApiState, ClaimRules};
 use crate::metrics::EmfMetrics;
 use crate::ports::{BufdirSubmitter, Metrics, NoMetrics, PortError, PortResult, Receipt, Submission, WorkflowStarter};
 use crate::service::{
-    ActivityService, AttachmentService, ExportService, ImportPorts, ImportRunner, ImportService, ImportSettings,
-    OrganisationService, Ports, Settings, WebhookService, WebhookSettings,
+    ActivityService, AttachmentService, ErasurePorts, ErasureService, ExportService, ImportPorts, ImportRunner,
+    ImportService, ImportSettings, OrganisationService, Ports, Settings, WebhookService, WebhookSettings,
 };
 
 #[derive(Clone)]
@@ -213,14 +213,24 @@ impl AwsApp {
     /// imports started again by `imports`; the caller comes from the JWT
     /// authorizer's claims.
     pub fn api_state_with(&self, workflow: Arc<dyn WorkflowStarter>, imports: Arc<dyn ImportRunner>) -> ApiState {
+        let service = self.service(workflow);
         ApiState {
-            service: self.service(workflow),
+            service: service.clone(),
             imports: self.import_service(imports),
             activities: Arc::new(
                 ActivityService::new(self.activities.clone(), self.organisations.clone())
                     .with_attachment_uploads(self.attachment_uploads.clone()),
             ),
             organisations: Arc::new(OrganisationService::new(self.organisations.clone())),
+            erasure: Arc::new(ErasureService::new(ErasurePorts {
+                exports: service.clone(),
+                activities: self.activities.clone(),
+                attachments: self.attachment_uploads.clone(),
+                imports: self.imports.clone(),
+                import_files: self.uploads.clone(),
+                webhooks: self.webhook_store.clone(),
+                organisations: self.organisations.clone(),
+            })),
             attachments: Arc::new(AttachmentService::new(self.attachment_uploads.clone())),
             webhooks: self.webhooks(),
             auth: Arc::new(ApiGatewayAuthenticator::new(self.claim_rules.clone())),

@@ -117,6 +117,12 @@ impl AttachmentUploads for S3AttachmentUploads {
         Ok(true)
     }
 
+    async fn erase(&self, prefix: &str) -> PortResult<u64> {
+        let waiting = self.waiting.delete_prefix(prefix).await?;
+        let claimed = S3FileStore::new(self.client.clone(), &self.bucket, &self.prefix).delete_prefix(prefix).await?;
+        Ok(waiting + claimed)
+    }
+
     async fn expire_unclaimed(&self, _cutoff: chrono::DateTime<chrono::Utc>) -> PortResult<u64> {
         Ok(0)
     }

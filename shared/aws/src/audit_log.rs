@@ -11,6 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 
 use super::attr::s;
+use super::erase::{Matching, Verdict, delete_matching};
 use super::errors::port_error;
 use crate::domain::{AuditEntry, ExportId};
 use crate::ports::{AuditLog, PortError, PortResult};
@@ -79,6 +80,19 @@ impl AuditLog for DynamoAuditLog {
                 return Ok(entries);
             }
         }
+    }
+
+    async fn forget_organisation(&self, org_id: &str) -> PortResult<u64> {
+        // Entries are keyed by export; an erasure is rare enough to scan for them.
+        delete_matching(
+            &self.client,
+            &self.table,
+            &["export_id", "entry_key"],
+            Matching::ScanEqual { name: "org_id", value: org_id },
+            |_| Verdict::DeleteCounted,
+            "erase audit entries",
+        )
+        .await
     }
 
     async fn purge_expired(&self, _: DateTime<Utc>) -> PortResult<u64> {

@@ -27,7 +27,10 @@ use super::errors::port_error;
 use super::index_query::{Filter, Merge, Source};
 use super::transact::transact;
 use crate::domain::{ImportId, ImportJob, OrgScope};
-use crate::ports::{ImportKey, ImportKeyed, ImportPage, ImportQuery, ImportStore, PortError, PortResult};
+use crate::erase::{Matching, Verdict, delete_matching};
+use crate::ports::{
+    ErasedImports, ImportKey, ImportKeyed, ImportPage, ImportQuery, ImportStore, PortError, PortResult,
+};
 
 pub const IMPORTS_BY_ORG: &str = "by_org";
 pub const IMPORTS_BY_ALL: &str = "by_all";
@@ -285,6 +288,29 @@ impl ImportStore for DynamoImportStore {
             }
             Err(e) => Err(port_error("update import", e)),
         }
+    }
+
+    async fn erase_imports(&self, org_id: &str) -> PortResult<ErasedImports> {
+        let imports = delete_matching(
+            &self.client,
+            &self.table,
+            &[PK],
+            Matching::Partition { index: Some(IMPORTS_BY_ORG), name: "org_id", value: org_id },
+            |_| Verdict::DeleteCounted,
+            "erase imports",
+        )
+        .await?;
+        // `idem#{scope}#`: the trailing `#` keeps `org-1` from matching `org-10`.
+        let keys = delete_matching(
+            &self.client,
+            &self.table,
+            &[PK],
+            Matching::ScanPrefix { name: PK, prefix: &key_id(org_id, "") },
+            |_| Verdict::DeleteCounted,
+            "erase import keys",
+        )
+        .await?;
+        Ok(ErasedImports { imports, keys })
     }
 
     async fn unfinished_imports(&self) -> PortResult<Vec<ImportJob>> {

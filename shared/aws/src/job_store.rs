@@ -291,6 +291,32 @@ impl DynamoJobStore {
         Ok(out.item)
     }
 
+    /// Removes the organisation's counter item once every count on it is
+    /// zero (no job of it is left), on the condition that they still are,
+    /// so a job created meanwhile keeps its counter.
+    async fn drop_counter_if_zero(&self, org_id: &str) -> PortResult<()> {
+        let id = org_counter_key(org_id);
+        let Some(item) = self.get_item(&id).await? else { return Ok(()) };
+        let counts: Vec<&String> = item.keys().filter(|k| k.as_str() != PK).collect();
+        if counts.iter().any(|k| get_n(&item, k).is_none_or(|v| v != 0)) {
+            return Ok(());
+        }
+        let mut delete = self.client.delete_item().table_name(&self.table).set_key(Some(key(&id)));
+        let mut condition = Vec::new();
+        for (i, name) in counts.iter().enumerate() {
+            condition.push(format!("#c{i} = :zero"));
+            delete = delete.expression_attribute_names(format!("#c{i}"), name.as_str());
+        }
+        if !condition.is_empty() {
+            delete = delete.condition_expression(condition.join(" AND ")).expression_attribute_values(":zero", n(0));
+        }
+        match delete.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(port_error("erase the organisation's counter", e)),
+        }
+    }
+
     /// Sums the counter cells matching the query's filters.
     async fn total(&self, counter_keys: Vec<String>, query: &JobQuery) -> PortResult<u64> {
         let statuses: Vec<ExportStatus> = query.status.map(|s| vec![s]).unwrap_or_else(|| ExportStatus::ALL.to_vec());

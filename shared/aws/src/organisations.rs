@@ -52,4 +52,18 @@ impl OrganisationStore for DynamoOrganisations {
             .map_err(|e| port_error("store organisation", e))?;
         Ok(())
     }
+
+    async fn delete_organisation(&self, org_id: &str) -> PortResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("org_id", s(org_id))
+            .key("sk", s(SK))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| port_error("erase organisation", e))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
 }

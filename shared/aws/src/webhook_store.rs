@@ -303,6 +303,33 @@ impl WebhookStore for DynamoWebhookStore {
         Ok(true)
     }
 
+    async fn erase_endpoints(&self, org_id: &str) -> PortResult<u64> {
+        let mut removed = 0;
+        for endpoint in self.list_endpoints(org_id).await? {
+            if self.delete_endpoint(&endpoint).await? {
+                removed += 1;
+            }
+            // Again, so a delivery left behind fails the erasure instead of a warning.
+            self.delete_deliveries(&endpoint.id).await?;
+        }
+        let counter = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("org#{org_id}"), COUNTER_SK)))
+            .condition_expression("attribute_not_exists(#c) OR #c = :zero")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match counter {
+            Ok(_) => Ok(removed),
+            // An endpoint was created meanwhile: it keeps its count.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(removed),
+            Err(e) => Err(port_error("erase the webhook endpoint count", e)),
+        }
+    }
+
     async fn insert_delivery(&self, delivery: &WebhookDelivery) -> PortResult<bool> {
         let items = vec![self.new_put(Self::id_item(delivery))?, self.new_put(Self::delivery_item(delivery)?)?];
         Ok(transact(&self.client, "store webhook delivery", items).await?.is_ok())

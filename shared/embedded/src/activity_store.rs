@@ -392,6 +392,15 @@ impl ActivityStore for SqliteActivities {
         .await
     }
 
+    async fn erase_activities(&self, org_id: &str) -> PortResult<u64> {
+        let (conn, org_id) = (self.conn.clone(), org_id.to_string());
+        blocking(move || {
+            let removed = sqlite::erase(&mut *lock(&conn)?, &["DELETE FROM activities WHERE org_id = ?1"], &org_id)?;
+            Ok(removed[0])
+        })
+        .await
+    }
+
     async fn delete_activity(&self, org_id: &str, activity_id: &str) -> PortResult<bool> {
         let (org_id, activity_id) = (org_id.to_string(), activity_id.to_string());
         let conn = self.conn.clone();

@@ -15,8 +15,8 @@ use crate::http::uploads::UploadListener;
 use crate::ports::AttachmentUploads;
 use crate::ports::{BufdirSubmitter, EventPublisher};
 use crate::service::{
-    ActivityService, AttachmentService, ExportService, FanOutPublisher, ImportPorts, ImportService, ImportSettings,
-    OrganisationService, Ports, Settings, WebhookDeliverer, WebhookService,
+    ActivityService, AttachmentService, ErasurePorts, ErasureService, ExportService, FanOutPublisher, ImportPorts,
+    ImportService, ImportSettings, OrganisationService, Ports, Settings, WebhookDeliverer, WebhookService,
 };
 use crate::workflow::{LocalRunner, RetryPolicy, RunnerHandle, WorkflowContext};
 use crate::{LocalJwt, PrometheusMetrics, SqliteAuditLog};
@@ -45,6 +45,7 @@ pub struct EmbeddedApp {
     pub imports: Arc<ImportService>,
     pub activity_service: Arc<ActivityService>,
     pub organisations: Arc<OrganisationService>,
+    pub erasure: Arc<ErasureService>,
     pub webhooks: Arc<WebhookService>,
     pub deliverer: Arc<WebhookDeliverer>,
     /// Notified when an event made deliveries, so they go out at once.
@@ -111,7 +112,7 @@ impl EmbeddedApp {
         let webhooks = Arc::new(WebhookService::new(webhook_store.clone(), settings.webhooks.clone()));
         let sender = HttpWebhookSender::new(settings.webhooks.targets.clone(), settings.webhooks.timeout);
         let deliverer = Arc::new(
-            WebhookDeliverer::new(webhook_store, Arc::new(sender), settings.webhooks.clone())
+            WebhookDeliverer::new(webhook_store.clone(), Arc::new(sender), settings.webhooks.clone())
                 .with_metrics(metrics.clone()),
         );
         let webhook_wake = Arc::new(Notify::new());
@@ -192,6 +193,15 @@ impl EmbeddedApp {
             metrics: metrics.clone(),
         };
         let import_runner = LocalImports::new(import_context.clone());
+        let erasure = Arc::new(ErasureService::new(ErasurePorts {
+            exports: service.clone(),
+            activities: activities.clone(),
+            attachments: claims.clone(),
+            imports: import_store.clone(),
+            import_files: uploads.clone(),
+            webhooks: webhook_store,
+            organisations: organisation_store.clone(),
+        }));
         let imports = Arc::new(ImportService::new(
             ImportPorts {
                 imports: import_store,
@@ -222,6 +232,7 @@ impl EmbeddedApp {
             imports,
             activity_service,
             organisations,
+            erasure,
             webhooks,
             deliverer,
             webhook_wake,
@@ -249,6 +260,7 @@ impl EmbeddedApp {
             imports: self.imports.clone(),
             activities: self.activity_service.clone(),
             organisations: self.organisations.clone(),
+            erasure: self.erasure.clone(),
             attachments: self.attachment_service.clone(),
             webhooks: self.webhooks.clone(),
             auth: self.jwt.clone(),

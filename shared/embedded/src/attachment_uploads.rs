@@ -27,6 +27,31 @@ impl DiskAttachmentUploads {
     }
 }
 
+/// Removes `dir` and everything in it; how many files there were.
+fn remove_tree(dir: &std::path::Path) -> std::io::Result<u64> {
+    let mut files = 0;
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                folders.push(entry.path());
+            } else {
+                files += 1;
+            }
+        }
+    }
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(files),
+    }
+}
+
 fn io_error(what: &str, e: std::io::Error) -> PortError {
     PortError::Transient(format!("{what}: {e}"))
 }
@@ -58,6 +83,20 @@ impl AttachmentUploads for DiskAttachmentUploads {
         })
         .await
         .map_err(|e| PortError::Permanent(format!("claiming an attachment: {e}")))?
+    }
+
+    async fn erase(&self, prefix: &str) -> PortResult<u64> {
+        let folder = prefix.trim_end_matches('/');
+        if validate_key(folder).is_err() || !prefix.ends_with('/') {
+            return Err(PortError::Permanent(format!("invalid attachment prefix {prefix:?}")));
+        }
+        // Whole folders, so not even a name is left (a claim leaves its
+        // upload's folder empty).
+        let dirs = [self.waiting_root.join(folder), self.attachments_root.join(folder)];
+        tokio::task::spawn_blocking(move || dirs.iter().map(|d| remove_tree(d)).sum::<std::io::Result<u64>>())
+            .await
+            .map_err(|e| PortError::Permanent(format!("erasing attachments: {e}")))?
+            .map_err(|e| io_error("erasing attachments", e))
     }
 
     async fn expire_unclaimed(&self, cutoff: DateTime<Utc>) -> PortResult<u64> {

@@ -43,6 +43,12 @@ impl AuditLog for SqliteAuditLog {
         .await
     }
 
+    async fn forget_organisation(&self, org_id: &str) -> PortResult<u64> {
+        let (conn, org_id) = (self.conn.clone(), org_id.to_string());
+        blocking(move || Ok(sqlite::erase(&mut *lock(&conn)?, &["DELETE FROM audit WHERE org_id = ?1"], &org_id)?[0]))
+            .await
+    }
+
     async fn history(&self, export_id: &ExportId) -> PortResult<Vec<AuditEntry>> {
         let (conn, export_id) = (self.conn.clone(), export_id.to_string());
         blocking(move || {

@@ -63,4 +63,48 @@ impl EventPublisher for JsonlEventOutbox {
         .map_err(|e| PortError::Permanent(format!("event task failed: {e}")))?
         .map_err(|e| PortError::Transient(format!("append event: {e}")))
     }
+
+    async fn forget_organisation(&self, org_id: &str) -> PortResult<u64> {
+        let (path, file, org_id) = (self.path.clone(), self.file.clone(), org_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            // Held throughout, so no event is appended to the file being replaced.
+            let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let tmp = path.with_extension("jsonl.tmp");
+            let removed = copy_without_organisation(&path, &tmp, &org_id)?;
+            if removed == 0 {
+                let _ = fs::remove_file(&tmp);
+                return Ok(0);
+            }
+            fs::rename(&tmp, &path)?;
+            *file = OpenOptions::new().append(true).open(&path)?;
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| PortError::Permanent(format!("event task failed: {e}")))?
+        .map_err(|e: io::Error| PortError::Transient(format!("rewrite events: {e}")))
+    }
+}
+
+/// Copies the events at `from` to `to` except the organisation's, streamed
+/// (the file is never read whole); how many were left out.
+fn copy_without_organisation(from: &Path, to: &Path, org_id: &str) -> io::Result<u64> {
+    let mut out = io::BufWriter::new(File::create(to)?);
+    let mut removed = 0;
+    match File::open(from) {
+        Ok(file) => {
+            for line in BufReader::new(file).lines() {
+                let line = line?;
+                if serde_json::from_str::<Event>(&line).is_ok_and(|e| e.org_id() == org_id) {
+                    removed += 1;
+                } else {
+                    out.write_all(line.as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(removed)
 }

@@ -12,7 +12,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::sqlite::{self, map_err};
 use crate::domain::{ImportId, ImportJob, ImportStatus, OrgScope};
-use crate::ports::{ImportKey, ImportKeyed, ImportPage, ImportQuery, ImportStore, PortError, PortResult};
+use crate::ports::{
+    ErasedImports, ImportKey, ImportKeyed, ImportPage, ImportQuery, ImportStore, PortError, PortResult,
+};
 
 #[derive(Clone)]
 pub struct SqliteImportStore {
@@ -196,6 +198,19 @@ impl ImportStore for SqliteImportStore {
                 )
                 .map_err(map_err)?;
             if n == 0 { Err(PortError::Conflict) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn erase_imports(&self, org_id: &str) -> PortResult<ErasedImports> {
+        let (conn, org_id) = (self.conn.clone(), org_id.to_string());
+        sqlite::blocking(move || {
+            let removed = sqlite::erase(
+                &mut *sqlite::lock(&conn)?,
+                &["DELETE FROM imports WHERE org_id = ?1", "DELETE FROM import_keys WHERE scope = ?1"],
+                &org_id,
+            )?;
+            Ok(ErasedImports { imports: removed[0], keys: removed[1] })
         })
         .await
     }

@@ -366,6 +366,17 @@ impl KeyedJobs for SqliteJobStore {
         .await
     }
 
+    async fn forget_scope(&self, scope: &str) -> PortResult<u64> {
+        let (conn, scope) = (self.conn.clone(), scope.to_string());
+        // The in-flight count is read from the jobs themselves: nothing else to remove.
+        sqlite::blocking(move || {
+            let removed =
+                sqlite::erase(&mut *sqlite::lock(&conn)?, &["DELETE FROM idempotency_keys WHERE scope = ?1"], &scope)?;
+            Ok(removed[0])
+        })
+        .await
+    }
+
     async fn key_record(&self, scope: &str, key: &str, now: DateTime<Utc>) -> PortResult<Option<KeyRecord>> {
         let (scope, key) = (scope.to_string(), key.to_string());
         self.with_conn(move |c| read_key(c, &scope, &key, micros(now))).await

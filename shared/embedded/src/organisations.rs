@@ -54,4 +54,13 @@ impl OrganisationStore for SqliteOrganisations {
         })
         .await
     }
+
+    async fn delete_organisation(&self, org_id: &str) -> PortResult<bool> {
+        let (conn, org_id) = (self.conn.clone(), org_id.to_string());
+        blocking(move || {
+            let removed = sqlite::erase(&mut *lock(&conn)?, &["DELETE FROM organisations WHERE org_id = ?1"], &org_id)?;
+            Ok(removed[0] > 0)
+        })
+        .await
+    }
 }

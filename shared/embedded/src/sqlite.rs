@@ -218,6 +218,35 @@ where
     blocking(move || f(&*lock(&conn)?)).await
 }
 
+/// Runs the deletes in `statements` (each taking the one parameter
+/// `key`) in one transaction with SQLite's secure delete on, so the pages
+/// they free are zeroed instead of keeping the rows. Secure delete does
+/// not reach everything: a page the B-tree rebuilds keeps old bytes in its
+/// unused space. So the file is then rebuilt (`VACUUM`) and the WAL, whose
+/// frames held the rows too, checkpointed and truncated. For erasing an
+/// organisation; returns the rows each statement removed.
+pub(crate) fn erase(conn: &mut Connection, statements: &[&str], key: &str) -> PortResult<Vec<u64>> {
+    conn.pragma_update(None, "secure_delete", true).map_err(map_err)?;
+    let result = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+        let mut removed = Vec::with_capacity(statements.len());
+        for sql in statements {
+            removed.push(tx.execute(sql, [key]).map_err(map_err)? as u64);
+        }
+        tx.commit().map_err(map_err)?;
+        Ok(removed)
+    })();
+    conn.pragma_update(None, "secure_delete", false).map_err(map_err)?;
+    let removed = result?;
+    // A long read elsewhere (an export streaming) can hold either off past
+    // the busy timeout; the rows are gone from every query all the same.
+    if let Err(e) = conn.execute_batch("VACUUM") {
+        tracing::warn!(error = %e, "erased rows may stay in the database file's free space until it is vacuumed");
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    Ok(removed)
+}
+
 /// Runs SQLite work off the async threads.
 pub(crate) async fn blocking<T, F>(f: F) -> PortResult<T>
 where

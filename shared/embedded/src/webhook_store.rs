@@ -134,6 +134,22 @@ impl WebhookStore for SqliteWebhookStore {
         .await
     }
 
+    async fn erase_endpoints(&self, org_id: &str) -> PortResult<u64> {
+        let (conn, org_id) = (self.conn.clone(), org_id.to_string());
+        sqlite::blocking(move || {
+            let removed = sqlite::erase(
+                &mut *sqlite::lock(&conn)?,
+                &[
+                    "DELETE FROM webhook_deliveries WHERE endpoint_id IN (SELECT id FROM webhook_endpoints WHERE org_id = ?1)",
+                    "DELETE FROM webhook_endpoints WHERE org_id = ?1",
+                ],
+                &org_id,
+            )?;
+            Ok(removed[1])
+        })
+        .await
+    }
+
     async fn insert_delivery(&self, delivery: &WebhookDelivery) -> PortResult<bool> {
         let (d, body) = (delivery.clone(), encode(delivery)?);
         with_conn(&self.conn, move |c| {

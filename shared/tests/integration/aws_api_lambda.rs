@@ -68,6 +68,7 @@ impl Lambdas {
             ("DELETE", "/activities/{activity_id}") => endpoints::delete_activity(),
             ("GET", "/organisations/{org_id}") => endpoints::get_organisation(),
             ("PUT", "/organisations/{org_id}") => endpoints::put_organisation(),
+            ("DELETE", "/organisations/{org_id}/data") => endpoints::erase_organisation_data(),
             ("POST", "/attachments") => endpoints::create_attachment(),
             ("GET", "/webhook-endpoints") => endpoints::list_webhook_endpoints(),
             ("POST", "/webhook-endpoints") => endpoints::create_webhook_endpoint(),

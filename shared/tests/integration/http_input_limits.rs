@@ -77,6 +77,10 @@ impl KeyedJobs for Counting {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.key_record(scope, key, now).await
     }
+    async fn forget_scope(&self, scope: &str) -> PortResult<u64> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.forget_scope(scope).await
+    }
 }
 
 /// Nothing runs in these tests: no export gets past validation.
@@ -99,6 +103,10 @@ impl WorkflowStarter for Idle {
 impl EventPublisher for Idle {
     async fn publish(&self, _: &Event) -> PortResult<()> {
         Ok(())
+    }
+
+    async fn forget_organisation(&self, _: &str) -> PortResult<u64> {
+        Ok(0)
     }
 }
 

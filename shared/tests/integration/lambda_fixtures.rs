@@ -27,7 +27,7 @@ const FIXTURE_ID: &str = "exp-20260326-xyz789";
 /// What each API fixture gets against a stack holding the fixture's export
 /// (queued) and org-demo's activities, and none of the other records the
 /// fixtures name (an activity, an import, an organisation, an endpoint).
-const API_ANSWERS: [(&str, u16); 24] = [
+const API_ANSWERS: [(&str, u16); 25] = [
     ("api-activities-delete", 404),
     ("api-activities-list", 200),
     ("api-activities-put", 200),
@@ -42,6 +42,7 @@ const API_ANSWERS: [(&str, u16); 24] = [
     ("api-imports-list", 200),
     ("api-imports-template", 200),
     ("api-list", 200),
+    ("api-organisations-erase", 200),
     ("api-organisations-get", 404),
     ("api-organisations-put", 200),
     ("api-retry", 409),

@@ -254,3 +254,36 @@ async fn the_watchdog_starts_queued_exports_nobody_runs_and_fails_those_it_canno
     let retried = service.retry(&caller, lost).await.unwrap();
     assert_eq!((retried.status, retried.error_code), (ExportStatus::Queued, None), "a retry clears the code");
 }
+
+/// An import being checked or written holds an erasure off (its rows could
+/// land after the activities went); awaiting its file or finished, it does not.
+#[tokio::test]
+async fn an_erasure_waits_for_a_running_import_and_needs_an_administrator() {
+    use shared::domain::{ImportStatus, OrgScope};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let app = app_with_activities(tmp.path(), 5).await;
+    let admin = Caller::operator();
+    let own = Caller { subject: "kari".into(), scope: OrgScope::Only(vec!["org-a".into()]) };
+    assert!(matches!(app.erasure.erase(&own, "org-a", Some("org-a")).await, Err(ServiceError::AdminOnly)));
+
+    let mut import = crate::conformance::import("org-a", chrono::Utc::now());
+    for status in [ImportStatus::Validating, ImportStatus::Importing] {
+        import.status = status;
+        let _ = app.import_context.imports.insert_import(&import).await;
+        let expected = import.version;
+        import.version += 1;
+        let _ = app.import_context.imports.update_import(&import, expected).await;
+        let refused = app.erasure.erase(&admin, "org-a", Some("org-a")).await;
+        assert!(matches!(refused, Err(ServiceError::ImportRunning)), "{status:?}: {refused:?}");
+    }
+    let another = app.erasure.erase(&admin, "org-b", Some("org-b")).await.unwrap();
+    assert_eq!(another.activities, 0, "another organisation's import holds nothing off");
+
+    let expected = import.version;
+    import.status = ImportStatus::Completed;
+    import.version += 1;
+    app.import_context.imports.update_import(&import, expected).await.unwrap();
+    let erased = app.erasure.erase(&admin, "org-a", Some("org-a")).await.unwrap();
+    assert_eq!((erased.activities, erased.imports), (5, 1));
+}

@@ -376,3 +376,64 @@ pub async fn expire_file(data: &Path, id: &str) {
         }
     }
 }
+
+/// Everywhere `org` still shows in what the server stores: file and folder
+/// names and file contents under the data directory (the SQLite files
+/// byte for byte, freed pages and WAL included), or every item of every
+/// table and every object's key and body in the bucket. The events queue
+/// is left out: its messages cannot be picked out and expire by themselves.
+pub async fn traces_of(data: &Path, org: &str) -> Vec<String> {
+    let needle = org.as_bytes();
+    let holds = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let mut found = Vec::new();
+    match backend() {
+        Backend::Embedded => {
+            let mut stack = vec![data.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                    let path = e.path();
+                    let shown = path.strip_prefix(data).unwrap().display().to_string();
+                    if shown.contains(org) {
+                        found.push(format!("path {shown}"));
+                    }
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if std::fs::read(&path).is_ok_and(|b| holds(&b)) {
+                        found.push(format!("inside {shown}"));
+                    }
+                }
+            }
+        }
+        Backend::Aws => {
+            let s = stack(data);
+            let c = clients().await;
+            for table in [s.exports_table, s.activities_table, s.imports_table, s.webhooks_table, s.audit_table] {
+                let mut start = None;
+                loop {
+                    let out = c.dynamodb.scan().table_name(&table).set_exclusive_start_key(start).send().await.unwrap();
+                    for item in out.items() {
+                        let text = format!("{item:?}");
+                        if text.contains(org) {
+                            found.push(format!("{table}: {text}"));
+                        }
+                    }
+                    start = out.last_evaluated_key;
+                    if start.is_none() {
+                        break;
+                    }
+                }
+            }
+            for key in s3_keys(&s.bucket, "").await {
+                if key.contains(org) {
+                    found.push(format!("object {key}"));
+                    continue;
+                }
+                let body = c.s3.get_object().bucket(&s.bucket).key(&key).send().await.unwrap().body;
+                if holds(&body.collect().await.unwrap().into_bytes()) {
+                    found.push(format!("inside object {key}"));
+                }
+            }
+        }
+    }
+    found
+}

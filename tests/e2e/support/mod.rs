@@ -12,7 +12,7 @@ pub mod receiver;
 
 pub use backend::{
     Backend, audit_entries, backend, cancel_cleanup_limit, corrupt_one_activity, expire_file, in_flight, link_expiry,
-    long_export_rows, put_attachment, receipt_prefix, server_signs_links,
+    long_export_rows, put_attachment, receipt_prefix, server_signs_links, traces_of,
 };
 
 use std::io::{BufRead, BufReader};

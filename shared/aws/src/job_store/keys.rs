@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Cancelled, Cell, DynamoJobStore, EXPIRES_AT, Item, PK, built, get_n, get_s, n, s};
 use crate::domain::{ExportId, ExportJob, ExportStatus};
+use crate::erase::{Matching, Verdict, delete_matching};
 use crate::ports::{KeyRecord, KeyedInsert, KeyedJobs, PortError, PortResult};
 
 const FINGERPRINT: &str = "idem_fingerprint";
@@ -99,6 +100,22 @@ impl KeyedJobs for DynamoJobStore {
                 None => Err(PortError::Conflict),
             },
         }
+    }
+
+    async fn forget_scope(&self, scope: &str) -> PortResult<u64> {
+        // `idem#{scope}#`: the trailing `#` keeps `org-1` from matching `org-10`.
+        let prefix = &key_id(scope, "");
+        let keys = delete_matching(
+            &self.client,
+            &self.table,
+            &[PK],
+            Matching::ScanPrefix { name: PK, prefix },
+            |_| Verdict::DeleteCounted,
+            "erase idempotency keys",
+        )
+        .await?;
+        self.drop_counter_if_zero(scope).await?;
+        Ok(keys)
     }
 
     async fn key_record(&self, scope: &str, key: &str, now: DateTime<Utc>) -> PortResult<Option<KeyRecord>> {

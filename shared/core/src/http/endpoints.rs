@@ -87,6 +87,11 @@ pub fn put_organisation() -> Endpoint {
     Router::new().route(&format!("{ORGANISATIONS_PATH}/{{org_id}}"), put(organisations::put_organisation))
 }
 
+pub fn erase_organisation_data() -> Endpoint {
+    Router::new()
+        .route(&format!("{ORGANISATIONS_PATH}/{{org_id}}/data"), delete(organisations::erase_organisation_data))
+}
+
 pub fn create_attachment() -> Endpoint {
     Router::new().route(ATTACHMENTS_PATH, post(attachments::create_attachment))
 }
@@ -138,6 +143,7 @@ pub(super) fn all() -> Endpoint {
         delete_activity,
         get_organisation,
         put_organisation,
+        erase_organisation_data,
         create_attachment,
         list_webhook_endpoints,
         create_webhook_endpoint,

@@ -40,7 +40,8 @@ pub use server::{ServerLimits, serve};
 pub use webhooks::WEBHOOKS_PATH;
 
 use crate::service::{
-    ActivityService, AttachmentService, ExportService, ImportService, OrganisationService, WebhookService,
+    ActivityService, AttachmentService, ErasureService, ExportService, ImportService, OrganisationService,
+    WebhookService,
 };
 
 /// Largest request body accepted; a create request is a few hundred bytes.
@@ -52,6 +53,7 @@ pub struct ApiState {
     pub imports: Arc<ImportService>,
     pub activities: Arc<ActivityService>,
     pub organisations: Arc<OrganisationService>,
+    pub erasure: Arc<ErasureService>,
     pub attachments: Arc<AttachmentService>,
     pub webhooks: Arc<WebhookService>,
     pub auth: Arc<dyn Authenticator>,

@@ -213,6 +213,18 @@ impl From<ServiceError> for ApiError {
                 e.retry_after = Some(2);
                 e
             }
+            ServiceError::AdminOnly => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "admin_required",
+                "Administrators only",
+                "Only an administrator's token may do this.",
+            ),
+            ServiceError::ImportRunning => ApiError::new(
+                StatusCode::CONFLICT,
+                "import_running",
+                "An import is running",
+                "An import of this organisation is being checked or written; try again once it has finished.",
+            ),
             ServiceError::Internal(reason) => {
                 tracing::error!(reason = %reason, "internal error");
                 ApiError::internal()

@@ -87,6 +87,11 @@ pub trait ActivityStore: ActivitySource {
         replace: Option<Period>,
     ) -> PortResult<Box<dyn ImportWriter>>;
 
+    /// Removes every activity of `org_id` (not its details, which the
+    /// organisation store keeps); how many went. For erasing an
+    /// organisation that leaves.
+    async fn erase_activities(&self, org_id: &str) -> PortResult<u64>;
+
     /// Whether a writer dropped unfinished leaves nothing of its rows: then
     /// an import may write while it checks, and drop the writer at the
     /// first bad row, instead of checking the whole file before writing.

@@ -17,6 +17,10 @@ pub trait AttachmentUploads: Send + Sync {
     /// when none is waiting there (claimed before, or never uploaded).
     async fn claim(&self, key: &str) -> PortResult<bool>;
 
+    /// Removes every file under `prefix`, waiting or claimed; how many.
+    /// For erasing an organisation (its keys start `{org_id}/`).
+    async fn erase(&self, prefix: &str) -> PortResult<u64>;
+
     /// Removes uploads waiting since before `cutoff`; returns how many.
     /// S3's lifecycle rule does this on AWS, so there it removes nothing.
     async fn expire_unclaimed(&self, cutoff: chrono::DateTime<chrono::Utc>) -> PortResult<u64>;

@@ -131,4 +131,9 @@ impl From<ImportEvent> for Event {
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
     async fn publish(&self, event: &Event) -> PortResult<()>;
+
+    /// Removes the organisation's events the publisher still holds; how
+    /// many. A queue whose messages expire by themselves and cannot be
+    /// picked out (SQS) removes none: they are gone within its retention.
+    async fn forget_organisation(&self, org_id: &str) -> PortResult<u64>;
 }

@@ -41,6 +41,13 @@ pub enum ImportKeyed {
     KeyTaken(ImportKey),
 }
 
+/// What [`ImportStore::erase_imports`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErasedImports {
+    pub imports: u64,
+    pub keys: u64,
+}
+
 /// Where import jobs live. Like the job store, every write after the
 /// first is conditional on the version the writer read.
 #[async_trait]
@@ -61,6 +68,10 @@ pub trait ImportStore: Send + Sync {
     /// Replaces the import if the store holds `expected_version`; `Conflict`
     /// otherwise. The caller sets `job.version` to `expected_version + 1`.
     async fn update_import(&self, job: &ImportJob, expected_version: u64) -> PortResult<()>;
+
+    /// Removes every import of `org_id` and every idempotency key of that
+    /// scope; says how many of each went.
+    async fn erase_imports(&self, org_id: &str) -> PortResult<ErasedImports>;
 
     /// Imports not yet final (awaiting upload, validating, importing),
     /// oldest first: what housekeeping expires and a restarted runner resumes.

@@ -113,4 +113,10 @@ pub trait KeyedJobs: Send + Sync {
 
     /// The record of a key that has not expired at `now`.
     async fn key_record(&self, scope: &str, key: &str, now: DateTime<Utc>) -> PortResult<Option<KeyRecord>>;
+
+    /// Removes every key of `scope`, expired or not, and whatever else the
+    /// store keeps about the organisation beside its jobs (its counters,
+    /// once no job of it is left); how many keys went. For erasing an
+    /// organisation whose jobs are already deleted.
+    async fn forget_scope(&self, scope: &str) -> PortResult<u64>;
 }

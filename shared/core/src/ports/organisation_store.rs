@@ -10,4 +10,7 @@ pub trait OrganisationStore: Send + Sync {
 
     /// Stores the record whole, replacing any earlier one.
     async fn put_organisation(&self, org: &Organisation) -> PortResult<()>;
+
+    /// Removes the record; `false` when there was none.
+    async fn delete_organisation(&self, org_id: &str) -> PortResult<bool>;
 }

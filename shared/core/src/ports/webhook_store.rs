@@ -25,6 +25,10 @@ pub trait WebhookStore: Send + Sync {
     /// the cap; false when it was not there.
     async fn delete_endpoint(&self, endpoint: &WebhookEndpoint) -> PortResult<bool>;
 
+    /// Removes every endpoint of `org_id` with its deliveries, and the
+    /// organisation's count of them; how many endpoints went.
+    async fn erase_endpoints(&self, org_id: &str) -> PortResult<u64>;
+
     /// Stores a new delivery; false (and nothing changed) when one with
     /// its id exists, so an event handled twice is delivered once.
     async fn insert_delivery(&self, delivery: &WebhookDelivery) -> PortResult<bool>;

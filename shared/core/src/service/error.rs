@@ -36,6 +36,12 @@ pub enum ServiceError {
     /// Storage or workflow is briefly unavailable; the caller may try again.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// Only an administrator may do this.
+    #[error("only an administrator may do this")]
+    AdminOnly,
+    /// An import of the organisation is being checked or written.
+    #[error("an import of the organisation is running")]
+    ImportRunning,
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -422,6 +422,13 @@ impl ExportService {
 
     pub async fn delete(&self, caller: &Caller, id: &ExportId) -> Result<(), ServiceError> {
         let job = self.load(caller, id).await?;
+        self.remove(&job, &caller.subject).await.map(|_| ())
+    }
+
+    /// Deletes `job` for `actor`, cancelling it first if it runs; how many
+    /// of its files went.
+    async fn remove(&self, job: &ExportJob, actor: &str) -> Result<u64, ServiceError> {
+        let id = &job.export_id;
         if job.status.is_active() {
             // Cancel first so the worker stops and writes no file after we clean up.
             match self
@@ -440,19 +447,52 @@ impl ExportService {
                     }
                 }
                 Ok(_) => {}
-                Err(ServiceError::NotFound) => return Ok(()),
+                Err(ServiceError::NotFound) => return Ok(0),
                 Err(e) => return Err(e),
             }
         }
-        self.ports.files.delete_prefix(&job.file_prefix()).await?;
+        let files = self.ports.files.delete_prefix(&job.file_prefix()).await?;
         if job.submit_to_bufdir_api {
             let keys: Vec<String> = (1..=job.attempt()).map(|a| job.submission_key(a)).collect();
             self.ports.submitter.forget(&keys).await?;
         }
         self.ports.jobs.delete(id).await?;
         info!(export_id = %id, "export deleted");
-        audit::record(&*self.ports.audit, &job, &caller.subject, AuditAction::Deleted, Some(job.status), None).await;
-        Ok(())
+        audit::record(&*self.ports.audit, job, actor, AuditAction::Deleted, Some(job.status), None).await;
+        Ok(files)
+    }
+
+    /// Deletes every export of `org_id` (cancelling those that run), every
+    /// file under its prefix, its idempotency keys, the audit trail of its
+    /// exports and the events still held about it. Part of erasing an
+    /// organisation; the caller has checked who may.
+    pub async fn erase_organisation(&self, actor: &str, org_id: &str) -> Result<ErasedExports, ServiceError> {
+        let mut erased = ErasedExports::default();
+        let query = |page| JobQuery {
+            scope: OrgScope::Only(vec![org_id.to_string()]),
+            status: None,
+            format: None,
+            page,
+            limit: ERASE_PAGE,
+        };
+        // Always the first page: what was on it is gone. Bounded, in case
+        // the organisation keeps creating exports while it is erased.
+        for _ in 0..MAX_ERASE_PAGES {
+            let page = self.ports.jobs.list(&query(1)).await?;
+            if page.jobs.is_empty() {
+                break;
+            }
+            for job in &page.jobs {
+                erased.files += self.remove(job, actor).await?;
+                erased.exports += 1;
+            }
+        }
+        // Files no job names any more (a delete that failed half-way).
+        erased.files += self.ports.files.delete_prefix(&format!("{org_id}/")).await?;
+        erased.idempotency_keys = self.ports.jobs.forget_scope(org_id).await?;
+        erased.audit_entries = self.ports.audit.forget_organisation(org_id).await?;
+        erased.events = self.ports.events.forget_organisation(org_id).await?;
+        Ok(erased)
     }
 
     /// Applies `f` to the freshest copy of the job and writes it back
@@ -482,6 +522,21 @@ impl ExportService {
         Err(ServiceError::Unavailable("the export is changing too often; try again".into()))
     }
 }
+
+/// What [`ExportService::erase_organisation`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErasedExports {
+    pub exports: u64,
+    pub files: u64,
+    pub idempotency_keys: u64,
+    pub audit_entries: u64,
+    pub events: u64,
+}
+
+/// Exports deleted per listing while erasing an organisation.
+const ERASE_PAGE: u32 = 100;
+/// At most this many listings: 100 000 exports.
+const MAX_ERASE_PAGES: usize = 1000;
 
 /// Validates the request and settles which organisation it is for.
 fn admit(caller: &Caller, request: &CreateExportRequest) -> Result<(String, ValidRequest), ServiceError> {

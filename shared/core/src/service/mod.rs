@@ -5,6 +5,7 @@ mod access;
 mod activities;
 mod attachments;
 pub mod audit;
+mod erasure;
 mod error;
 mod estimate;
 mod exports;
@@ -19,6 +20,7 @@ mod webhooks;
 
 pub use activities::{ActivityPage, ActivityService, Judged, MAX_PAGE, MAX_PUT, PageRequest};
 pub use attachments::{ATTACHMENT_UPLOAD_TTL, AttachmentService, AttachmentView, UNCLAIMED_TTL, claim_attachments};
+pub use erasure::{Erased, ErasurePorts, ErasureService};
 pub use error::ServiceError;
 pub use estimate::{DEFAULT_ROWS_PER_SECOND, estimate_seconds};
 pub use exports::*;

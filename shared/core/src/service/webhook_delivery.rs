@@ -314,6 +314,10 @@ impl EventPublisher for FanOutPublisher {
         }
         Ok(())
     }
+
+    async fn forget_organisation(&self, org_id: &str) -> PortResult<u64> {
+        self.inner.forget_organisation(org_id).await
+    }
 }
 
 #[cfg(test)]

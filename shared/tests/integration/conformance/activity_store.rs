@@ -52,6 +52,7 @@ pub async fn activity_store_suite(store: &dyn ActivityStore) {
     puts_say_created_then_replaced(store).await;
     a_new_date_moves_the_activity(store).await;
     deletes_touch_one_activity_of_one_organisation(store).await;
+    erasing_removes_every_activity_of_one_organisation(store).await;
     pages_continue_without_gaps_or_repeats(store).await;
     imports_add_and_replace_a_period(store).await;
 }
@@ -126,6 +127,26 @@ async fn deletes_touch_one_activity_of_one_organisation(store: &dyn ActivityStor
 
     // a deleted id can be stored again, as new
     let again = store.put_activities(&org, vec![activity(&org, "a", day(2025, 2, 1), t)]).await.unwrap();
+    assert_eq!(again, vec![Stored::Created]);
+}
+
+async fn erasing_removes_every_activity_of_one_organisation(store: &dyn ActivityStore) {
+    let (org, other) = (unique_org("erase"), unique_org("erase-other"));
+    let t = ActivityType::GroupSession;
+    let mine: Vec<Activity> = (0..30).map(|i| activity(&org, &format!("a{i}"), day(2025, 1 + i % 12, 1), t)).collect();
+    store.put_activities(&org, mine).await.unwrap();
+    // one moved to another date, so a store keeping pointers has one that moved
+    store.put_activities(&org, vec![activity(&org, "a0", day(2024, 6, 1), t)]).await.unwrap();
+    store.put_activities(&other, vec![activity(&other, "a0", day(2025, 1, 1), t)]).await.unwrap();
+
+    assert_eq!(store.erase_activities(&org).await.unwrap(), 30);
+    let every_year = ActivityQuery { to: day(2099, 12, 31), ..year(&org, 2000) };
+    assert_eq!(store.count(&every_year).await.unwrap(), 0);
+    assert!(store.activity_page(&every_year, None, 10).await.unwrap().is_empty());
+    assert_eq!(ids(store, year(&other, 2025)).await, vec!["a0"], "another organisation keeps its activities");
+    assert_eq!(store.erase_activities(&org).await.unwrap(), 0);
+    // an erased id is new when stored again
+    let again = store.put_activities(&org, vec![activity(&org, "a1", day(2025, 2, 1), t)]).await.unwrap();
     assert_eq!(again, vec![Stored::Created]);
 }
 

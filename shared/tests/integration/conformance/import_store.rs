@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use shared::domain::{ImportFormat, ImportId, ImportJob, ImportStatus, OrgScope, Period, RowError};
-use shared::ports::{ImportKey, ImportKeyed, ImportQuery, ImportStore, PortError};
+use shared::ports::{ErasedImports, ImportKey, ImportKeyed, ImportQuery, ImportStore, PortError};
 use shared::service::upload_key;
 
 use super::{only, unique_org};
@@ -87,6 +87,32 @@ pub async fn import_store_suite(store: Arc<dyn ImportStore>) {
     updates_are_conditional(store.clone()).await;
     listing(&*store).await;
     unfinished_oldest_first(&*store).await;
+    erasing_removes_one_organisations_imports_and_keys(&*store).await;
+}
+
+async fn erasing_removes_one_organisations_imports_and_keys(store: &dyn ImportStore) {
+    let org = unique_org("imp-erase");
+    let longer = format!("{org}0");
+    let t = now();
+    let plain = import(&org, t);
+    store.insert_import(&plain).await.unwrap();
+    let keyed = import(&org, t);
+    assert_eq!(store.insert_import_keyed(&keyed, &key(&keyed, "k", "fp")).await.unwrap(), ImportKeyed::Inserted);
+    let theirs = import(&longer, t);
+    assert_eq!(store.insert_import_keyed(&theirs, &key(&theirs, "k", "fp")).await.unwrap(), ImportKeyed::Inserted);
+
+    assert_eq!(store.erase_imports(&org).await.unwrap(), ErasedImports { imports: 2, keys: 1 });
+    assert!(store.get_import(&plain.import_id).await.unwrap().is_none());
+    assert!(store.get_import(&keyed.import_id).await.unwrap().is_none());
+    assert!(store.import_key(&org, "k", t).await.unwrap().is_none());
+    assert_eq!(total(store, &org).await, 0);
+    assert!(store.unfinished_imports().await.unwrap().iter().all(|i| i.org_id != org));
+    assert!(
+        store.get_import(&theirs.import_id).await.unwrap().is_some(),
+        "an organisation whose id starts the same stays"
+    );
+    assert!(store.import_key(&longer, "k", t).await.unwrap().is_some());
+    assert_eq!(store.erase_imports(&org).await.unwrap(), ErasedImports::default());
 }
 
 async fn one_import_per_id(store: &dyn ImportStore) {

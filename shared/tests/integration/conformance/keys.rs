@@ -35,7 +35,30 @@ pub async fn keyed_inserts(store: Arc<dyn JobStore>) {
     one_key_one_job(&*store).await;
     keys_are_scoped_and_expire(&*store).await;
     a_clashing_job_id_stores_no_key(&*store).await;
+    forgetting_a_scope_forgets_its_keys_only(&*store).await;
     concurrent_inserts_with_one_key(store).await;
+}
+
+/// An erasure's keys: every key of the scope, live or expired, and none of
+/// a scope whose name merely starts the same.
+async fn forgetting_a_scope_forgets_its_keys_only(store: &dyn JobStore) {
+    let org = unique_org("forget");
+    let longer = format!("{org}0");
+    let t = now();
+    for (scope, key) in [(&org, "one"), (&org, "two"), (&longer, "one")] {
+        let j = job(scope, t);
+        assert_eq!(store.insert_keyed(&j, &record(&j, key, "fp")).await.unwrap(), KeyedInsert::Inserted);
+        store.delete(&j.export_id).await.unwrap();
+    }
+    assert_eq!(store.forget_scope(&org).await.unwrap(), 2);
+    assert!(store.key_record(&org, "one", t).await.unwrap().is_none());
+    assert!(store.key_record(&org, "two", t).await.unwrap().is_none());
+    assert!(store.key_record(&longer, "one", t).await.unwrap().is_some(), "another scope keeps its key");
+    assert_eq!(store.forget_scope(&org).await.unwrap(), 0, "nothing left");
+    // the scope can be used again afterwards
+    let again = job(&org, t);
+    assert_eq!(store.insert_keyed(&again, &record(&again, "one", "fp")).await.unwrap(), KeyedInsert::Inserted);
+    assert_eq!(total(store, &org).await, 1);
 }
 
 async fn one_key_one_job(store: &dyn JobStore) {

@@ -11,7 +11,7 @@ mod organisation_store;
 mod webhook_store;
 
 pub use activity_store::{activity, activity_store_suite, day};
-pub use import_store::import_store_suite;
+pub use import_store::{import, import_store_suite};
 pub use organisation_store::{organisation, organisation_store_suite};
 pub use webhook_store::webhook_store_suite;
 

@@ -45,4 +45,9 @@ pub async fn organisation_store_suite(store: &dyn OrganisationStore) {
     store.put_organisation(&theirs).await.unwrap();
     assert_eq!(store.get_organisation(&other).await.unwrap(), Some(theirs));
     assert_eq!(store.get_organisation(&org).await.unwrap(), Some(replaced), "each organisation has its own");
+
+    assert!(store.delete_organisation(&org).await.unwrap());
+    assert_eq!(store.get_organisation(&org).await.unwrap(), None);
+    assert!(!store.delete_organisation(&org).await.unwrap(), "gone already");
+    assert!(store.get_organisation(&other).await.unwrap().is_some(), "the other stays");
 }

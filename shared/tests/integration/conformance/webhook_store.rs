@@ -156,4 +156,24 @@ pub async fn webhook_store_suite(store: Arc<dyn WebhookStore>) {
     assert!(store.first_pending(&first.id, "exp-a").await.unwrap().is_none());
     let due_after: Vec<String> = store.due_deliveries(now, 100).await.unwrap().into_iter().map(|d| d.id).collect();
     assert!(!due_after.contains(&d2.id));
+
+    // erasing the organisation: every endpoint, its deliveries and its count
+    let other = unique_org("webhooks-other");
+    let theirs = endpoint(&other);
+    store.insert_endpoint(&theirs, cap).await.unwrap();
+    let left = store.list_endpoints(&org).await.unwrap();
+    let pending = delivery(&left[0], 9, "exp-c", now - Duration::seconds(1));
+    assert!(store.insert_delivery(&pending).await.unwrap());
+    assert_eq!(store.erase_endpoints(&org).await.unwrap(), left.len() as u64);
+    assert!(store.list_endpoints(&org).await.unwrap().is_empty());
+    assert!(store.list_deliveries(&left[0].id, 100).await.unwrap().is_empty());
+    let due_now: Vec<String> = store.due_deliveries(now, 100).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert!(!due_now.contains(&pending.id));
+    assert_eq!(store.list_endpoints(&other).await.unwrap().len(), 1, "another organisation keeps its endpoint");
+    assert_eq!(store.erase_endpoints(&org).await.unwrap(), 0);
+    // the count went with them: the whole cap is free again
+    for _ in 0..cap {
+        store.insert_endpoint(&endpoint(&org), cap).await.unwrap();
+    }
+    assert!(matches!(store.insert_endpoint(&endpoint(&org), cap).await, Err(PortError::LimitReached)));
 }

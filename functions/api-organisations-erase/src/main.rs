@@ -1,0 +1,17 @@
+//! DELETE /api/v1/organisations/{org_id}/data: erases everything of an organisation that leaves (administrators only).
+//!
+//! API Gateway routes only this endpoint here, and this function builds only
+//! its router, which answers exactly as the local server's does. The caller
+//! comes from the JWT authorizer's claims; resource names from the
+//! environment.
+
+use bufdir_aws::{api_state_from_env, run_api};
+use bufdir_core::http::endpoints;
+use lambda_http::{Error, tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let state = api_state_from_env().await?;
+    run_api(endpoints::erase_organisation_data(), state).await
+}
