@@ -39,7 +39,11 @@ impl WorkflowWiring for AwsApp {
         let receiver = BufdirApiConfig::from_env().map_err(|e| ConfigError::Invalid(BUFDIR_RECEIVER_URL, e.0))?;
         Ok(match receiver {
             Some(config) => {
-                let secrets = aws_sdk_secretsmanager::Client::new(&self.clients.sdk);
+                let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&self.clients.sdk);
+                if let Some(x) = &self.clients.subsegments {
+                    secrets = secrets.interceptor(x.clone());
+                }
+                let secrets = aws_sdk_secretsmanager::Client::from_conf(secrets.build());
                 let http = bufdir_key::http_submitter(&config, &secrets).await?;
                 self.with_submitter(Arc::new(http))
             }

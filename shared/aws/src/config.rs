@@ -259,18 +259,37 @@ pub struct Clients {
     /// What the clients were made from, for a process that needs another
     /// service (the Submit step reads its key from Secrets Manager).
     pub sdk: SdkConfig,
+    /// What makes each call a trace subsegment, for such another client too.
+    pub subsegments: Option<crate::xray::SdkSubsegments>,
 }
 
 impl Clients {
+    /// The clients, each call a subsegment of the invocation's trace when
+    /// the function runs with X-Ray tracing on.
     pub fn new(sdk: &SdkConfig) -> Self {
+        let region = sdk.region().map(|r| r.to_string());
+        Self::traced_by(sdk, crate::xray::SdkSubsegments::from_env(region))
+    }
+
+    pub fn traced_by(sdk: &SdkConfig, subsegments: Option<crate::xray::SdkSubsegments>) -> Self {
         // An emulator answers on one host, so buckets go in the path.
-        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some());
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+        let mut sfn = aws_sdk_sfn::config::Builder::from(sdk);
+        if let Some(x) = &subsegments {
+            s3 = s3.interceptor(x.clone());
+            dynamodb = dynamodb.interceptor(x.clone());
+            sqs = sqs.interceptor(x.clone());
+            sfn = sfn.interceptor(x.clone());
+        }
         Clients {
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            sfn: aws_sdk_sfn::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            sfn: aws_sdk_sfn::Client::from_conf(sfn.build()),
             sdk: sdk.clone(),
+            subsegments,
         }
     }
 

@@ -29,6 +29,7 @@ mod transact;
 pub mod watchdog;
 mod webhook_store;
 mod workflow;
+pub mod xray;
 
 pub use activities::{DynamoActivities, DynamoActivityWriter, activity_item};
 pub use api_function::{api_function, run_api};

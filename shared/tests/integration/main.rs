@@ -30,3 +30,4 @@ mod http_input_limits;
 mod import_runs;
 mod lambda_fixtures;
 mod service_embedded;
+mod xray_subsegments;
