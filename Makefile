@@ -1,12 +1,13 @@
 # `make test` is the one test command (README, .ci/run): it installs what
-# the tests need into the project folder (moto server and the template
-# linters into .venv, asl-validator into node_modules), then runs every
-# Rust suite and the infrastructure checks.
+# the tests need (moto server, the template linters and Playwright into
+# .venv, asl-validator and axe-core into node_modules, Debian's LibreOffice
+# and Chromium when missing), then runs every Rust suite, the
+# infrastructure checks and the console's browser tests.
 
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test tools libreoffice build-tests lint rust-test e2e-aws report-readback fuzz infra-check bench lambdas cold-start run clean-tools
+.PHONY: test tools libreoffice chromium console-test console-screenshots build-tests lint rust-test e2e-aws report-readback fuzz infra-check bench lambdas cold-start run clean-tools
 
 # The phases that wait on different things run side by side: the tools
 # install (network) beside the build (CPU); clippy beside the moto pass
@@ -15,9 +16,9 @@ test:
 	$(MAKE) -j2 --output-sync=target tools build-tests
 	$(MAKE) rust-test
 	$(MAKE) -j2 --output-sync=target e2e-aws lint
-	$(MAKE) report-readback fuzz infra-check
+	$(MAKE) report-readback fuzz infra-check console-test
 
-tools: $(VENV)/.installed node_modules/.bin/asl-validator libreoffice
+tools: $(VENV)/.installed node_modules/.bin/asl-validator libreoffice chromium
 
 # LibreOffice opens the golden workbook (report-readback) and prints it,
 # and pdftotext reads the print; Debian's headless Calc and poppler-utils
@@ -27,6 +28,23 @@ libreoffice:
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui poppler-utils >/dev/null; }
+
+# The console's browser tests drive Debian's Chromium (installed when missing).
+chromium:
+	@{ command -v chromium || command -v chromium-browser; } >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# The console in headless Chromium against `serve --demo` (tests/browser).
+console-test: tools
+	$(CARGO) build --locked
+	$(VENV)/bin/python tests/browser/console_test.py target/debug/bufdir-exports
+
+# The screenshots the README shows, taken by the same tests.
+console-screenshots: tools
+	$(CARGO) build --locked
+	$(VENV)/bin/python tests/browser/console_test.py target/debug/bufdir-exports --screenshots docs/screenshots
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)

@@ -6,6 +6,7 @@ use anyhow::Context;
 use shared::adapters::embedded::{LocalJwt, PrometheusMetrics};
 use shared::backoff::Backoff;
 use shared::domain::WebhookTargets;
+use shared::http::console::{DemoTokens, SignIn, console_router};
 use shared::http::{
     BASE_PATH, ClaimRules, ServerLimits, api_router, cors_layer, finish, openapi_router, parse_origin, serve,
 };
@@ -118,6 +119,9 @@ impl WebhookArgs {
 
 /// The demo organisations: (org, activities over 2024-2025, seed).
 const DEMO_ORGS: [(&str, u64, u64); 2] = [("org-demo", 3000, 42), ("org-other", 800, 7)];
+/// Who the demo token and the console's demo sign-in act as, and for how long.
+const DEMO_USER: &str = "demo-user";
+const DEMO_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("listening on {}", args.addr))?;
@@ -168,8 +172,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_file_expiry(wired.state.service.clone(), wired.state.attachments.clone());
     spawn_watchdog(wired.state.service.clone(), wired.state.imports.clone());
 
-    let mut router =
-        api_router(wired.state.clone()).merge(openapi_router()).merge(metrics_router(wired.metrics.clone()));
+    let console = if args.demo {
+        let jwt = wired.jwt.clone();
+        let demo: DemoTokens =
+            Arc::new(move || jwt.issue(DEMO_USER, &[DEMO_ORGS[0].0.to_string()], false, DEMO_TOKEN_TTL));
+        console_router(SignIn::Demo, Some(demo))
+    } else {
+        console_router(SignIn::Token, None)
+    };
+    let mut router = api_router(wired.state.clone())
+        .merge(openapi_router())
+        .merge(metrics_router(wired.metrics.clone()))
+        .merge(console);
     if let Some(extra) = wired.extra_routes {
         router = router.merge(extra);
     }
@@ -179,6 +193,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     println!("Bufdir export service listening on {base_url} ({})", wired.location);
+    println!("The console: open {base_url}/ in a browser");
     if args.demo {
         print_demo_help(&wired.jwt, &base_url);
     }
@@ -280,7 +295,7 @@ async fn seed_demo(activities: &Activities) -> anyhow::Result<()> {
 }
 
 fn print_demo_help(jwt: &LocalJwt, base: &str) {
-    let token = jwt.issue("demo-user", &["org-demo".to_string()], false, Duration::from_secs(12 * 3600));
+    let token = jwt.issue(DEMO_USER, &[DEMO_ORGS[0].0.to_string()], false, DEMO_TOKEN_TTL);
     let api = format!("{base}{BASE_PATH}");
     println!(
         r#"

@@ -11,6 +11,7 @@ mod activities_api;
 mod attachments;
 mod audit;
 mod cli;
+mod console;
 mod cors;
 mod download_links;
 mod erasure;

@@ -5,6 +5,7 @@ mod activities;
 mod attachments;
 mod auth;
 mod claim_rules;
+pub mod console;
 mod cors;
 pub mod downloads;
 pub mod dto;
