@@ -57,6 +57,9 @@ ROUTES = {
     ("POST", WEBHOOKS + "/{endpoint_id}/rotate-secret"): "api-webhooks-rotate",
     ("GET", WEBHOOKS + "/{endpoint_id}/deliveries"): "api-webhooks-deliveries",
 }
+# The console's files, served without the authorizer by one function
+# (shared/aws/src/console.rs); every other route requires a token.
+CONSOLE_ROUTES = {("GET", "/"): "console", ("GET", "/console/{file}"): "console"}
 # Routes deployed before the router serves them (until then their function
 # answers 404 like any unknown path). Once the router has one, the check
 # below fails until it is taken off this list.
@@ -791,7 +794,13 @@ def main(path):
             p = event["Properties"]
             check(set(p) <= HTTPAPI_EVENT_KEYS, f"{name}.{event_name}: only known HttpApi keys ({sorted(set(p) - HTTPAPI_EVENT_KEYS)})")
             check(ref(p.get("ApiId")) == apis[0], f"{name}.{event_name}: on {apis[0]}")
-            routes[(p.get("Method", "").upper(), p.get("Path"))] = name
+            route = (p.get("Method", "").upper(), p.get("Path"))
+            routes[route] = name
+            open_route = p.get("Auth") == {"Authorizer": "NONE"}
+            check(open_route == (route in CONSOLE_ROUTES),
+                  f"{name}.{event_name}: {'no authorizer (the console)' if route in CONSOLE_ROUTES else 'the JWT authorizer'}")
+    for route, crate in CONSOLE_ROUTES.items():
+        check(routes.pop(route, None) == by_crate.get(crate), f"{route[0]} {route[1]} is served by functions/{crate}")
     check(set(routes) == set(ROUTES), f"the routes are exactly the contract's ({sorted(set(routes) ^ set(ROUTES), key=str)})")
     endpoints = router_routes()
     served = set(endpoints.values())

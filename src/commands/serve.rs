@@ -6,7 +6,7 @@ use anyhow::Context;
 use shared::adapters::embedded::{LocalJwt, PrometheusMetrics};
 use shared::backoff::Backoff;
 use shared::domain::WebhookTargets;
-use shared::http::console::{DemoTokens, SignIn, console_router};
+use shared::http::console::{DemoTokens, OidcToken, SignIn, console_router};
 use shared::http::{
     BASE_PATH, ClaimRules, ServerLimits, api_router, cors_layer, finish, openapi_router, parse_origin, serve,
 };
@@ -60,6 +60,21 @@ pub struct ServeArgs {
     /// API from a browser; repeatable. None: no CORS headers at all.
     #[arg(long = "cors-origin", env = "BUFDIR_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     cors_origins: Vec<String>,
+    /// The console's sign-in through the organisation's identity provider
+    /// (OpenID Connect, authorization code with PKCE): its issuer URL ...
+    #[arg(long, env = "BUFDIR_CONSOLE_OIDC_ISSUER")]
+    console_oidc_issuer: Option<String>,
+    /// ... and the console's client id there (a public client; register
+    /// this server's address followed by `/` as its redirect URI).
+    #[arg(long, env = "BUFDIR_CONSOLE_OIDC_CLIENT_ID")]
+    console_oidc_client_id: Option<String>,
+    /// The scopes the console asks for.
+    #[arg(long, env = "BUFDIR_CONSOLE_OIDC_SCOPE", default_value = "openid email profile")]
+    console_oidc_scope: String,
+    /// Send the provider's access token to the API instead of its ID token
+    /// (when the access token is the one naming the organisations).
+    #[arg(long, env = "BUFDIR_CONSOLE_OIDC_ACCESS_TOKEN")]
+    console_oidc_access_token: bool,
     /// The token claims naming the caller's organisations, comma-separated
     /// (a name, or a dotted path into nested claims).
     #[arg(long, env = "BUFDIR_ORG_CLAIMS", default_value = "org_ids,org_id")]
@@ -172,7 +187,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_file_expiry(wired.state.service.clone(), wired.state.attachments.clone());
     spawn_watchdog(wired.state.service.clone(), wired.state.imports.clone());
 
-    let console = if args.demo {
+    let oidc_token = if args.console_oidc_access_token { OidcToken::AccessToken } else { OidcToken::IdToken };
+    let oidc = SignIn::oidc(
+        args.console_oidc_issuer.as_deref(),
+        args.console_oidc_client_id.as_deref(),
+        Some(&args.console_oidc_scope),
+        oidc_token,
+    )
+    .map_err(|e| anyhow::anyhow!("--console-oidc-issuer/--console-oidc-client-id: {e}"))?;
+    let console = if let Some(oidc) = oidc {
+        console_router(oidc, None)
+    } else if args.demo {
         let jwt = wired.jwt.clone();
         let demo: DemoTokens =
             Arc::new(move || jwt.issue(DEMO_USER, &[DEMO_ORGS[0].0.to_string()], false, DEMO_TOKEN_TTL));

@@ -13,6 +13,9 @@ template, and has axe-core find no serious or critical violation.
 """
 
 import argparse
+import base64
+import hashlib
+import http.server
 import json
 import os
 import re
@@ -20,8 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -44,10 +49,10 @@ def chromium_path():
 
 
 class Server:
-    def __init__(self, binary, data):
+    def __init__(self, binary, data, *flags):
         self.binary, self.data = binary, data
         self.proc = subprocess.Popen(
-            [binary, "serve", "--demo", "--addr", "127.0.0.1:0", "--data-dir", data],
+            [binary, "serve", *(flags or ["--demo"]), "--addr", "127.0.0.1:0", "--data-dir", data],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         for line in self.proc.stdout:
             m = re.search(r"listening on (http://\S+)", line)
@@ -74,6 +79,69 @@ class Server:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+
+class Provider:
+    """A stand-in for the organisation's identity provider (none runs here):
+    discovery, an authorization endpoint that signs the user straight in,
+    and a token endpoint that checks the code, the redirect URI, the client
+    and the PKCE verifier against the challenge, and answers with a token
+    the server accepts."""
+
+    def __init__(self, client_id, id_token):
+        self.client_id, self.id_token, self.codes, self.exchanged = client_id, id_token, {}, []
+        provider = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+
+            def answer(self, status, body=None, headers=()):
+                self.send_response(status)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                for k, v in headers:
+                    self.send_header(k, v)
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                path, _, query = self.path.partition("?")
+                q = dict(urllib.parse.parse_qsl(query))
+                if path == "/.well-known/openid-configuration":
+                    return self.answer(200, {"issuer": provider.url, "authorization_endpoint": provider.url + "/authorize",
+                                             "token_endpoint": provider.url + "/token"})
+                if path == "/authorize":
+                    ok = (q.get("response_type") == "code" and q.get("client_id") == provider.client_id
+                          and q.get("code_challenge_method") == "S256" and "openid" in q.get("scope", "").split())
+                    if not ok:
+                        return self.answer(400, {"error": "invalid_request"})
+                    code = base64.urlsafe_b64encode(os.urandom(12)).decode()
+                    provider.codes[code] = (q["code_challenge"], q["redirect_uri"])
+                    back = f"{q['redirect_uri']}?{urllib.parse.urlencode({'code': code, 'state': q['state']})}"
+                    return self.answer(302, None, [("Location", back)])
+                self.answer(404, {})
+
+            def do_POST(self):
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+                challenge, redirect = provider.codes.pop(form.get("code"), (None, None))
+                verifier = form.get("code_verifier", "")
+                expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+                ok = (challenge is not None and challenge == expected and form.get("redirect_uri") == redirect
+                      and form.get("client_id") == provider.client_id and form.get("grant_type") == "authorization_code")
+                provider.exchanged.append(ok)
+                if not ok:
+                    return self.answer(400, {"error": "invalid_grant"})
+                self.answer(200, {"id_token": provider.id_token, "access_token": "opaque", "token_type": "Bearer"})
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
 
 
 def sign_in(page, url):
@@ -289,6 +357,30 @@ def test_imports(page, server, shots, **_):
         page.screenshot(path=f"{shots}/console-import-errors.png", full_page=True)
 
 
+def test_sign_in_through_the_identity_provider(page, server, **_):
+    provider = Provider("bufdir-console", None)
+    data = tempfile.mkdtemp(prefix="console-oidc-")
+    oidc = Server(server.binary, data, "--console-oidc-issuer", provider.url, "--console-oidc-client-id", "bufdir-console")
+    try:
+        # signed with this server's key, as the organisation's provider would sign with its own
+        provider.id_token = oidc.cli("token", "--org", "org-demo", "--subject", "kari.nordmann")
+        page.goto(oidc.url + "/")
+        page.click("#oidc-sign-in")
+        expect(page.locator("#who")).to_contain_text("kari.nordmann", timeout=20_000)
+        assert provider.exchanged == [True], provider.exchanged
+        assert page.url.rstrip("/") == oidc.url, page.url  # no code left in the address
+        expect(page.locator("#create-export")).to_be_visible()
+        # a return that does not carry the state it was sent with is refused
+        page.click("#sign-out")
+        page.goto(oidc.url + "/?code=forged&state=nope")
+        expect(page.locator(".notice")).to_have_text("Innloggingen mislyktes. Prøv igjen.")
+        assert provider.exchanged == [True]
+    finally:
+        oidc.stop()
+        provider.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_accessibility(page, server, **_):
     axe = AXE.read_text()
 
@@ -325,6 +417,7 @@ TESTS = [
     test_keyboard_only_create,
     test_what_will_count,
     test_imports,
+    test_sign_in_through_the_identity_provider,
     test_accessibility,
 ]
 

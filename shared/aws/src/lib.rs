@@ -12,6 +12,7 @@ mod audit_log;
 mod auth;
 mod bufdir_outbox;
 pub mod config;
+pub mod console;
 mod erase;
 mod errors;
 mod events;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bufdir_testing::moto;
 use serde_json::json;
+use shared::adapters::aws::console::console_function;
 use shared::adapters::aws::expired::handle_stream_batch;
 use shared::adapters::aws::imports::{handle_import_batch, import_context};
 use shared::adapters::aws::steps::{Step, StepInput, StepOutput, run_step};
@@ -17,8 +18,10 @@ use shared::adapters::aws::watchdog::watchdog_pass;
 use shared::adapters::aws::webhooks::{deliverer, handle_events_batch, sweep};
 use shared::adapters::aws::{AwsApp, WorkflowWiring};
 use shared::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, FailureCode, ValidRequest};
+use shared::http::console::SignIn;
 use shared::ports::JobStore;
 use shared::service::Settings;
+use tower::ServiceExt;
 
 use crate::aws_api_lambda::{Lambdas, answer, fixture};
 
@@ -155,6 +158,17 @@ async fn every_function_answers_its_fixture() {
     let counted = handle_stream_batch(&app.jobs, &fixture("jobs-expired.json")).await.unwrap();
     assert_eq!(counted, 1, "the TTL removal of a finished job is taken off the counters");
     fed.extend(["webhooks-deliver", "import", "jobs-expired"].map(String::from));
+
+    // The console: its page, without a token.
+    let event = fixture("console.json");
+    assert!(event["requestContext"].get("authorizer").is_none(), "the console's routes have no authorizer");
+    let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event");
+    let page = console_function(SignIn::Token).oneshot(request).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let html = axum::body::to_bytes(page.into_body(), 1 << 20).await.unwrap();
+    assert!(String::from_utf8_lossy(&html).contains("/console/app.js"));
+    fed.insert("console".to_string());
 
     let functions: BTreeSet<String> =
         std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions"))

@@ -67,7 +67,7 @@ function claims(token) {
 }
 
 function orgsOf(c) {
-  const v = c.org_ids ?? c.org_id ?? [];
+  const v = c.org_ids ?? c.org_id ?? c["custom:org_id"] ?? [];
   return Array.isArray(v) ? v : String(v).split(/[\s,]+/).filter(Boolean);
 }
 
@@ -88,11 +88,69 @@ function signOut(message) {
   render(message);
 }
 
+// ---------------------------------------------- OpenID Connect with PKCE
+
+const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const randomText = (n) => b64url(crypto.getRandomValues(new Uint8Array(n)));
+const redirectUri = () => `${location.origin}${location.pathname}`;
+
+async function discovery() {
+  const r = await fetch(`${config.issuer}/.well-known/openid-configuration`);
+  if (!r.ok) throw new Error(`discovery ${r.status}`);
+  return r.json();
+}
+
+/** Off to the identity provider, with a fresh verifier and state kept for the way back. */
+async function oidcSignIn() {
+  const provider = await discovery();
+  const verifier = randomText(32);
+  const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  const state = randomText(16);
+  sessionStorage.setItem("oidc", JSON.stringify({ verifier, state, token_endpoint: provider.token_endpoint }));
+  const query = new URLSearchParams({
+    response_type: "code", client_id: config.client_id, redirect_uri: redirectUri(), scope: config.scope,
+    state, code_challenge: challenge, code_challenge_method: "S256",
+  });
+  location.assign(`${provider.authorization_endpoint}?${query}`);
+}
+
+/** Back from the provider: the code for tokens, if the state is ours. True when this was a return. */
+async function oidcReturn() {
+  const q = new URLSearchParams(location.search);
+  if (!q.has("code") && !q.has("error")) return false;
+  const saved = JSON.parse(sessionStorage.getItem("oidc") ?? "null");
+  sessionStorage.removeItem("oidc");
+  history.replaceState(null, "", location.pathname);
+  if (q.has("error") || !saved || q.get("state") !== saved.state) {
+    render(t("sign_in_failed"));
+    return true;
+  }
+  const r = await fetch(saved.token_endpoint, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code", code: q.get("code"), redirect_uri: redirectUri(),
+      client_id: config.client_id, code_verifier: saved.verifier,
+    }),
+  });
+  const tokens = r.ok ? await r.json() : {};
+  const token = config.token === "access_token" ? tokens.access_token : tokens.id_token;
+  if (!token) { render(t("sign_in_failed")); return true; }
+  signIn(token);
+  return true;
+}
+
 function signInView(message) {
   const main = h("section", { class: "signin", "aria-labelledby": "signin-title" },
     h("h2", { id: "signin-title" }, t("sign_in_title")),
     message ? h("p", { class: "notice" }, message) : null,
     h("p", {}, t("sign_in_intro")));
+  if (config.sign_in === "oidc") {
+    main.append(h("button", {
+      type: "button", id: "oidc-sign-in",
+      onclick: () => oidcSignIn().catch(() => announce(t("sign_in_failed"))),
+    }, t("sign_in_oidc")));
+  }
   if (config.sign_in === "demo") {
     main.append(h("button", {
       type: "button", id: "demo-sign-in",
@@ -110,7 +168,7 @@ function signInView(message) {
   h("label", { for: "token" }, t("token_label")),
   h("textarea", { id: "token", rows: 3, autocomplete: "off", spellcheck: "false" }),
   h("p", {}, h("button", { type: "submit", class: "secondary", id: "token-sign-in" }, t("sign_in_token"))));
-  main.append(h("details", { open: config.sign_in !== "demo" }, h("summary", {}, t("token_summary")), form));
+  main.append(h("details", { open: config.sign_in === "token" }, h("summary", {}, t("token_summary")), form));
   return main;
 }
 
@@ -554,6 +612,7 @@ window.addEventListener("hashchange", () => {
     const r = await fetch("/console/config.json");
     if (r.ok) config = await r.json();
   } catch { /* token sign-in remains */ }
+  if (config.sign_in === "oidc" && await oidcReturn().catch(() => { render(t("sign_in_failed")); return true; })) return;
   const saved = sessionStorage.getItem(store.token);
   if (saved) signIn(saved); else render();
 })();
