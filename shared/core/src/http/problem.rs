@@ -45,6 +45,8 @@ pub(super) const PROBLEM_CODES: &[&str] = &[
     "file_gone",
     "webhook_endpoint_not_found",
     "webhook_endpoint_limit_reached",
+    "admin_required",
+    "import_running",
 ];
 
 #[derive(Debug)]
