@@ -340,6 +340,16 @@ def test_what_will_count(page, server, shots, **_):
 def test_imports(page, server, shots, **_):
     sign_in(page, server.url)
     page.click('nav a[href="#imports"]')
+    for name in ("activities.xlsx", "activities.csv"):
+        with page.expect_download() as info:
+            page.get_by_role("button", name=name).click()
+        assert info.value.suggested_filename == name
+        saved = Path(tempfile.mkdtemp()) / name
+        info.value.save_as(saved)
+        if name.endswith(".xlsx"):
+            assert "Aktiviteter" in " ".join(openpyxl.load_workbook(saved, read_only=True).sheetnames)
+        else:
+            assert saved.read_text(encoding="utf-8-sig").startswith("aktivitet_id;")
     page.set_input_files("#import_file", str(CSV_TEMPLATE))
     page.click("#import-form button[type=submit]")
     expect(page.locator("#import-result")).to_have_attribute("data-status", "completed", timeout=60_000)
