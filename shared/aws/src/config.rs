@@ -98,54 +98,76 @@ pub struct AwsNames {
     pub audit_table: String,
 }
 
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-        _ => Err(ConfigError::Missing(name)),
+/// Where settings are read from: the process's environment, or (for a
+/// fixture such as `events/local-env.json`) any lookup.
+struct Vars<F: Fn(&str) -> Option<String>>(F);
+
+/// The environment, as every function reads it.
+fn env() -> Vars<impl Fn(&str) -> Option<String>> {
+    Vars(|name: &str| std::env::var(name).ok())
+}
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid(name, format!("{v:?} is not a whole number"))),
+        }
+    }
+
+    fn prefix(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let p = self.optional(name).unwrap_or_else(|| default.to_string());
+        if p.is_empty() || !p.ends_with('/') || p.starts_with('/') || p.split('/').any(|s| s == "..") {
+            return Err(ConfigError::Invalid(name, format!("{p:?} must be a relative prefix ending in '/'")));
+        }
+        Ok(p)
     }
 }
 
 fn optional(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    env().optional(name)
 }
 
 fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    match optional(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError::Invalid(name, format!("{v:?} is not a whole number"))),
-    }
-}
-
-fn prefix(name: &'static str, default: &str) -> Result<String, ConfigError> {
-    let p = optional(name).unwrap_or_else(|| default.to_string());
-    if p.is_empty() || !p.ends_with('/') || p.starts_with('/') || p.split('/').any(|s| s == "..") {
-        return Err(ConfigError::Invalid(name, format!("{p:?} must be a relative prefix ending in '/'")));
-    }
-    Ok(p)
+    env().number(name, default)
 }
 
 impl AwsNames {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let files_bucket = required(FILES_BUCKET)?;
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The names `get` gives, by the environment variables' names.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let v = Vars(get);
+        let files_bucket = v.required(FILES_BUCKET)?;
         Ok(AwsNames {
-            exports_table: required(EXPORTS_TABLE)?,
-            activities_table: required(ACTIVITIES_TABLE)?,
-            attachments_bucket: optional(ATTACHMENTS_BUCKET).unwrap_or_else(|| files_bucket.clone()),
-            attachments_prefix: prefix(ATTACHMENTS_PREFIX, DEFAULT_ATTACHMENTS_PREFIX)?,
+            exports_table: v.required(EXPORTS_TABLE)?,
+            activities_table: v.required(ACTIVITIES_TABLE)?,
+            attachments_bucket: v.optional(ATTACHMENTS_BUCKET).unwrap_or_else(|| files_bucket.clone()),
+            attachments_prefix: v.prefix(ATTACHMENTS_PREFIX, DEFAULT_ATTACHMENTS_PREFIX)?,
             files_bucket,
-            files_prefix: prefix(FILES_PREFIX, DEFAULT_FILES_PREFIX)?,
-            outbox_prefix: prefix(BUFDIR_OUTBOX_PREFIX, DEFAULT_OUTBOX_PREFIX)?,
-            events_queue_url: required(EVENTS_QUEUE_URL)?,
-            imports_table: required(IMPORTS_TABLE)?,
-            uploads_prefix: prefix(UPLOADS_PREFIX, DEFAULT_UPLOADS_PREFIX)?,
-            imports_queue_url: optional(IMPORTS_QUEUE_URL),
-            webhooks_table: required(WEBHOOKS_TABLE)?,
-            audit_table: required(AUDIT_TABLE)?,
-            state_machine_arn: optional(STATE_MACHINE_ARN),
-            job_retention: chrono::Duration::days(number(JOB_RETENTION_DAYS, 90)? as i64),
-            activities_page_size: match optional(ACTIVITIES_PAGE_SIZE) {
+            files_prefix: v.prefix(FILES_PREFIX, DEFAULT_FILES_PREFIX)?,
+            outbox_prefix: v.prefix(BUFDIR_OUTBOX_PREFIX, DEFAULT_OUTBOX_PREFIX)?,
+            events_queue_url: v.required(EVENTS_QUEUE_URL)?,
+            imports_table: v.required(IMPORTS_TABLE)?,
+            uploads_prefix: v.prefix(UPLOADS_PREFIX, DEFAULT_UPLOADS_PREFIX)?,
+            imports_queue_url: v.optional(IMPORTS_QUEUE_URL),
+            webhooks_table: v.required(WEBHOOKS_TABLE)?,
+            audit_table: v.required(AUDIT_TABLE)?,
+            state_machine_arn: v.optional(STATE_MACHINE_ARN),
+            job_retention: chrono::Duration::days(v.number(JOB_RETENTION_DAYS, 90)? as i64),
+            activities_page_size: match v.optional(ACTIVITIES_PAGE_SIZE) {
                 None => None,
-                Some(_) => match number(ACTIVITIES_PAGE_SIZE, 0)? {
+                Some(_) => match v.number(ACTIVITIES_PAGE_SIZE, 0)? {
                     n @ 1..=10_000 => Some(n as u32),
                     n => {
                         return Err(ConfigError::Invalid(ACTIVITIES_PAGE_SIZE, format!("{n} is not within 1..=10000")));

@@ -1,5 +1,5 @@
-//! Creates the stack's tables, bucket and queue the way template.yaml
-//! does, for development and tests against a local emulator (moto):
+//! Creates the stack's tables, bucket, queues and state machine the way
+//! template.yaml does, for development and tests against a local emulator (moto):
 //! `serve --backend aws` on a laptop, the AWS test suites. In an AWS
 //! account the SAM template creates them; nothing here runs there.
 //! Idempotent: what already exists is left as it is.
@@ -208,6 +208,50 @@ pub async fn create_bucket(c: &Clients, name: &str) -> PortResult<()> {
     }
 }
 
+/// The template's export workflow (`infra/statemachine`), its functions
+/// named by `function_arn("generate")` and so on.
+pub fn workflow_definition(function_arn: impl Fn(&str) -> String) -> String {
+    let mut definition = WORKFLOW_ASL.to_string();
+    for (var, step) in WORKFLOW_STEPS {
+        definition = definition.replace(&format!("${{{var}}}"), &function_arn(step));
+    }
+    definition
+}
+
+const WORKFLOW_ASL: &str = include_str!("../../../infra/statemachine/export-workflow.asl.json");
+/// The template's DefinitionSubstitutions and the function each names.
+const WORKFLOW_STEPS: [(&str, &str); 4] = [
+    ("GenerateFunctionArn", "generate"),
+    ("SubmitFunctionArn", "submit"),
+    ("CompleteFunctionArn", "complete"),
+    ("MarkFailedFunctionArn", "mark-failed"),
+];
+
+/// Creates the export state machine `arn` names (or finds it), its tasks
+/// naming the functions `{machine}-generate` and so on in the same
+/// account and region: what a local stack calls them.
+pub async fn create_state_machine(c: &Clients, arn: &str) -> PortResult<String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [_, partition, "states", region, account, "stateMachine", name] = parts[..] else {
+        return Err(PortError::Permanent(format!("{arn:?} is not a state machine ARN")));
+    };
+    let definition =
+        workflow_definition(|step| format!("arn:{partition}:lambda:{region}:{account}:function:{name}-{step}"));
+    let created = c
+        .sfn
+        .create_state_machine()
+        .name(name)
+        .definition(definition)
+        .role_arn(format!("arn:{partition}:iam::{account}:role/{name}-role"))
+        .send()
+        .await;
+    match created {
+        Ok(out) => Ok(out.state_machine_arn),
+        Err(e) if matches!(e.code(), Some("StateMachineAlreadyExists")) => Ok(arn.to_string()),
+        Err(e) => Err(port_error("create state machine", e)),
+    }
+}
+
 /// Creates the queue (or finds it) and returns its URL.
 pub async fn create_queue(c: &Clients, name: &str) -> PortResult<String> {
     let out = c.sqs.create_queue().queue_name(name).send().await.map_err(|e| port_error("create queue", e))?;
@@ -252,8 +296,8 @@ pub async fn notify_uploads(c: &Clients, bucket: &str, uploads_prefix: &str, que
     Ok(())
 }
 
-/// Every data resource `names` refers to. The queues are created by the
-/// names at the end of their URLs.
+/// Every resource `names` refers to. The queues are created by the names
+/// at the end of their URLs, the state machine by the name its ARN ends in.
 pub async fn create_resources(c: &Clients, names: &AwsNames) -> PortResult<()> {
     create_exports_table(c, &names.exports_table).await?;
     create_activities_table(c, &names.activities_table).await?;
@@ -271,6 +315,9 @@ pub async fn create_resources(c: &Clients, names: &AwsNames) -> PortResult<()> {
             let url = create_queue(c, name).await?;
             notify_uploads(c, &names.files_bucket, &names.uploads_prefix, &url).await?;
         }
+    }
+    if let Some(arn) = &names.state_machine_arn {
+        create_state_machine(c, arn).await?;
     }
     Ok(())
 }

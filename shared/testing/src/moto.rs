@@ -338,16 +338,8 @@ pub const ACCOUNT: &str = "123456789012";
 /// The state machine's definition with the template's DefinitionSubstitutions
 /// filled in, naming the functions `{prefix}-generate`, `{prefix}-submit`...
 pub fn asl_definition(prefix: &str) -> String {
-    let mut definition = std::fs::read_to_string(root().join("infra/statemachine/export-workflow.asl.json")).unwrap();
-    for (var, f) in [
-        ("GenerateFunctionArn", "generate"),
-        ("SubmitFunctionArn", "submit"),
-        ("CompleteFunctionArn", "complete"),
-        ("MarkFailedFunctionArn", "mark-failed"),
-    ] {
-        definition = definition
-            .replace(&format!("${{{var}}}"), &format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{prefix}-{f}"));
-    }
+    let definition =
+        provision::workflow_definition(|step| format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{prefix}-{step}"));
     assert!(!definition.contains("${"), "every substitution is filled");
     definition
 }

@@ -16,7 +16,7 @@ use shared::adapters::aws::imports::{handle_import_batch, import_context};
 use shared::adapters::aws::steps::{Step, StepInput, StepOutput, run_step};
 use shared::adapters::aws::watchdog::watchdog_pass;
 use shared::adapters::aws::webhooks::{deliverer, handle_events_batch, sweep};
-use shared::adapters::aws::{AwsApp, WorkflowWiring};
+use shared::adapters::aws::{AwsApp, AwsNames, WorkflowWiring, provision};
 use shared::domain::{ExportFormat, ExportId, ExportJob, ExportStatus, FailureCode, ValidRequest};
 use shared::http::console::SignIn;
 use shared::ports::JobStore;
@@ -176,4 +176,40 @@ async fn every_function_answers_its_fixture() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
     assert_eq!(fed, functions, "every function, and only they, answered its fixture");
+}
+
+/// `events/local-env.json` names a stack that provisioning makes in full
+/// on the emulator, state machine included, so a create invoked with that
+/// environment (as `sam local invoke --env-vars` gives it) starts a real
+/// execution there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_invoked_with_the_local_env_starts_an_execution_on_the_emulator() {
+    let env = fixture("local-env.json");
+    let vars = env["Parameters"].as_object().unwrap().clone();
+    // A container reaches the emulator at host.docker.internal; this process at its own address.
+    let endpoint = moto::endpoint();
+    let get = |name: &str| {
+        vars.get(name).and_then(|v| v.as_str()).map(|v| v.replace("http://host.docker.internal:5000", endpoint))
+    };
+    let names = AwsNames::from_lookup(get).unwrap();
+    let arn = names.state_machine_arn.clone().expect("local-env.json names the state machine");
+    let c = moto::clients().await;
+    provision::create_resources(&c, &names).await.unwrap();
+    provision::create_resources(&c, &names).await.unwrap();
+    let described = c.sfn.describe_state_machine().state_machine_arn(&arn).send().await.unwrap();
+    assert!(described.definition().contains("function:bufdir-exports-local-export-generate"));
+
+    let app = AwsApp::new(names, c.clone(), Settings::default());
+    app.activities.writer().put_all(shared::demo::generate("org-demo", 20, 2025..=2025, 3)).await.unwrap();
+    let response = answer(&Lambdas(app.api_state().unwrap()), &fixture("api-create.json")).await;
+    assert_eq!(response.status().as_u16(), 202);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let id = created["export_id"].as_str().unwrap();
+    let executions = c.sfn.list_executions().state_machine_arn(&arn).send().await.unwrap();
+    assert!(
+        executions.executions().iter().any(|e| e.name().starts_with(id)),
+        "no execution for {id}: {:?}",
+        executions.executions()
+    );
 }
