@@ -37,13 +37,15 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 # The console in headless Chromium against `serve --demo` (tests/browser).
+# The binary is the one the test build makes (the same features as the
+# tests, so after build-tests nothing is compiled again).
 console-test: tools
-	$(CARGO) build --locked
+	$(CARGO) test --workspace --locked --no-run --quiet
 	$(VENV)/bin/python tests/browser/console_test.py target/debug/bufdir-exports
 
 # The screenshots the README shows, taken by the same tests.
 console-screenshots: tools
-	$(CARGO) build --locked
+	$(CARGO) test --workspace --locked --no-run --quiet
 	$(VENV)/bin/python tests/browser/console_test.py target/debug/bufdir-exports --screenshots docs/screenshots
 
 $(VENV)/.installed: requirements-dev.txt
