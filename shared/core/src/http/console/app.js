@@ -318,7 +318,9 @@ function progressCell(job) {
 
 function failureText(job) {
   if (job.status !== "failed") return null;
-  const words = t(`failure_${job.error_code}`) ?? "";
+  // A failure recorded before codes existed has none: say it in general terms.
+  const known = job.error_code && TEXT.nb[`failure_${job.error_code}`];
+  const words = t(known ? `failure_${job.error_code}` : "failure_internal");
   return h("div", { class: "failure" }, h("p", {}, words), job.error_message ? h("details", {}, h("summary", {}, t("details")), h("p", {}, job.error_message)) : null);
 }
 
