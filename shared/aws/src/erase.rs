@@ -88,6 +88,8 @@ async fn read_page(
                 .query()
                 .table_name(table)
                 .set_index_name(index.map(str::to_string))
+                // A table's own key reads what was just written; an index cannot.
+                .consistent_read(index.is_none())
                 .key_condition_expression("#k = :v")
                 .expression_attribute_names("#k", *name)
                 .expression_attribute_values(":v", value(v))

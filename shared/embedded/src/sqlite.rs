@@ -238,6 +238,11 @@ pub(crate) fn erase(conn: &mut Connection, statements: &[&str], key: &str) -> Po
     })();
     conn.pragma_update(None, "secure_delete", false).map_err(map_err)?;
     let removed = result?;
+    // Nothing deleted (erasing again, a store holding nothing of the
+    // organisation): no freed page to clear, so no rebuild of the whole file.
+    if removed.iter().all(|n| *n == 0) {
+        return Ok(removed);
+    }
     // A long read elsewhere (an export streaming) can hold either off past
     // the busy timeout; the rows are gone from every query all the same.
     if let Err(e) = conn.execute_batch("VACUUM") {
