@@ -78,6 +78,8 @@ ATTACHMENT_LINKS = "api-attachments-create"
 ATTACHMENT_CLAIMERS = {"api-activities-put", IMPORT_CRATE}
 # Who erases an organisation: it lists and removes both, and nothing else.
 ERASER = "api-organisations-erase"
+# Who moves claimed files no activity names back among the uploads.
+RELEASER = "attachments-sweep"
 # The local server's CORS (the API's answers must be the same on AWS).
 CORS_RS = "shared/core/src/http/cors.rs"
 # What a browser app does with the files bucket's presigned links: POST (or
@@ -403,7 +405,8 @@ def actions_of(statement):
 
 def check_attachments(functions, env, buckets):
     """Only Generate reads the attachment files, only under their prefix, and
-    only reads them. Uploads through the API wait in their own prefix (outside
+    only reads them; the sweep moves those no activity names back among the
+    uploads (read, copy, remove), and does nothing else. Uploads through the API wait in their own prefix (outside
     the attachments', so no claimed file can expire with them): one function
     hands out the links there, the writers of activities claim the uploads
     (copy to the attachments' prefix, remove the upload), nobody else
@@ -439,6 +442,11 @@ def check_attachments(functions, env, buckets):
             objects = {g for g in uploads if g[1] != "prefix"}
             check(objects == {(("s3:GetObject", "s3:DeleteObject"), f"${{FilesBucket.Arn}}/{waiting}*")},
                   f"{name}: reads and removes the uploads it claims ({waiting}) and nothing more")
+        elif crate == RELEASER:
+            check(files == {(("s3:GetObject", "s3:DeleteObject"), f"${{FilesBucket.Arn}}/{prefix}*"), (("s3:ListBucket",), "prefix")},
+                  f"{name}: lists, reads and removes the claimed attachments ({prefix}) and nothing more")
+            check(uploads == {(("s3:PutObject",), f"${{FilesBucket.Arn}}/{waiting}*")},
+                  f"{name}: puts released files among the uploads ({waiting}) and nothing more")
         elif crate == ERASER:
             for p, grants in ((prefix, files), (waiting, uploads)):
                 objects = {g for g in grants if g[1] != "prefix"}

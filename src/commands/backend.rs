@@ -151,10 +151,10 @@ impl Activities {
         }
     }
 
-    fn source(&self) -> &dyn ActivitySource {
+    pub fn source(&self) -> Arc<dyn ActivitySource> {
         match self {
-            Activities::Sqlite(s) => s.as_ref(),
-            Activities::Dynamo(d) => d.as_ref(),
+            Activities::Sqlite(s) => s.clone(),
+            Activities::Dynamo(d) => d.clone(),
         }
     }
 

@@ -185,6 +185,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(task);
     }
     spawn_file_expiry(wired.state.service.clone(), wired.state.attachments.clone());
+    spawn_attachment_sweep(wired.state.attachments.clone(), wired.activities.source());
     spawn_watchdog(wired.state.service.clone(), wired.state.imports.clone());
 
     let oidc_token = if args.console_oidc_access_token { OidcToken::AccessToken } else { OidcToken::IdToken };
@@ -279,6 +280,24 @@ fn spawn_file_expiry(
                 Err(e) => {
                     tracing::warn!(error = %e, "unclaimed attachment uploads not removed; trying again in an hour")
                 }
+            }
+        }
+    });
+}
+
+/// Moves claimed attachment files no activity names back to wait (where
+/// they expire unless named again), at start and then daily: each pass
+/// reads the activities of every organisation that has such files.
+fn spawn_attachment_sweep(
+    attachments: std::sync::Arc<shared::service::AttachmentService>,
+    activities: std::sync::Arc<dyn shared::ports::ActivitySource>,
+) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(24 * 3600));
+        loop {
+            every.tick().await;
+            if let Err(e) = attachments.release_unnamed(activities.as_ref(), chrono::Utc::now()).await {
+                tracing::warn!(error = %e, "attachment files not swept; trying again tomorrow");
             }
         }
     });

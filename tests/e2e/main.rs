@@ -8,6 +8,7 @@
 mod support;
 
 mod activities_api;
+mod attachment_sweep;
 mod attachments;
 mod audit;
 mod cli;

@@ -87,34 +87,7 @@ impl AttachmentUploads for S3AttachmentUploads {
     }
 
     async fn claim(&self, key: &str) -> PortResult<bool> {
-        if validate_key(key).is_err() {
-            return Ok(false);
-        }
-        // Keys hold only `[A-Za-z0-9._/-]`: the copy source needs no escaping.
-        let source = format!("{}/{}{key}", self.bucket, self.waiting_prefix);
-        let copied = self
-            .client
-            .copy_object()
-            .bucket(&self.bucket)
-            .copy_source(source)
-            .key(format!("{}{key}", self.prefix))
-            .send()
-            .await;
-        match copied {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("NoSuchKey") || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                return Ok(false);
-            }
-            Err(e) => return Err(port_error("claim attachment", e)),
-        }
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(format!("{}{key}", self.waiting_prefix))
-            .send()
-            .await
-            .map_err(|e| port_error("claim attachment", e))?;
-        Ok(true)
+        self.move_object(&self.waiting_prefix, &self.prefix, key, "claim attachment").await
     }
 
     async fn erase(&self, prefix: &str) -> PortResult<u64> {
@@ -125,5 +98,79 @@ impl AttachmentUploads for S3AttachmentUploads {
 
     async fn expire_unclaimed(&self, _cutoff: chrono::DateTime<chrono::Utc>) -> PortResult<u64> {
         Ok(0)
+    }
+
+    async fn claimed_owners(&self) -> PortResult<Vec<String>> {
+        let mut owners = Vec::new();
+        let mut token = None;
+        loop {
+            let page = (self.client.list_objects_v2().bucket(&self.bucket).prefix(&self.prefix).delimiter("/"))
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| port_error("list attachment owners", e))?;
+            owners.extend(page.common_prefixes().iter().filter_map(|p| {
+                let owner = p.prefix()?.strip_prefix(&self.prefix)?.strip_suffix('/')?;
+                Some(owner.to_string())
+            }));
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(owners);
+            }
+        }
+    }
+
+    async fn claimed_before(&self, prefix: &str, cutoff: chrono::DateTime<chrono::Utc>) -> PortResult<Vec<String>> {
+        if !prefix.ends_with('/') || validate_key(prefix.trim_end_matches('/')).is_err() {
+            return Err(crate::ports::PortError::Permanent(format!("invalid attachment prefix {prefix:?}")));
+        }
+        let cutoff = aws_sdk_s3::primitives::DateTime::from_millis(cutoff.timestamp_millis());
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = (self.client.list_objects_v2().bucket(&self.bucket).prefix(format!("{}{prefix}", self.prefix)))
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| port_error("list claimed attachments", e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter(|o| o.last_modified().is_some_and(|m| *m < cutoff))
+                    .filter_map(|o| Some(o.key()?.strip_prefix(&self.prefix)?.to_string())),
+            );
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    async fn release(&self, key: &str) -> PortResult<bool> {
+        self.move_object(&self.prefix, &self.waiting_prefix, key, "release attachment").await
+    }
+}
+
+impl S3AttachmentUploads {
+    /// Copies `{from}{key}` to `{to}{key}` (a new object, so dated now) and
+    /// removes the original; `false` when there was none.
+    async fn move_object(&self, from: &str, to: &str, key: &str, what: &str) -> PortResult<bool> {
+        if validate_key(key).is_err() {
+            return Ok(false);
+        }
+        // Keys hold only `[A-Za-z0-9._/-]`: the copy source needs no escaping.
+        let source = format!("{}/{from}{key}", self.bucket);
+        let copied =
+            self.client.copy_object().bucket(&self.bucket).copy_source(source).key(format!("{to}{key}")).send().await;
+        match copied {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("NoSuchKey") || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(port_error(what, e)),
+        }
+        (self.client.delete_object().bucket(&self.bucket).key(format!("{from}{key}")).send().await)
+            .map_err(|e| port_error(what, e))?;
+        Ok(true)
     }
 }

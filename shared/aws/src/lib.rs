@@ -7,6 +7,7 @@ mod activities;
 mod api_function;
 mod app;
 mod attachment_files;
+pub mod attachment_sweep;
 pub mod attr;
 mod audit_log;
 mod auth;

@@ -2,9 +2,10 @@
 //! directory's `attachment-uploads/` folder (uploaded with a signed PUT to
 //! `/attachment-uploads/...`) until an activity names them, which moves
 //! them into `attachments/`; what waits longer than a week is removed by
-//! the server's hourly housekeeping.
+//! the server's hourly housekeeping. A claimed file no activity names any
+//! more is moved back to wait (see `release_unnamed_attachments`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -28,28 +29,52 @@ impl DiskAttachmentUploads {
 }
 
 /// Removes `dir` and everything in it; how many files there were.
-fn remove_tree(dir: &std::path::Path) -> std::io::Result<u64> {
-    let mut files = 0;
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let entries = match std::fs::read_dir(&folder) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                folders.push(entry.path());
-            } else {
-                files += 1;
-            }
-        }
-    }
+fn remove_tree(dir: &Path) -> std::io::Result<u64> {
+    let files = files_under(dir).len() as u64;
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(files),
     }
+}
+
+/// Moves the file at `from` to `to`, stamped with the time of the move
+/// (the sweeps age files by it); `false` when there was none at `from`,
+/// including when another move took it a moment ago.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<bool> {
+    if !from.is_file() {
+        return Ok(false);
+    }
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::rename(from, to) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    // A file moved on again at once keeps its old stamp, which is harmless.
+    if let Ok(file) = std::fs::File::options().write(true).open(to) {
+        let _ = file.set_modified(SystemTime::now());
+    }
+    Ok(true)
+}
+
+/// The files under `dir`, with their paths, recursively.
+fn files_under(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                folders.push(entry.path());
+            } else {
+                files.push((entry.path(), meta));
+            }
+        }
+    }
+    files
 }
 
 fn io_error(what: &str, e: std::io::Error) -> PortError {
@@ -67,22 +92,10 @@ impl AttachmentUploads for DiskAttachmentUploads {
             return Ok(false);
         }
         let (from, to) = (self.waiting_root.join(key), self.attachments_root.join(key));
-        tokio::task::spawn_blocking(move || {
-            if !from.is_file() {
-                return Ok(false);
-            }
-            if let Some(dir) = to.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| io_error("claiming an attachment", e))?;
-            }
-            match std::fs::rename(&from, &to) {
-                Ok(()) => Ok(true),
-                // Claimed by another write a moment ago.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(io_error("claiming an attachment", e)),
-            }
-        })
-        .await
-        .map_err(|e| PortError::Permanent(format!("claiming an attachment: {e}")))?
+        tokio::task::spawn_blocking(move || move_file(&from, &to))
+            .await
+            .map_err(|e| PortError::Permanent(format!("claiming an attachment: {e}")))?
+            .map_err(|e| io_error("claiming an attachment", e))
     }
 
     async fn erase(&self, prefix: &str) -> PortResult<u64> {
@@ -103,24 +116,66 @@ impl AttachmentUploads for DiskAttachmentUploads {
         let root = self.waiting_root.clone();
         let cutoff = SystemTime::from(cutoff);
         tokio::task::spawn_blocking(move || {
-            let mut removed = 0;
-            let mut folders = vec![root];
-            while let Some(dir) = folders.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    let Ok(meta) = entry.metadata() else { continue };
-                    if meta.is_dir() {
-                        folders.push(path);
-                    } else if meta.modified().is_ok_and(|m| m < cutoff) && std::fs::remove_file(&path).is_ok() {
-                        removed += 1;
-                    }
-                }
-            }
-            Ok(removed)
+            let old = files_under(&root).into_iter().filter(|(_, meta)| meta.modified().is_ok_and(|m| m < cutoff));
+            old.filter(|(path, _)| std::fs::remove_file(path).is_ok()).count() as u64
         })
         .await
-        .map_err(|e| PortError::Permanent(format!("expiring attachment uploads: {e}")))?
+        .map_err(|e| PortError::Permanent(format!("expiring attachment uploads: {e}")))
+    }
+
+    async fn claimed_owners(&self) -> PortResult<Vec<String>> {
+        let root = self.attachments_root.clone();
+        tokio::task::spawn_blocking(move || {
+            let entries = match std::fs::read_dir(&root) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(io_error("listing attachments", e)),
+            };
+            let mut owners: Vec<String> = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect();
+            owners.sort();
+            Ok(owners)
+        })
+        .await
+        .map_err(|e| PortError::Permanent(format!("listing attachments: {e}")))?
+    }
+
+    async fn claimed_before(&self, prefix: &str, cutoff: DateTime<Utc>) -> PortResult<Vec<String>> {
+        let folder = prefix.trim_end_matches('/');
+        if validate_key(folder).is_err() || !prefix.ends_with('/') {
+            return Err(PortError::Permanent(format!("invalid attachment prefix {prefix:?}")));
+        }
+        let (root, dir, cutoff) =
+            (self.attachments_root.clone(), self.attachments_root.join(folder), SystemTime::from(cutoff));
+        tokio::task::spawn_blocking(move || {
+            let mut keys: Vec<String> = files_under(&dir)
+                .into_iter()
+                .filter(|(_, meta)| meta.modified().is_ok_and(|m| m < cutoff))
+                .filter_map(|(path, _)| {
+                    let relative = path.strip_prefix(&root).ok()?;
+                    let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+                    Some(parts?.join("/"))
+                })
+                .collect();
+            keys.sort();
+            keys
+        })
+        .await
+        .map_err(|e| PortError::Permanent(format!("listing attachments: {e}")))
+    }
+
+    async fn release(&self, key: &str) -> PortResult<bool> {
+        if validate_key(key).is_err() {
+            return Ok(false);
+        }
+        let (from, to) = (self.attachments_root.join(key), self.waiting_root.join(key));
+        tokio::task::spawn_blocking(move || move_file(&from, &to))
+            .await
+            .map_err(|e| PortError::Permanent(format!("releasing an attachment: {e}")))?
+            .map_err(|e| io_error("releasing an attachment", e))
     }
 }
 
@@ -147,5 +202,12 @@ mod tests {
         assert_eq!(uploads.expire_unclaimed(Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 1);
         assert!(!waiting.join("org-a/att-1/b.pdf").exists());
         assert!(kept.join("org-a/att-1/a.pdf").exists(), "a claimed file is never expired");
+
+        // Released, it waits again from now, not from when it was uploaded.
+        let old = SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
+        std::fs::File::options().write(true).open(kept.join("org-a/att-1/a.pdf")).unwrap().set_modified(old).unwrap();
+        assert!(uploads.release("org-a/att-1/a.pdf").await.unwrap());
+        assert_eq!(uploads.expire_unclaimed(Utc::now() - chrono::Duration::hours(1)).await.unwrap(), 0, "waits anew");
+        assert!(waiting.join("org-a/att-1/a.pdf").exists());
     }
 }

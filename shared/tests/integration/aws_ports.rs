@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use shared::adapters::aws::expired::handle_stream_batch;
 use shared::adapters::aws::provision;
 use shared::adapters::aws::{
-    DynamoActivities, DynamoImportStore, DynamoJobStore, DynamoOrganisations, DynamoWebhookStore, S3BufdirOutbox,
-    S3FileStore, SqsEventPublisher, StepFunctionsStarter, execution_arn,
+    DynamoActivities, DynamoImportStore, DynamoJobStore, DynamoOrganisations, DynamoWebhookStore, S3AttachmentUploads,
+    S3Attachments, S3BufdirOutbox, S3FileStore, SqsEventPublisher, StepFunctionsStarter, execution_arn,
 };
 use shared::domain::{
     ActivityType, ExportFormat, ExportId, ExportJob, ExportStatus, ImportId, OrgScope, Period, WebhookDelivery,
@@ -534,4 +534,24 @@ async fn bufdir_outbox_files_each_attempt_once() {
     );
     let escaping = Submission { idempotency_key: "../x".into(), ..submission };
     assert!(outbox.submit(&escaping, &file).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_attachment_uploads_conform() {
+    let c = moto::clients().await;
+    let (bucket, table) = (moto::unique("attachments"), moto::unique("activities"));
+    moto::create_bucket(&c, &bucket).await;
+    moto::create_activities_table(&c, &table).await;
+    let attachments = S3Attachments::new(c.s3.clone(), &bucket, "attachments/");
+    let waiting = S3FileStore::new(c.s3.clone(), &bucket, "attachment-uploads/");
+    let uploads = S3AttachmentUploads::new(waiting, c.s3.clone(), "attachment-uploads/", &attachments);
+    let activities = DynamoActivities::new(c.dynamodb.clone(), &table);
+    conformance::attachment_uploads_suite(&uploads, &activities, |key| {
+        let (s3, bucket) = (c.s3.clone(), bucket.clone());
+        async move {
+            let body = aws_sdk_s3::primitives::ByteStream::from_static(b"%PDF-1.4 liste");
+            s3.put_object().bucket(bucket).key(format!("attachment-uploads/{key}")).body(body).send().await.unwrap();
+        }
+    })
+    .await;
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use shared::adapters::embedded::{
-    DataDir, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities, SqliteImportStore, SqliteJobStore,
-    SqliteOrganisations, SqliteWebhookStore,
+    DataDir, DiskAttachmentUploads, DiskFileStore, JsonlEventOutbox, LocalBufdirReceiver, SqliteActivities,
+    SqliteImportStore, SqliteJobStore, SqliteOrganisations, SqliteWebhookStore,
 };
 use shared::ports::{BufdirSubmitter, DownloadRefused, FileStore, PortError, SignedLink, Submission};
 
@@ -357,4 +357,21 @@ async fn readers_see_committed_activities_while_an_import_is_open() {
     bad.participants.new = bad.participants.total + 1;
     assert!(matches!(store.insert_all(vec![bad]).await, Err(PortError::Permanent(_))));
     assert_eq!(store.count(&query).await.unwrap(), 110);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_attachment_uploads_conform() {
+    let (_tmp, dir) = data_dir();
+    let waiting = Arc::new(DiskFileStore::new(dir.attachment_uploads_dir(), BASE_URL, vec![7; 32]).unwrap());
+    let uploads = DiskAttachmentUploads::new(waiting, dir.attachment_uploads_dir(), dir.attachments_dir());
+    let activities = SqliteActivities::open(&dir.activities_db_path()).unwrap();
+    let root = dir.attachment_uploads_dir();
+    conformance::attachment_uploads_suite(&uploads, &activities, |key| {
+        let path = root.join(&key);
+        async move {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"%PDF-1.4 liste").unwrap();
+        }
+    })
+    .await;
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bufdir_testing::moto;
 use serde_json::json;
+use shared::adapters::aws::attachment_sweep::attachment_sweep;
 use shared::adapters::aws::console::console_function;
 use shared::adapters::aws::expired::handle_stream_batch;
 use shared::adapters::aws::imports::{handle_import_batch, import_context};
@@ -147,7 +148,10 @@ async fn every_function_answers_its_fixture() {
     assert_eq!(fixture("webhooks-retry.json")["detail-type"], "Scheduled Event");
     let swept = sweep(&webhooks).await;
     assert!(swept.is_object(), "{swept}");
-    fed.extend(["watchdog", "webhooks-retry"].map(String::from));
+    assert_eq!(fixture("attachments-sweep.json")["detail-type"], "Scheduled Event");
+    let released = attachment_sweep(&app, chrono::Utc::now()).await.unwrap();
+    assert!(released["released"].is_u64() && released["checked"].is_u64(), "{released}");
+    fed.extend(["watchdog", "webhooks-retry", "attachments-sweep"].map(String::from));
 
     // The queue and stream consumers: nothing to deliver again.
     let answer = handle_events_batch(&app.webhooks(), &webhooks, &fixture("webhooks-deliver.json")).await;

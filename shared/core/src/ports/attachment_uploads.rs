@@ -24,4 +24,18 @@ pub trait AttachmentUploads: Send + Sync {
     /// Removes uploads waiting since before `cutoff`; returns how many.
     /// S3's lifecycle rule does this on AWS, so there it removes nothing.
     async fn expire_unclaimed(&self, cutoff: chrono::DateTime<chrono::Utc>) -> PortResult<u64>;
+
+    /// The first segments of the claimed files' keys (the organisations
+    /// that have any), each once, in order; it may name one whose last
+    /// file went a moment ago.
+    async fn claimed_owners(&self) -> PortResult<Vec<String>>;
+
+    /// The keys of the claimed files under `prefix` that were claimed
+    /// before `cutoff`, in order.
+    async fn claimed_before(&self, prefix: &str, cutoff: chrono::DateTime<chrono::Utc>) -> PortResult<Vec<String>>;
+
+    /// Moves a claimed file back among the waiting uploads as if uploaded
+    /// now: it expires with them unless an activity names it again (which
+    /// claims it again). `false` when no file was claimed at `key`.
+    async fn release(&self, key: &str) -> PortResult<bool>;
 }

@@ -19,7 +19,10 @@ mod webhook_target;
 mod webhooks;
 
 pub use activities::{ActivityPage, ActivityService, Judged, MAX_PAGE, MAX_PUT, PageRequest};
-pub use attachments::{ATTACHMENT_UPLOAD_TTL, AttachmentService, AttachmentView, UNCLAIMED_TTL, claim_attachments};
+pub use attachments::{
+    ATTACHMENT_UPLOAD_TTL, AttachmentService, AttachmentView, RELEASE_GRACE, ReleasedAttachments, UNCLAIMED_TTL,
+    claim_attachments, release_unnamed_attachments,
+};
 pub use erasure::{Erased, ErasurePorts, ErasureService};
 pub use error::ServiceError;
 pub use estimate::{DEFAULT_ROWS_PER_SECOND, estimate_seconds};

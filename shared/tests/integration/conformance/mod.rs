@@ -4,6 +4,7 @@
 //! bucket with earlier runs without seeing their data.
 
 mod activity_store;
+mod attachment_uploads;
 mod cap;
 mod import_store;
 mod keys;
@@ -11,6 +12,7 @@ mod organisation_store;
 mod webhook_store;
 
 pub use activity_store::{activity, activity_store_suite, day};
+pub use attachment_uploads::attachment_uploads_suite;
 pub use import_store::{import, import_store_suite};
 pub use organisation_store::{organisation, organisation_store_suite};
 pub use webhook_store::webhook_store_suite;
