@@ -235,10 +235,16 @@ impl ImportService {
 
     /// A file arrived at `key` in the upload store: start its import.
     pub async fn uploaded(&self, key: &str) -> Result<(), ServiceError> {
-        match import_of_upload(key) {
-            Some(id) => Ok(self.ports.runner.start(&id).await?),
-            None => Ok(()),
+        let Some(id) = import_of_upload(key) else { return Ok(()) };
+        if self.ports.imports.get_import(&id).await?.is_none() {
+            // Its import is gone (erased with its organisation, the link
+            // still valid): nothing will ever read the file.
+            let folder = key.rsplit_once('/').map_or(key.to_string(), |(folder, _)| format!("{folder}/"));
+            self.ports.uploads.delete_prefix(&folder).await?;
+            info!(import_id = %id, "a file uploaded for an import that no longer exists removed");
+            return Ok(());
         }
+        Ok(self.ports.runner.start(&id).await?)
     }
 
     /// Imports whose upload window closed with no file are expired (a file
