@@ -7,7 +7,7 @@
 CARGO ?= cargo
 VENV  := .venv
 
-.PHONY: test tools libreoffice chromium console-test console-screenshots build-tests lint rust-test e2e-aws report-readback fuzz infra-check bench lambdas cold-start run clean-tools
+.PHONY: test tools libreoffice chromium invoke invoke-test console-test console-screenshots build-tests lint rust-test e2e-aws report-readback fuzz infra-check bench lambdas cold-start run clean-tools
 
 # The phases that wait on different things run side by side: the tools
 # install (network) beside the build (CPU); clippy beside the moto pass
@@ -16,7 +16,7 @@ test:
 	$(MAKE) -j2 --output-sync=target tools build-tests
 	$(MAKE) rust-test
 	$(MAKE) -j2 --output-sync=target e2e-aws lint
-	$(MAKE) report-readback fuzz infra-check console-test
+	$(MAKE) report-readback fuzz infra-check console-test invoke-test
 
 tools: $(VENV)/.installed node_modules/.bin/asl-validator libreoffice chromium
 
@@ -42,6 +42,21 @@ chromium:
 console-test: tools
 	$(CARGO) test --workspace --locked --no-run --quiet
 	$(VENV)/bin/python tests/browser/console_test.py target/debug/bufdir-exports
+
+# One function's own binary invoked with its fixture (or EVENT=file)
+# through cargo-lambda's Runtime API emulation, against moto: no Docker
+# (scripts/invoke.sh; README, "Developing with SAM local").
+FN ?= api-get
+invoke: $(VENV)/.installed
+	scripts/invoke.sh $(FN) $(EVENT)
+
+# The same for an export's way through the functions the state machine
+# runs, and a scheduled one (tests/invoke). Only these binaries are
+# linked: their dependencies are the test build's.
+INVOKED := api-create generate complete api-get watchdog bufdir-exports
+invoke-test: $(VENV)/.installed
+	$(CARGO) build --workspace --locked --quiet $(addprefix --bin ,$(INVOKED))
+	$(VENV)/bin/python tests/invoke/invoke_test.py target/debug
 
 # The screenshots the README shows, taken by the same tests.
 console-screenshots: tools
