@@ -2,7 +2,8 @@
 `cargo lambda watch`'s Runtime API emulation with their `events/`
 fixtures, against one moto server, exactly as scripts/invoke.sh runs them
 for a developer. An export goes the way the state machine would take it:
-api-create answers 202, generate writes the report, complete finishes it,
+api-create answers 202 and starts an execution of the provisioned state
+machine, generate writes the report, complete finishes it,
 api-get shows it completed with a link that downloads the workbook; then
 the scheduled watchdog runs a pass.
 
@@ -18,6 +19,8 @@ import time
 import traceback
 import urllib.request
 from pathlib import Path
+
+import boto3
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv/bin/python"
@@ -67,6 +70,13 @@ def main(bin_dir):
         # API Gateway's request id comes back as the answer's X-Request-Id.
         fixture = json.loads((ROOT / "events/api-create.json").read_text())
         assert created["headers"]["x-request-id"] == fixture["requestContext"]["requestId"], created["headers"]
+
+        # ...and started a real execution of the provisioned state machine.
+        local_env = json.loads((ROOT / "events/local-env.json").read_text())["Parameters"]
+        sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name="eu-north-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        executions = sfn.list_executions(stateMachineArn=local_env["STATE_MACHINE_ARN"])["executions"]
+        assert any(export_id in e["name"] for e in executions), executions
 
         generated = invoke(env, "generate", export_id)
         assert generated == {"export_id": export_id, "attempt": 1, "stopped": False, "submit": False}, generated
