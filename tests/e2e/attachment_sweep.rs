@@ -12,15 +12,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 fn activity(key: &str) -> Value {
-    json!({
-        "activity_id": "act-1", "org_id": "org-a", "activity_type": "group_session", "title": "Samtalegruppe",
-        "date": "2025-03-04", "duration_minutes": 90, "mode": "in_person", "kommunenummer": "0301", "in_norway": true,
-        "participants": {"total": 3, "new": 1,
-            "by_gender": {"female": 2, "male": 1, "other": 0, "unknown": 0},
-            "by_age": {"0-5": 0, "6-12": 0, "13-17": 0, "18-24": 1, "25-66": 2, "67+": 0, "unknown": 0}},
-        "volunteers": {"count": 1, "hours": 2.0}, "led_by_peer": true,
-        "attachments": [{"name": "Oppmøteliste.pdf", "content_type": "application/pdf", "key": key}]
-    })
+    let list = json!([{"name": "Oppmøteliste.pdf", "content_type": "application/pdf", "key": key}]);
+    group_session("org-a", "act-1", "2025-03-04", list)
 }
 
 #[tokio::test]

@@ -11,15 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 fn activity(id: &str, date: &str, attachments: Value) -> String {
-    json!({
-        "activity_id": id, "org_id": "org-a", "activity_type": "group_session", "title": "Samtalegruppe",
-        "date": date, "duration_minutes": 90, "mode": "in_person", "kommunenummer": "0301", "in_norway": true,
-        "participants": {"total": 3, "new": 1,
-            "by_gender": {"female": 2, "male": 1, "other": 0, "unknown": 0},
-            "by_age": {"0-5": 0, "6-12": 0, "13-17": 0, "18-24": 1, "25-66": 2, "67+": 0, "unknown": 0}},
-        "volunteers": {"count": 1, "hours": 2.0}, "led_by_peer": true, "attachments": attachments
-    })
-    .to_string()
+    group_session("org-a", id, date, attachments).to_string()
 }
 
 fn pdf(name: &str, key: &str) -> Value {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bufdir-exports");
 pub const API: &str = "/api/v1/bufdir-exports";
@@ -362,4 +362,17 @@ impl Server {
             }
         }
     }
+}
+
+/// A valid group session of `org` on `date` (three participants, one
+/// volunteer) with these attachments, as the API takes it.
+pub fn group_session(org: &str, id: &str, date: &str, attachments: Value) -> Value {
+    json!({
+        "activity_id": id, "org_id": org, "activity_type": "group_session", "title": "Samtalegruppe",
+        "date": date, "duration_minutes": 90, "mode": "in_person", "kommunenummer": "0301", "in_norway": true,
+        "participants": {"total": 3, "new": 1,
+            "by_gender": {"female": 2, "male": 1, "other": 0, "unknown": 0},
+            "by_age": {"0-5": 0, "6-12": 0, "13-17": 0, "18-24": 1, "25-66": 2, "67+": 0, "unknown": 0}},
+        "volunteers": {"count": 1, "hours": 2.0}, "led_by_peer": true, "attachments": attachments
+    })
 }
