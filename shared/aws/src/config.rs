@@ -268,7 +268,14 @@ pub fn work_dir_from_env() -> std::path::PathBuf {
 /// The SDK's shared configuration: region, credentials and endpoint
 /// from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the Lambda role...).
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).load().await
+}
+
+/// The HTTPS client every SDK client uses (hyper 1, rustls with ring; see
+/// the workspace's Cargo.toml for why not the SDK's default).
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// The clients, built once per process and shared by every adapter.
