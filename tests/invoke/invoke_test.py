@@ -88,6 +88,13 @@ def main(bin_dir):
         job = json.loads(got["body"])
         assert job["status"] == "completed" and job["progress"]["rows_done"] > 0, job
         assert job["file_url"].startswith(endpoint), job["file_url"]
+        # The function logs as Lambda's JSON log format asks: what the
+        # template's metric filters read ($.fields.message), in the
+        # runtime's span with the invocation's request id.
+        lines = [json.loads(l) for l in (ROOT / "target/invoke/api-get.log").read_text().splitlines() if l.startswith("{")]
+        handled = [l for l in lines if l.get("fields", {}).get("message") == "request handled"]
+        assert handled and handled[0]["level"] == "INFO", lines
+        assert any("requestId" in span for span in handled[0]["spans"]), handled[0]
         with urllib.request.urlopen(job["file_url"]) as answer:
             workbook = answer.read()
         assert workbook[:2] == b"PK" and len(workbook) == job["file"]["size_bytes"], len(workbook)

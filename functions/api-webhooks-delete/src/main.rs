@@ -7,11 +7,11 @@
 
 use bufdir_aws::{api_state_from_env, run_api};
 use bufdir_core::http::endpoints;
-use lambda_http::{Error, tracing};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    bufdir_aws::logging::init();
     let state = api_state_from_env().await?;
     run_api(endpoints::delete_webhook_endpoint(), state).await
 }

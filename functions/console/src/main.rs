@@ -5,10 +5,10 @@
 //! from the environment (the identity provider the API trusts).
 
 use bufdir_aws::console::{console_function, sign_in_from_env};
-use lambda_http::{Error, tracing};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    bufdir_aws::logging::init();
     lambda_http::run(console_function(sign_in_from_env()?)).await
 }

@@ -7,10 +7,10 @@
 use bufdir_aws::AwsApp;
 use bufdir_aws_steps::WorkflowWiring;
 use bufdir_aws_steps::steps::{Step, serve_step};
-use lambda_runtime::{Error, tracing};
+use lambda_runtime::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    bufdir_aws::logging::init();
     serve_step(Step::Generate, AwsApp::from_env().await?.lambda_workflow_context()?).await
 }

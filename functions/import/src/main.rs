@@ -6,12 +6,12 @@
 use bufdir_aws::AwsApp;
 use bufdir_aws::config::work_dir_from_env;
 use bufdir_aws_steps::imports::{handle_import_batch, import_context};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    bufdir_aws::logging::init();
     let app = AwsApp::from_env().await?;
     let ctx = import_context(&app, work_dir_from_env());
     let (ctx, prefix) = (&ctx, app.names.uploads_prefix.as_str());

@@ -3,12 +3,12 @@
 
 use bufdir_aws::AwsApp;
 use bufdir_aws::expired::handle_stream_batch;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    bufdir_aws::logging::init();
     let app = AwsApp::from_env().await?;
     let jobs = &app.jobs;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -8,12 +8,12 @@
 
 use bufdir_aws::AwsApp;
 use bufdir_aws::watchdog::watchdog_pass;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    bufdir_aws::logging::init();
     let app = AwsApp::from_env().await?;
     let service = app.service(std::sync::Arc::new(app.step_functions()?));
     let imports = app.import_service(app.import_queue());

@@ -3,12 +3,12 @@
 
 use bufdir_aws::AwsApp;
 use bufdir_aws_steps::webhooks::{deliverer, sweep};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    bufdir_aws::logging::init();
     let app = AwsApp::from_env().await?;
     let deliverer = &deliverer(&app);
     run(service_fn(move |_: LambdaEvent<Value>| async move { Ok::<_, Error>(sweep(deliverer).await) })).await

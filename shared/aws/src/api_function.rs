@@ -24,9 +24,9 @@ pub async fn run_api(endpoint: Router<ApiState>, state: ApiState) -> Result<(), 
 }
 
 async fn gateway_request_id(mut request: Request) -> Request {
+    // The stack's API is an HTTP API: its events are v2 only.
     let id = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
-        Some(RequestContext::ApiGatewayV1(c)) => c.request_id.clone(),
         _ => None,
     };
     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {

@@ -23,6 +23,7 @@ mod import_queue;
 mod import_store;
 mod index_query;
 mod job_store;
+pub mod logging;
 pub mod metrics;
 mod organisations;
 mod presigned_post;
