@@ -112,10 +112,11 @@ lambdas: $(VENV)/.installed
 	scripts/build-lambdas.sh
 
 # Spawn-to-first-/next of the Lambda bootstraps against a fake Runtime
-# API (scripts/cold_start.py), for native release builds of one API and
-# one step function. Not part of test.
+# API (scripts/cold_start.py), for native builds of one API and one step
+# function with the Lambdas' profile (functions/.cargo/config.toml, read
+# because cargo runs in functions/). Not part of test.
 cold-start:
-	$(CARGO) build --release --locked -p api-get -p generate
+	cd functions && $(CARGO) build --manifest-path ../Cargo.toml --release --locked -p api-get -p generate
 	python3 scripts/cold_start.py api-get=target/release/api-get generate=target/release/generate
 
 # Speed and memory of an excel export of 1 000 000 activities against a

@@ -13,7 +13,10 @@ packages=()
 for dir in functions/*/; do
     packages+=(-p "$(basename "$dir")")
 done
-cargo lambda build --release --arm64 "${packages[@]}"
+# From functions/, as `sam build` runs it in each function's folder, so
+# cargo reads functions/.cargo/config.toml (the Lambdas' profile).
+target="$(realpath -m "$target")"
+(cd functions && CARGO_TARGET_DIR="$target" cargo lambda build --manifest-path ../Cargo.toml --release --arm64 "${packages[@]}")
 
 printf '%-24s %10s\n' function bootstrap
 rows=""
@@ -31,7 +34,7 @@ python3 scripts/put_section.py lambdas BENCHMARKS.md <<MD
 ## Lambda bootstraps
 
 \`make lambdas\` on $(date -u +%Y-%m-%d) at $(git rev-parse --short HEAD): cargo lambda build --release --arm64,
-the size of each bootstrap as \`sam build\` packs it. Target for an API function: at most 8 MiB.
+the size of each bootstrap as \`sam build\` packs it (the profile of functions/.cargo/config.toml). Target for an API function: at most 8 MiB.
 
 | function | bootstrap |
 |---|---|
