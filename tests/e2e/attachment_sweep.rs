@@ -58,7 +58,5 @@ async fn a_file_no_activity_names_goes_back_to_wait_and_can_be_named_again() {
     let done = server.wait_status(&token, &id, "completed").await;
     let bytes = reqwest::get(done["file_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap().to_vec();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut bundled = Vec::new();
-    std::io::Read::read_to_end(&mut archive.by_name("vedlegg/act-1/Oppmøteliste.pdf").unwrap(), &mut bundled).unwrap();
-    assert_eq!(bundled, pdf);
+    assert_eq!(entry(&mut archive, "vedlegg/act-1/Oppmøteliste.pdf"), pdf);
 }

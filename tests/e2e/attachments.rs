@@ -3,8 +3,6 @@
 //! completes, and the download is one ZIP with the report, every file
 //! and a manifest whose sizes and checksums match the bytes.
 
-use std::io::Read;
-
 use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -16,12 +14,6 @@ fn activity(id: &str, date: &str, attachments: Value) -> String {
 
 fn pdf(name: &str, key: &str) -> Value {
     json!({"name": name, "content_type": "application/pdf", "key": key})
-}
-
-fn entry(archive: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    archive.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")).read_to_end(&mut body).unwrap();
-    body
 }
 
 #[tokio::test]

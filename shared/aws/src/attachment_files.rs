@@ -92,7 +92,7 @@ impl AttachmentUploads for S3AttachmentUploads {
 
     async fn erase(&self, prefix: &str) -> PortResult<u64> {
         let waiting = self.waiting.delete_prefix(prefix).await?;
-        let claimed = S3FileStore::new(self.client.clone(), &self.bucket, &self.prefix).delete_prefix(prefix).await?;
+        let claimed = self.claimed().delete_prefix(prefix).await?;
         Ok(waiting + claimed)
     }
 
@@ -125,25 +125,8 @@ impl AttachmentUploads for S3AttachmentUploads {
             return Err(crate::ports::PortError::Permanent(format!("invalid attachment prefix {prefix:?}")));
         }
         let cutoff = aws_sdk_s3::primitives::DateTime::from_millis(cutoff.timestamp_millis());
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let page = (self.client.list_objects_v2().bucket(&self.bucket).prefix(format!("{}{prefix}", self.prefix)))
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| port_error("list claimed attachments", e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter(|o| o.last_modified().is_some_and(|m| *m < cutoff))
-                    .filter_map(|o| Some(o.key()?.strip_prefix(&self.prefix)?.to_string())),
-            );
-            token = page.next_continuation_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(keys);
-            }
-        }
+        let claimed = self.claimed().list_dated(prefix).await?;
+        Ok(claimed.into_iter().filter(|(_, written)| written.is_some_and(|w| w < cutoff)).map(|(key, _)| key).collect())
     }
 
     async fn release(&self, key: &str) -> PortResult<bool> {
@@ -152,6 +135,11 @@ impl AttachmentUploads for S3AttachmentUploads {
 }
 
 impl S3AttachmentUploads {
+    /// The claimed files, as a file store rooted at their prefix.
+    fn claimed(&self) -> S3FileStore {
+        S3FileStore::new(self.client.clone(), &self.bucket, &self.prefix)
+    }
+
     /// Copies `{from}{key}` to `{to}{key}` (a new object, so dated now) and
     /// removes the original; `false` when there was none.
     async fn move_object(&self, from: &str, to: &str, key: &str, what: &str) -> PortResult<bool> {

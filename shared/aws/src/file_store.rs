@@ -101,6 +101,37 @@ impl S3FileStore {
         format!("{}{key}", self.root)
     }
 
+    /// Every key under `prefix` (without the store's root), in order, with
+    /// when its object was written (S3 always says).
+    pub async fn list_dated(
+        &self,
+        prefix: &str,
+    ) -> PortResult<Vec<(String, Option<aws_sdk_s3::primitives::DateTime>)>> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(self.full(prefix))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| port_error("list files", e))?;
+            keys.extend(page.contents().iter().filter_map(|o| {
+                let key = o.key()?.strip_prefix(&self.root)?;
+                Some((key.to_string(), o.last_modified().copied()))
+            }));
+            match page.next_continuation_token {
+                Some(t) if page.is_truncated == Some(true) => token = Some(t),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     async fn put_multipart(&self, full: &str, local: &Path, size: u64, content_type: &str) -> PortResult<()> {
         let created = self
             .client
@@ -251,32 +282,7 @@ impl FileStore for S3FileStore {
     }
 
     async fn list(&self, prefix: &str) -> PortResult<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(self.full(prefix))
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| port_error("list files", e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .filter_map(|k| k.strip_prefix(&self.root))
-                    .map(str::to_string),
-            );
-            match page.next_continuation_token {
-                Some(t) if page.is_truncated == Some(true) => token = Some(t),
-                _ => break,
-            }
-        }
-        keys.sort();
-        Ok(keys)
+        Ok(self.list_dated(prefix).await?.into_iter().map(|(key, _)| key).collect())
     }
 
     async fn signed_url(&self, key: &str, filename: &str, ttl: Duration) -> PortResult<String> {

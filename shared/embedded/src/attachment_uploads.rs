@@ -77,6 +77,27 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
     files
 }
 
+/// Moves `key` from under one root to under the other (see [`move_file`]).
+async fn move_key(from: &Path, to: &Path, key: &str, what: &'static str) -> PortResult<bool> {
+    if validate_key(key).is_err() {
+        return Ok(false);
+    }
+    let (from, to) = (from.join(key), to.join(key));
+    tokio::task::spawn_blocking(move || move_file(&from, &to))
+        .await
+        .map_err(|e| PortError::Permanent(format!("{what}: {e}")))?
+        .map_err(|e| io_error(what, e))
+}
+
+/// The folder an organisation's prefix (`{org_id}/`) names.
+fn folder_of(prefix: &str) -> PortResult<&str> {
+    let folder = prefix.trim_end_matches('/');
+    if validate_key(folder).is_err() || !prefix.ends_with('/') {
+        return Err(PortError::Permanent(format!("invalid attachment prefix {prefix:?}")));
+    }
+    Ok(folder)
+}
+
 fn io_error(what: &str, e: std::io::Error) -> PortError {
     PortError::Transient(format!("{what}: {e}"))
 }
@@ -88,21 +109,11 @@ impl AttachmentUploads for DiskAttachmentUploads {
     }
 
     async fn claim(&self, key: &str) -> PortResult<bool> {
-        if validate_key(key).is_err() {
-            return Ok(false);
-        }
-        let (from, to) = (self.waiting_root.join(key), self.attachments_root.join(key));
-        tokio::task::spawn_blocking(move || move_file(&from, &to))
-            .await
-            .map_err(|e| PortError::Permanent(format!("claiming an attachment: {e}")))?
-            .map_err(|e| io_error("claiming an attachment", e))
+        move_key(&self.waiting_root, &self.attachments_root, key, "claiming an attachment").await
     }
 
     async fn erase(&self, prefix: &str) -> PortResult<u64> {
-        let folder = prefix.trim_end_matches('/');
-        if validate_key(folder).is_err() || !prefix.ends_with('/') {
-            return Err(PortError::Permanent(format!("invalid attachment prefix {prefix:?}")));
-        }
+        let folder = folder_of(prefix)?;
         // Whole folders, so not even a name is left (a claim leaves its
         // upload's folder empty).
         let dirs = [self.waiting_root.join(folder), self.attachments_root.join(folder)];
@@ -144,10 +155,7 @@ impl AttachmentUploads for DiskAttachmentUploads {
     }
 
     async fn claimed_before(&self, prefix: &str, cutoff: DateTime<Utc>) -> PortResult<Vec<String>> {
-        let folder = prefix.trim_end_matches('/');
-        if validate_key(folder).is_err() || !prefix.ends_with('/') {
-            return Err(PortError::Permanent(format!("invalid attachment prefix {prefix:?}")));
-        }
+        let folder = folder_of(prefix)?;
         let (root, dir, cutoff) =
             (self.attachments_root.clone(), self.attachments_root.join(folder), SystemTime::from(cutoff));
         tokio::task::spawn_blocking(move || {
@@ -168,14 +176,7 @@ impl AttachmentUploads for DiskAttachmentUploads {
     }
 
     async fn release(&self, key: &str) -> PortResult<bool> {
-        if validate_key(key).is_err() {
-            return Ok(false);
-        }
-        let (from, to) = (self.attachments_root.join(key), self.waiting_root.join(key));
-        tokio::task::spawn_blocking(move || move_file(&from, &to))
-            .await
-            .map_err(|e| PortError::Permanent(format!("releasing an attachment: {e}")))?
-            .map_err(|e| io_error("releasing an attachment", e))
+        move_key(&self.attachments_root, &self.waiting_root, key, "releasing an attachment").await
     }
 }
 

@@ -376,3 +376,11 @@ pub fn group_session(org: &str, id: &str, date: &str, attachments: Value) -> Val
         "volunteers": {"count": 1, "hours": 2.0}, "led_by_peer": true, "attachments": attachments
     })
 }
+
+/// The bytes of the entry `name` of a downloaded ZIP.
+pub fn entry(archive: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")), &mut body)
+        .unwrap();
+    body
+}
