@@ -1,27 +1,17 @@
 //! Every activity that comes in (a row of an import, whatever file it
 //! came from, or one of a PUT's) checked the same way: against the
-//! activity record's JSON Schema
-//! (`docs/activity.schema.json`), then the rules that span fields (counts
+//! activity record's shape (`activity_shape.rs`, the rules of
+//! `docs/activity.schema.json`), then the rules that span fields (counts
 //! that must add up, a kommunenummer of the activity's date), then against
 //! the import (the organisation, the replaced period, ids once per file).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
+use super::activity_shape::shape_errors;
 use super::{Activity, Period, RowError};
-
-const SCHEMA: &str = include_str!("../../../../docs/activity.schema.json");
-
-fn validator() -> &'static jsonschema::Validator {
-    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
-    VALIDATOR.get_or_init(|| {
-        let schema: Value = serde_json::from_str(SCHEMA).expect("the activity schema is JSON");
-        jsonschema::validator_for(&schema).expect("the activity schema is valid")
-    })
-}
 
 /// What an import's rows must agree with.
 pub struct Checker {
@@ -56,13 +46,11 @@ impl Checker {
                 )]);
             }
         }
-        let value = Value::Object(record);
-        // Most rows are good: the yes/no check is several times cheaper than
-        // collecting errors, which only a bad row needs.
-        if !validator().is_valid(&value) {
-            return Err(validator().iter_errors(&value).map(|e| schema_error(line, &e)).collect());
+        let shape = shape_errors(&record);
+        if !shape.is_empty() {
+            return Err(shape.into_iter().map(|e| RowError::new(line, Some(&e.field), e.code, e.message)).collect());
         }
-        let activity: Activity = serde_json::from_value(value).map_err(|e| {
+        let activity: Activity = serde_json::from_value(Value::Object(record)).map_err(|e| {
             vec![RowError::new(line, None, "invalid_value", format!("the record does not read as an activity: {e}"))]
         })?;
         let mut errors: Vec<RowError> =
@@ -100,43 +88,6 @@ pub fn checked_again(org_id: &str, mut record: Map<String, Value>) -> Result<Act
     record.entry("org_id").or_insert_with(|| Value::String(org_id.to_string()));
     let activity: Activity = serde_json::from_value(Value::Object(record)).map_err(|e| e.to_string())?;
     if activity.org_id == org_id { Ok(activity) } else { Err("another organisation's row".into()) }
-}
-
-/// A schema violation as a row error: the field by its JSON path, and
-/// `missing_value` / `unknown_field` / `invalid_value` for programs.
-fn schema_error(line: u64, e: &jsonschema::ValidationError<'_>) -> RowError {
-    use jsonschema::error::ValidationErrorKind as K;
-    let path: Vec<String> = e
-        .instance_path()
-        .as_str()
-        .trim_start_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    let at = path.join(".");
-    let (code, field) = match e.kind() {
-        K::Required { property } => {
-            let name = property.as_str().unwrap_or_default().to_string();
-            ("missing_value", if at.is_empty() { name } else { format!("{at}.{name}") })
-        }
-        K::AdditionalProperties { unexpected } => {
-            let names = unexpected.join(", ");
-            ("unknown_field", if at.is_empty() { names } else { format!("{at}.{names}") })
-        }
-        _ => ("invalid_value", at),
-    };
-    let message = match e.kind() {
-        K::AdditionalProperties { unexpected } => {
-            format!(
-                "{} is not a field of an activity (no names, birth dates or diagnoses are kept)",
-                unexpected.join(", ")
-            )
-        }
-        _ if field.is_empty() => e.to_string(),
-        _ => format!("{field}: {e}"),
-    };
-    RowError::new(line, (!field.is_empty()).then_some(field.as_str()), code, message)
 }
 
 #[cfg(test)]

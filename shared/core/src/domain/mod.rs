@@ -2,6 +2,7 @@
 
 mod activity;
 mod activity_check;
+mod activity_shape;
 mod attachment_request;
 mod audit;
 mod caller;
