@@ -6,8 +6,9 @@
 //!
 //! - [`domain`] (`shared/core/src/domain/`): the export job, its statuses
 //!   and the transition table (`status.rs`), the create request and its
-//!   validation, dates, organisation ids, the activity record and its
-//!   checks (`activity_check.rs`), the import job and its table
+//!   validation, dates, organisation ids, the activity record, its shape
+//!   (`activity_shape.rs`, the published schema's rules) and its checks
+//!   (`activity_check.rs`), the import job and its table
 //!   (`import.rs`), the organisation, kommunenummer and the report
 //!   profiles. No storage, no HTTP, no AWS.
 //! - [`ports`] (`shared/core/src/ports/`): one narrow trait per outside
