@@ -50,6 +50,17 @@ impl Checker {
         if !shape.is_empty() {
             return Err(shape.into_iter().map(|e| RowError::new(line, Some(&e.field), e.code, e.message)).collect());
         }
+        // The shape lets any YYYY-MM-DD through; the calendar is the domain's.
+        if let Some(Value::String(date)) = record.get("date")
+            && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err()
+        {
+            return Err(vec![RowError::new(
+                line,
+                Some("date"),
+                "invalid_value",
+                format!("date {date} is not a day of the calendar"),
+            )]);
+        }
         let activity: Activity = serde_json::from_value(Value::Object(record)).map_err(|e| {
             vec![RowError::new(line, None, "invalid_value", format!("the record does not read as an activity: {e}"))]
         })?;
@@ -133,6 +144,15 @@ mod tests {
 
         let sums = c.check(9, record(|v| v["participants"]["by_gender"]["male"] = Value::from(30))).unwrap_err();
         assert_eq!(sums[0].code, "inconsistent_counts");
+
+        for day in ["2025-02-29", "2025-13-01", "2025-04-31", "2025-00-10"] {
+            let no_such_day = c.check(10, record(|v| v["date"] = day.into())).unwrap_err();
+            assert_eq!(
+                (no_such_day[0].code.as_str(), no_such_day[0].field.as_deref()),
+                ("invalid_value", Some("date")),
+                "{day}"
+            );
+        }
     }
 
     #[test]
