@@ -201,6 +201,11 @@ impl ActivitySource for SqliteActivities {
         .await
     }
 
+    /// The covering index `activities_by_date` answers without reading a row.
+    async fn known_count(&self, query: &ActivityQuery) -> PortResult<Option<u64>> {
+        self.count(query).await.map(Some)
+    }
+
     /// Must be called within a Tokio runtime: the rows are read on one of
     /// its blocking threads.
     fn stream(&self, query: ActivityQuery) -> BoxStream<'static, PortResult<Activity>> {

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -76,20 +76,37 @@ impl FileStore for FailingFiles {
     }
 }
 
-/// An activity source whose connection drops after `after` rows.
+/// An activity source whose connection drops after `after` rows; it also
+/// counts what it is asked, and can hide its index's count (as DynamoDB).
 struct FailingSource {
     inner: Arc<SqliteActivities>,
     faults: Faults,
     after: usize,
+    hide_count: AtomicBool,
+    counts: AtomicU32,
+    streams: AtomicU32,
+    rows_read: Arc<AtomicU64>,
 }
 
 #[async_trait]
 impl ActivitySource for FailingSource {
     async fn count(&self, query: &ActivityQuery) -> PortResult<u64> {
+        self.counts.fetch_add(1, Ordering::SeqCst);
         self.inner.count(query).await
     }
+    async fn known_count(&self, query: &ActivityQuery) -> PortResult<Option<u64>> {
+        if self.hide_count.load(Ordering::SeqCst) { Ok(None) } else { self.inner.known_count(query).await }
+    }
     fn stream(&self, query: ActivityQuery) -> BoxStream<'static, PortResult<Activity>> {
-        let rows = self.inner.stream(query);
+        self.streams.fetch_add(1, Ordering::SeqCst);
+        let read = self.rows_read.clone();
+        let rows = self
+            .inner
+            .stream(query)
+            .inspect(move |_| {
+                read.fetch_add(1, Ordering::SeqCst);
+            })
+            .boxed();
         if !self.faults.trip() {
             return rows;
         }
@@ -116,7 +133,15 @@ fn world() -> World {
     let activities = Arc::new(SqliteActivities::open(&data.activities_db_path()).unwrap());
     let disk = Arc::new(DiskFileStore::new(data.files_dir(), "http://127.0.0.1:1", b"test key".to_vec()).unwrap());
     let files = Arc::new(FailingFiles { inner: disk, faults: Faults::default() });
-    let source = Arc::new(FailingSource { inner: activities, faults: Faults::default(), after: 1_000 });
+    let source = Arc::new(FailingSource {
+        inner: activities,
+        faults: Faults::default(),
+        after: 1_000,
+        hide_count: AtomicBool::new(false),
+        counts: AtomicU32::new(0),
+        streams: AtomicU32::new(0),
+        rows_read: Arc::new(AtomicU64::new(0)),
+    });
     let events = Arc::new(JsonlEventOutbox::open(&data.events_path()).unwrap());
     let audit = Arc::new(
         shared::adapters::embedded::SqliteAuditLog::open(&data.db_path(), chrono::Duration::days(400)).unwrap(),
@@ -195,6 +220,25 @@ impl World {
         assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), file.sha256);
         assert_eq!((job.progress.rows_done, job.progress.rows_total), (ROWS, ROWS));
     }
+}
+
+/// An export reads its rows once: the total comes from SQLite's index, or,
+/// where a store cannot tell it without reading (DynamoDB), is estimated
+/// on the way and exact at the end.
+#[tokio::test]
+async fn an_export_reads_its_rows_once_whether_or_not_the_store_can_count_them() {
+    let w = world();
+    w.seed().await;
+    for hidden in [false, true] {
+        w.source.hide_count.store(hidden, Ordering::SeqCst);
+        let (streams, rows) = (w.source.streams.load(Ordering::SeqCst), w.source.rows_read.load(Ordering::SeqCst));
+        let job = w.export().await;
+        assert_eq!(job.status, ExportStatus::Completed, "{:?}", job.error_message);
+        w.assert_whole(&job).await;
+        assert_eq!(w.source.streams.load(Ordering::SeqCst) - streams, 1, "one read (count hidden: {hidden})");
+        assert_eq!(w.source.rows_read.load(Ordering::SeqCst) - rows, ROWS, "each row read once");
+    }
+    assert_eq!(w.source.counts.load(Ordering::SeqCst), 0, "no export counted by reading");
 }
 
 #[tokio::test]

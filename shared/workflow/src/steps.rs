@@ -61,8 +61,10 @@ pub async fn generate(
     cancel: &CancellationToken,
 ) -> Result<(), StepError> {
     let job = claim(ctx, id, attempt).await?;
-    let rows_total = ctx.activities.count(&query_of(&job)).await?;
-    beat(ctx, id, attempt, Stage::Generating, 0, rows_total).await?;
+    // The rows are read once: a total the store cannot tell without
+    // reading them is estimated as they arrive (`Progress::estimated_total`).
+    let known_total = ctx.activities.known_count(&query_of(&job)).await?;
+    beat(ctx, id, attempt, Stage::Generating, 0, known_total.unwrap_or(0)).await?;
 
     std::fs::create_dir_all(&ctx.work_dir).map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
     // Dropped (and so removed) on every path out of this function.
@@ -71,7 +73,7 @@ pub async fn generate(
         .tempdir_in(&ctx.work_dir)
         .map_err(|e| StepError::Retryable(format!("working directory: {e}")))?;
     let organisation = ctx.organisations.get_organisation(&job.org_id).await?;
-    let output = write_with_heartbeat(ctx, &job, organisation, work.path(), rows_total, cancel).await?;
+    let output = write_with_heartbeat(ctx, &job, organisation, work.path(), known_total, cancel).await?;
     store_report(ctx, &job, &output).await
 }
 
@@ -93,20 +95,23 @@ async fn write_with_heartbeat(
     job: &ExportJob,
     organisation: Option<Organisation>,
     dir: &Path,
-    rows_total: u64,
+    known_total: Option<u64>,
     cancel: &CancellationToken,
 ) -> Result<ReportOutput, StepError> {
     let (id, attempt) = (&job.export_id, job.attempt());
-    let done = Arc::new(AtomicU64::new(0));
+    let read = Arc::new(ReadSoFar::default());
     let halt = cancel.child_token();
-    let mut writer = spawn_writer(ctx, job, organisation, dir, done.clone(), halt.clone());
+    let mut writer = spawn_writer(ctx, job, organisation, dir, read.clone(), halt.clone());
+    let days = (job.period_to - job.period_from).num_days() as u64 + 1;
     let mut ticker = tokio::time::interval(ctx.heartbeat);
     ticker.tick().await;
     let written = loop {
         tokio::select! {
             result = &mut writer => break result.map_err(|e| StepError::NonRetryable(format!("report writer crashed: {e}")))?,
             _ = ticker.tick() => {
-                match beat(ctx, id, attempt, Stage::Generating, done.load(Ordering::Relaxed), rows_total).await {
+                let done = read.rows.load(Ordering::Relaxed);
+                let total = known_total.unwrap_or_else(|| Progress::estimated_total(done, read.days.load(Ordering::Relaxed), days));
+                match beat(ctx, id, attempt, Stage::Generating, done, total).await {
                     Ok(()) => {}
                     Err(StepError::Stopped) => halt.cancel(),
                     Err(e) => warn!(export_id = %id, error = %e, "progress not recorded"),
@@ -122,14 +127,22 @@ async fn write_with_heartbeat(
     Ok(output)
 }
 
+/// How far the writer has come: rows written, and the days of the period
+/// (from its first, counted from 1) the rows read so far reach.
+#[derive(Default)]
+struct ReadSoFar {
+    rows: AtomicU64,
+    days: AtomicU64,
+}
+
 /// The synchronous writer, on its own blocking thread, pulling the
-/// activities from the async stream; `done` counts the rows written.
+/// activities from the async stream; `read` follows its progress.
 fn spawn_writer(
     ctx: &WorkflowContext,
     job: &ExportJob,
     organisation: Option<Organisation>,
     dir: &Path,
-    done: Arc<AtomicU64>,
+    read: Arc<ReadSoFar>,
     halt: CancellationToken,
 ) -> tokio::task::JoinHandle<Result<ReportOutput, ReportError>> {
     let meta = ReportMeta {
@@ -150,6 +163,7 @@ fn spawn_writer(
     let dir = dir.to_path_buf();
     let runtime = tokio::runtime::Handle::current();
     let attachments = job.include_attachments.then(|| ctx.attachments.clone());
+    let first_day = job.period_from;
     tokio::task::spawn_blocking(move || {
         let mut pulled = Vec::new().into_iter();
         let rows = std::iter::from_fn(|| {
@@ -157,19 +171,21 @@ fn spawn_writer(
                 if let Some(row) = pulled.next() {
                     return Some(row);
                 }
-                pulled = runtime
-                    .block_on(async {
-                        tokio::select! {
-                            biased;
-                            _ = halt.cancelled() => None,
-                            next = stream.next() => next,
-                        }
-                    })?
-                    .into_iter();
+                let chunk = runtime.block_on(async {
+                    tokio::select! {
+                        biased;
+                        _ = halt.cancelled() => None,
+                        next = stream.next() => next,
+                    }
+                })?;
+                if let Some(Ok(last)) = chunk.last() {
+                    read.days.store((last.date - first_day).num_days().max(0) as u64 + 1, Ordering::Relaxed);
+                }
+                pulled = chunk.into_iter();
             }
         });
         let on_row = |n| {
-            done.store(n, Ordering::Relaxed);
+            read.rows.store(n, Ordering::Relaxed);
             !halt.is_cancelled()
         };
         match attachments {

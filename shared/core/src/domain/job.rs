@@ -54,6 +54,18 @@ impl Progress {
     pub fn waiting() -> Self {
         Progress { stage: Stage::Waiting, rows_done: 0, rows_total: 0 }
     }
+
+    /// A period's rows, estimated while they are read in date order where
+    /// the store cannot count them first: `done` rows reached day `reached`
+    /// (the period's first is 1) of `days`, so the rest of the period is
+    /// taken to hold as many a day. Never less than what was read; the step
+    /// records the true total once the rows end.
+    pub fn estimated_total(done: u64, reached: u64, days: u64) -> u64 {
+        match reached.min(days) {
+            0 => done,
+            reached => (done.saturating_mul(days) / reached).max(done),
+        }
+    }
 }
 
 /// A generated file as the file store holds it.
@@ -237,6 +249,16 @@ impl ExportJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_total_is_estimated_from_how_far_into_the_period_the_rows_came() {
+        assert_eq!(Progress::estimated_total(0, 0, 365), 0, "nothing read, nothing guessed");
+        assert_eq!(Progress::estimated_total(100, 73, 365), 500, "a fifth of the year read");
+        assert_eq!(Progress::estimated_total(100, 365, 365), 100, "the last day reached");
+        assert_eq!(Progress::estimated_total(100, 400, 365), 100, "a day past the end counts as the end");
+        assert_eq!(Progress::estimated_total(7, 1, 1), 7, "a one-day period");
+        assert_eq!(Progress::estimated_total(u64::MAX / 2, 1, 365), u64::MAX, "saturates, never overflows");
+    }
     use crate::domain::fixtures::job;
 
     #[test]

@@ -81,6 +81,10 @@ impl ExportListBody {
 pub struct ProgressBody {
     pub stage: Stage,
     pub rows_done: u64,
+    /// The period's rows. While `generating` on AWS this is an estimate
+    /// from how far into the period the rows read so far reach (the
+    /// activities are read once, not counted first); from `storing` on,
+    /// and on the embedded backend throughout, it is exact.
     pub rows_total: u64,
     /// The worker's last heartbeat while running.
     #[schema(format = DateTime)]

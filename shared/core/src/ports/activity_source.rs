@@ -29,8 +29,18 @@ impl ActivityQuery {
 /// ever holds a whole organisation in memory.
 #[async_trait]
 pub trait ActivitySource: Send + Sync {
-    /// How many activities the query matches (for the estimate and progress).
+    /// How many activities the query matches, reading whatever that takes.
     async fn count(&self, query: &ActivityQuery) -> PortResult<u64>;
+    /// How many activities the query matches, when the store can tell
+    /// without reading them (an index); `None` where only reading every
+    /// activity would tell. DynamoDB answers `None`: counting a range
+    /// costs the same read capacity as reading it, so an export would pay
+    /// for its period twice. An export's progress then estimates its total
+    /// from how far into the period the rows have come.
+    async fn known_count(&self, query: &ActivityQuery) -> PortResult<Option<u64>> {
+        let _ = query;
+        Ok(None)
+    }
 
     /// The matching activities ordered by date, then activity id.
     fn stream(&self, query: ActivityQuery) -> BoxStream<'static, PortResult<Activity>>;
