@@ -25,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 
 "$PY" -c "import xlsxwriter" 2>/dev/null || "$PY" -m pip install --quiet --disable-pip-version-check "XlsxWriter==3.3.1"
 "$CARGO" build --release --locked --bin bufdir-exports
-"$CARGO" build --release --locked -p shared --example xlsx_floor --example import_file
+"$CARGO" build --release --locked -p shared --example xlsx_floor --example import_file --example dynamo_reads
 bin="$target/release/bufdir-exports"
 floor="$target/release/examples/xlsx_floor"
 import_file="$target/release/examples/import_file"
@@ -80,6 +80,11 @@ done
 jsonl_rate=$(rate "$import_jsonl_wall") xlsx_rate=$(rate "$import_xlsx_wall")
 import_jsonl_size=$(du -m "$work/import.jsonl" | cut -f1) import_xlsx_size=$(du -m "$work/import.xlsx" | cut -f1)
 
+DYNAMO_ROWS=${BENCH_DYNAMO_ROWS:-20000}
+echo "bench: reading $DYNAMO_ROWS activities from DynamoDB on moto, a month at a time and as one stream"
+dynamo=$("$target/release/examples/dynamo_reads" "$DYNAMO_ROWS" 3)
+field() { tr ' ' '\n' <<<"$dynamo" | awk -v k="$1" 'prev == k { print; exit } { prev = $0 }'; }
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 vs_floor=$(ratio "$export_wall" "$floor_write")
 python_vs=$(ratio "$python_write" "$export_wall")
@@ -121,6 +126,20 @@ transaction that commits only if every row passed), once each:
 | JSON Lines import at least 100 000 rows/s | ${jsonl_rate} | $(verdict "$jsonl_rate" ">=" 100000) |
 | workbook import at least 30 000 rows/s | ${xlsx_rate} | $(verdict "$xlsx_rate" ">=" 30000) |
 | import peak RSS under 128 MB | ${import_jsonl_rss} / ${import_xlsx_rss} MB | $(verdict "$(( import_jsonl_rss > import_xlsx_rss ? import_jsonl_rss : import_xlsx_rss ))" "<=" 128) |
+
+Reading $(field rows) activities of one organisation's year from DynamoDB on
+moto (\`shared/examples/dynamo_reads.rs\`), 3 runs each, taking turns,
+medians:
+
+| read | time | queries | items read |
+|---|---|---|---|
+| an export's: a month per query, up to $(field most_in_flight) at once | $(field months_s) s | $(field months_queries) | $(field months_items) |
+| one sequential Query stream | $(field single_s) s | $(field single_queries) | $(field single_items) |
+
+| target | value | |
+|---|---|---|
+| items read per export = items in the period | $(field months_items) of $(field rows) | $( [ "$(field months_items)" = "$(field rows)" ] && echo met || echo "NOT met") |
+| a month at a time faster than one stream (single / months) | $(field speedup)x | $(verdict "$(field speedup)" ">=" 1.0) |
 MD
 )
 echo "$report"

@@ -17,8 +17,10 @@
 //! after every date.
 //!
 //! Reads are a `Query` with `sk BETWEEN` the period's ends and a
-//! `FilterExpression` on the types, consumed page by page: at most one page
-//! (1 MB, or `page_size` items) is in memory at any time.
+//! `FilterExpression` on the types, consumed page by page. An export reads
+//! its period once, a month per query, several months at once
+//! (`activities/read.rs`); it never counts first, since a count costs the
+//! read capacity of reading.
 
 use std::collections::HashMap;
 
@@ -27,7 +29,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Select, TransactWriteItem};
 use chrono::NaiveDate;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream::BoxStream;
 
 use super::attr::{Item, get_s, s};
 use super::erase::{Matching, Verdict, delete_matching};
@@ -36,8 +38,10 @@ use crate::domain::{Activity, ImportId, Period};
 use crate::ports::{ActivityQuery, ActivitySource, ActivityStore, ImportWriter, PortError, PortResult, Stored};
 
 mod import;
+mod read;
 mod writer;
 
+pub use read::{MONTHS_IN_FLIGHT, Reads, months};
 pub use writer::DynamoActivityWriter;
 
 /// The import that last wrote an activity item.
@@ -85,11 +89,25 @@ pub struct DynamoActivities {
     client: Client,
     table: String,
     page_size: Option<i32>,
+    stats: std::sync::Arc<read::ReadStats>,
+    one_stream: bool,
 }
 
 impl DynamoActivities {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoActivities { client, table: table.into(), page_size: None }
+        DynamoActivities { client, table: table.into(), page_size: None, stats: Default::default(), one_stream: false }
+    }
+
+    /// What this source's reads (and its clones') have cost so far.
+    pub fn reads(&self) -> Reads {
+        self.stats.snapshot()
+    }
+
+    /// Reads a period as one sequential Query instead of a month at a
+    /// time: what `make bench` compares the months against.
+    pub fn in_one_stream(mut self) -> Self {
+        self.one_stream = true;
+        self
     }
 
     /// Caps a page at `items` (DynamoDB's own cap is 1 MB).
@@ -144,12 +162,16 @@ impl ActivitySource for DynamoActivities {
         let mut total = 0u64;
         let mut next: Option<Item> = None;
         loop {
-            let out = Self::query(&self.client, &self.table, q, None)
-                .select(Select::Count)
-                .set_exclusive_start_key(next)
-                .send()
-                .await
-                .map_err(|e| port_error("count activities", e))?;
+            let out = {
+                let _in_flight = self.stats.started();
+                Self::query(&self.client, &self.table, q, None)
+                    .select(Select::Count)
+                    .set_exclusive_start_key(next)
+                    .send()
+                    .await
+                    .map_err(|e| port_error("count activities", e))?
+            };
+            self.stats.scanned(out.scanned_count);
             total += out.count.max(0) as u64;
             next = out.last_evaluated_key.filter(|k| !k.is_empty());
             if next.is_none() {
@@ -159,33 +181,7 @@ impl ActivitySource for DynamoActivities {
     }
 
     fn stream(&self, q: ActivityQuery) -> BoxStream<'static, PortResult<Activity>> {
-        struct Page {
-            next: Option<Item>,
-            done: bool,
-        }
-        let client = self.client.clone();
-        let table = self.table.clone();
-        let page_size = self.page_size;
-        stream::try_unfold(Page { next: None, done: false }, move |page| {
-            let (client, table, q) = (client.clone(), table.clone(), q.clone());
-            async move {
-                if page.done {
-                    return Ok(None);
-                }
-                let out = Self::query(&client, &table, &q, page_size)
-                    .set_exclusive_start_key(page.next)
-                    .send()
-                    .await
-                    .map_err(|e| port_error("read activities", e))?;
-                let items = out.items.unwrap_or_default();
-                let next = out.last_evaluated_key.filter(|k| !k.is_empty());
-                let done = next.is_none();
-                Ok::<_, PortError>(Some((items, Page { next, done })))
-            }
-        })
-        .map_ok(|items| stream::iter(items.into_iter().map(|item| decode(&item))))
-        .try_flatten()
-        .boxed()
+        read::by_months(self, q)
     }
 }
 

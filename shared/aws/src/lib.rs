@@ -34,7 +34,7 @@ mod webhook_store;
 mod workflow;
 pub mod xray;
 
-pub use activities::{DynamoActivities, DynamoActivityWriter, activity_item};
+pub use activities::{DynamoActivities, DynamoActivityWriter, MONTHS_IN_FLIGHT, Reads, activity_item, months};
 pub use api_function::{api_function, run_api};
 pub use app::{AwsApp, NoReceiver, api_state_from_env};
 pub use attachment_files::{S3AttachmentUploads, S3Attachments};

@@ -226,6 +226,61 @@ async fn dynamo_activities_stream_page_by_page() {
     assert_eq!(first_five.len(), 5);
 }
 
+/// An export's read on DynamoDB: no count first (a count costs the same
+/// read capacity), every item of the period read once (items DynamoDB read
+/// = items in the period), a month per query with several months in flight
+/// but never more than the bound, and the rows still in report order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_exports_read_their_period_once_a_month_at_a_time_side_by_side() {
+    use shared::adapters::aws::{MONTHS_IN_FLIGHT, months};
+    let c = moto::clients().await;
+    let table = moto::unique("activities");
+    moto::create_activities_table(&c, &table).await;
+    let org = conformance::unique_org("months");
+    const N: u64 = 1_500;
+    let writer = DynamoActivities::new(c.dynamodb.clone(), &table);
+    writer.writer().put_all(shared::demo::generate(&org, N, 2024..=2025, 5)).await.unwrap();
+    let period = ActivityQuery {
+        org_id: org.clone(),
+        from: NaiveDate::from_ymd_opt(2024, 3, 10).unwrap(),
+        to: NaiveDate::from_ymd_opt(2025, 8, 20).unwrap(),
+        types: vec![],
+    };
+    let expected: Vec<(NaiveDate, String)> = {
+        let mut keys: Vec<_> = shared::demo::generate(&org, N, 2024..=2025, 5)
+            .filter(|a| period.matches(a))
+            .map(|a| (a.date, a.activity_id))
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert!(expected.len() > 700 && (expected.len() as u64) < N, "{}", expected.len());
+
+    let source = DynamoActivities::new(c.dynamodb.clone(), &table).with_page_size(40);
+    assert_eq!(source.known_count(&period).await.unwrap(), None);
+    assert_eq!(source.reads().queries, 0, "nothing is read to count");
+    let read: Vec<(NaiveDate, String)> =
+        source.stream(period.clone()).map(|a| a.map(|a| (a.date, a.activity_id)).unwrap()).collect().await;
+    assert_eq!(read, expected, "every activity of the period, once, by date then id");
+    let reads = source.reads();
+    assert_eq!(reads.items, expected.len() as u64, "one pass: items read = items in the period");
+    assert!(reads.queries >= months(period.from, period.to).len() as u64, "{reads:?}");
+    assert!(
+        (2..=MONTHS_IN_FLIGHT as u64).contains(&reads.most_in_flight),
+        "months read side by side, within the bound: {reads:?}"
+    );
+
+    // An export that stops early (cancelled) stops its months' reads.
+    let before = source.reads().queries;
+    let first: Vec<_> = source.stream(period.clone()).take(3).collect().await;
+    assert_eq!(first.len(), 3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_stop = source.reads().queries;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(source.reads().queries, after_stop, "no reads go on after the export stopped");
+    assert!(after_stop - before <= 2 * MONTHS_IN_FLIGHT as u64, "{}", after_stop - before);
+}
+
 /// Status changes move the counter cells in the same transaction as the
 /// job; a status-changing race (N concurrent cancels) has one winner and
 /// the totals stay exact; TTL bookkeeping is set and cleared.
