@@ -9,7 +9,10 @@
 # and their medians are compared. Then it imports the same number of
 # activities into an empty data directory from JSON Lines and from a
 # workbook in the template's columns (shared/examples/import_file.rs), as
-# `activities import` does an upload. Writes its section of BENCHMARKS.md.
+# `activities import` does an upload. Last, it reads BENCH_DYNAMO_ROWS
+# (10 000) activities from DynamoDB on moto as an export does and as one
+# Query stream (shared/examples/dynamo_reads.rs). Writes its section of
+# BENCHMARKS.md.
 # Not a test: the figures depend on the machine, so nothing here fails on
 # a slow one.
 set -euo pipefail
@@ -80,7 +83,7 @@ done
 jsonl_rate=$(rate "$import_jsonl_wall") xlsx_rate=$(rate "$import_xlsx_wall")
 import_jsonl_size=$(du -m "$work/import.jsonl" | cut -f1) import_xlsx_size=$(du -m "$work/import.xlsx" | cut -f1)
 
-DYNAMO_ROWS=${BENCH_DYNAMO_ROWS:-20000}
+DYNAMO_ROWS=${BENCH_DYNAMO_ROWS:-10000}
 echo "bench: reading $DYNAMO_ROWS activities from DynamoDB on moto, a month at a time and as one stream"
 dynamo=$("$target/release/examples/dynamo_reads" "$DYNAMO_ROWS" 3)
 field() { tr ' ' '\n' <<<"$dynamo" | awk -v k="$1" 'prev == k { print; exit } { prev = $0 }'; }
