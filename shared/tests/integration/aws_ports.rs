@@ -270,6 +270,17 @@ async fn dynamo_exports_read_their_period_once_a_month_at_a_time_side_by_side() 
         "months read side by side, within the bound: {reads:?}"
     );
 
+    // Wider than an export can ask for (the attachment sweep reads every
+    // year there can be): one stream, not 1 200 month queries.
+    let before = source.reads().queries;
+    let century = ActivityQuery {
+        from: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
+        ..period.clone()
+    };
+    assert_eq!(source.stream(century).count().await as u64, N);
+    assert!(source.reads().queries - before <= N / 40 + 1, "{}", source.reads().queries - before);
+
     // An export that stops early (cancelled) stops its months' reads.
     let before = source.reads().queries;
     let first: Vec<_> = source.stream(period.clone()).take(3).collect().await;

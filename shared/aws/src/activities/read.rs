@@ -23,6 +23,12 @@ use crate::ports::{ActivityQuery, PortResult};
 /// wire, an export holds at most 8 MB of items.
 pub const MONTHS_IN_FLIGHT: usize = 4;
 
+/// The longest period read a month at a time: an export's longest, five
+/// years. A longer read (the attachment sweep reads every year there can
+/// be) is one stream: a query for each empty month of a century would cost
+/// more than the months save.
+pub const MOST_MONTHS: usize = 60;
+
 /// The calendar months `from..=to` spans, each cut to the period.
 pub fn months(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     let mut out = Vec::new();
@@ -95,7 +101,10 @@ type Page = Vec<PortResult<Activity>>;
 /// the stream stops every month's task at its next page.
 pub(super) fn by_months(source: &DynamoActivities, q: ActivityQuery) -> BoxStream<'static, PortResult<Activity>> {
     let source = source.clone();
-    let segments = if source.one_stream { vec![(q.from, q.to)] } else { months(q.from, q.to) };
+    let segments = match months(q.from, q.to) {
+        months if !source.one_stream && months.len() <= MOST_MONTHS => months,
+        _ => vec![(q.from, q.to)],
+    };
     let months = stream::iter(segments).map(move |(from, to)| {
         let (tx, rx) = mpsc::channel::<Page>(1);
         tokio::spawn(read_month(source.clone(), ActivityQuery { from, to, ..q.clone() }, tx));
