@@ -128,6 +128,11 @@ pub(super) fn by_months(source: &DynamoActivities, q: ActivityQuery) -> BoxStrea
 async fn read_month(source: DynamoActivities, q: ActivityQuery, tx: mpsc::Sender<Page>) {
     let mut next = None;
     loop {
+        // An export that stopped while this month waited its turn or its
+        // next page costs no further query.
+        if tx.is_closed() {
+            return;
+        }
         let sent = {
             let _in_flight = source.stats.started();
             DynamoActivities::query(&source.client, &source.table, &q, source.page_size)

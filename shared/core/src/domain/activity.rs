@@ -289,7 +289,7 @@ pub const MAX_TITLE_CHARS: usize = 500;
 pub const MAX_VOLUNTEER_HOURS: f64 = 100_000.0;
 
 /// `HH:MM`, exactly, on a 24-hour clock.
-fn valid_clock_time(t: &str) -> bool {
+pub(super) fn valid_clock_time(t: &str) -> bool {
     let b = t.as_bytes();
     b.len() == 5
         && b[2] == b':'

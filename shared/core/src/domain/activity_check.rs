@@ -52,7 +52,7 @@ impl Checker {
         }
         // The shape lets any YYYY-MM-DD through; the calendar is the domain's.
         if let Some(Value::String(date)) = record.get("date")
-            && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err()
+            && super::parse_iso_date(date).is_err()
         {
             return Err(vec![RowError::new(
                 line,

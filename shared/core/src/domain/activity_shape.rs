@@ -79,7 +79,7 @@ fn digits(s: &str, len: usize) -> bool {
 }
 
 fn is_org_id(s: &str) -> bool {
-    (1..=100).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    super::OrgId::parse(s).is_ok()
 }
 
 fn is_date_shape(s: &str) -> bool {
@@ -91,14 +91,6 @@ fn is_date_shape(s: &str) -> bool {
         && digits(&s[2..4], 2)
         && digits(&s[5..7], 2)
         && digits(&s[8..], 2)
-}
-
-fn is_clock_shape(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 5
-        && b[2] == b':'
-        && matches!((b[0], b[1]), (b'0' | b'1', b'0'..=b'9') | (b'2', b'0'..=b'3'))
-        && matches!((b[3], b[4]), (b'0'..=b'5', b'0'..=b'9'))
 }
 
 const ACTIVITY: &[Field] = &[
@@ -149,7 +141,7 @@ const ACTIVITY: &[Field] = &[
         Kind::Text {
             min: 0,
             max: usize::MAX,
-            rule: Some(Rule { test: is_clock_shape, wants: "HH:MM on a 24-hour clock" }),
+            rule: Some(Rule { test: super::activity::valid_clock_time, wants: "HH:MM on a 24-hour clock" }),
             nullable: true,
         },
     ),
