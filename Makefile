@@ -11,12 +11,14 @@ VENV  := .venv
 
 # The phases that wait on different things run side by side: the tools
 # install (network) beside the build (CPU); clippy beside the moto pass
-# (moto's one Python process is what that pass waits on).
+# (moto's one Python process is what that pass waits on); the last
+# checks, each a server and one browser, linter or fuzzer process, two
+# at a time.
 test:
 	$(MAKE) -j2 --output-sync=target tools build-tests
 	$(MAKE) rust-test
 	$(MAKE) -j2 --output-sync=target e2e-aws lint
-	$(MAKE) report-readback fuzz infra-check console-test invoke-test
+	$(MAKE) -j2 --output-sync=target invoke-test fuzz console-test report-readback infra-check
 
 tools: $(VENV)/.installed node_modules/.bin/asl-validator libreoffice chromium
 
