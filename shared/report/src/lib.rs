@@ -4,7 +4,8 @@
 //!
 //! Owned by the report work; see `write_report` for the contract the
 //! workflow relies on. One file per format (`xlsx`, `csv`, `json`); the
-//! labels they share live in `labels`, the figures in `summary`, the
+//! labels they share live in `labels`, the figures in `summary` (made
+//! beside the writer, with the data checksum, in `tally`), the
 //! figure sheets as rows both Excel and CSV render in `sheets`, hidden
 //! small counts in `suppression`; `bundle` packs the report with the
 //! attachment files when they are asked for.
@@ -12,12 +13,12 @@
 mod attachments;
 mod bundle;
 mod csv;
-mod digest;
 mod json;
 mod labels;
 mod sheets;
 mod summary;
 pub mod suppression;
+mod tally;
 mod xlsx;
 
 #[cfg(test)]
@@ -33,8 +34,8 @@ use crate::ports::PortError;
 pub use attachments::{AttachmentBundler, InBundle};
 use attachments::{AttachmentLog, AttachmentRow, BundleCounts, Scratch};
 pub use bundle::{ATTACHMENT_FOLDER, FetchAttachment, MANIFEST, bundle_name, write_bundle};
-use digest::DataDigest;
 pub use summary::{Summary, SummaryBuilder, TypeFigures, VolunteerFigures};
+use tally::Tally;
 
 use bufdir_core::{domain, ports};
 
@@ -204,31 +205,27 @@ impl Run<'_> {
         I: Iterator<Item = Result<Activity, PortError>>,
         F: FnMut(u64) -> bool,
     {
-        let mut summary =
-            SummaryBuilder::new(self.meta.period_from, self.meta.period_to, self.profile.suppression_threshold);
+        let mut tally = Tally::start(SummaryBuilder::new(
+            self.meta.period_from,
+            self.meta.period_to,
+            self.profile.suppression_threshold,
+        ))?;
         let mut attachments = AttachmentLog::create(self.dir)?;
-        let mut digest = DataDigest::start()?;
         let mut rows = 0u64;
         for item in activities {
             let a = item.map_err(ReportError::Source)?;
             let outcome = self.profile.counts(&a);
             sink.row(&a, outcome)?;
-            summary.add(&a, outcome);
             attachments.add(&a)?;
-            digest.add(a)?;
+            tally.add(a, outcome)?;
             rows += 1;
             if !on_row(rows) {
                 return Err(ReportError::Cancelled);
             }
         }
         let (attachments, bundle) = attachments.finish(self.dir, bundler, self.profile.missing_attachments)?;
-        let done = Finished {
-            profile: self.profile,
-            summary: summary.finish(),
-            data_sha256: digest.finish()?,
-            attachments,
-            bundle,
-        };
+        let (summary, data_sha256) = tally.finish()?;
+        let done = Finished { profile: self.profile, summary, data_sha256, attachments, bundle };
         sink.finish(done)?;
         Ok(rows)
     }
