@@ -123,7 +123,7 @@ cold-start:
 
 # Speed and memory of an excel export of 1 000 000 activities against a
 # bare writer and Python XlsxWriter; writes BENCHMARKS.md. Not part of test.
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed node_modules/.bin/asl-validator
 	scripts/bench.sh
 
 run:

@@ -1,11 +1,13 @@
 //! `make bench`'s DynamoDB read: ROWS activities of one organisation in a
-//! year, on moto (the one this process starts, or `MOTO_ENDPOINT`), read
-//! for an export the way it reads them (a month per query, several months
-//! at once) and as one sequential Query stream, RUNS times each, taking
-//! turns. Prints one line: the medians, their ratio, and the queries and
-//! items each read cost (items read = items in the period means one pass).
+//! year, read for an export the way it reads them (a month per query,
+//! several months at once) and as one sequential Query stream, RUNS times
+//! each, taking turns. Prints one line: the medians, their ratio, and the
+//! queries and items each read cost (items read = items in the period
+//! means one pass).
 //!
-//! `dynamo_reads ROWS RUNS`
+//! `dynamo_reads ROWS RUNS [ENDPOINT]`: the DynamoDB API at ENDPOINT
+//! (`make bench` passes dynalite's), or moto (the one this process
+//! starts, or `MOTO_ENDPOINT`).
 
 use std::time::Instant;
 
@@ -29,11 +31,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let (rows, runs): (u64, usize) = match args.as_slice() {
-        [_, rows, runs] => (rows.parse()?, runs.parse()?),
-        _ => return Err("usage: dynamo_reads ROWS RUNS".into()),
+    let (rows, runs, endpoint) = match args.as_slice() {
+        [_, rows, runs] => (rows.parse::<u64>()?, runs.parse::<usize>()?, None),
+        [_, rows, runs, endpoint] => (rows.parse()?, runs.parse()?, Some(endpoint.as_str())),
+        _ => return Err("usage: dynamo_reads ROWS RUNS [ENDPOINT]".into()),
     };
-    let c = moto::clients().await;
+    let c = match endpoint {
+        Some(url) => moto::clients_for(url).await,
+        None => moto::clients().await,
+    };
     let table = moto::unique("bench-activities");
     moto::create_activities_table(&c, &table).await;
     let seeded = DynamoActivities::new(c.dynamodb.clone(), &table)
