@@ -181,20 +181,31 @@ fn year(org: &str, y: i32) -> ActivityQuery {
     }
 }
 
+/// A fresh activities table on moto holding `n` generated activities of a
+/// new organisation over 2024 and 2025: the clients, the table, the org.
+async fn seeded_activities(org: &str, n: u64, seed: u64) -> (shared::adapters::aws::Clients, String, String) {
+    let c = moto::clients().await;
+    let table = moto::unique("activities");
+    moto::create_activities_table(&c, &table).await;
+    let org = conformance::unique_org(org);
+    let written = DynamoActivities::new(c.dynamodb.clone(), &table)
+        .writer()
+        .put_all(shared::demo::generate(&org, n, 2024..=2025, seed))
+        .await
+        .unwrap();
+    assert_eq!(written, n);
+    (c, table, org)
+}
+
 /// What the conformance suite's large part checks, at a size moto can
 /// page through: thousands of activities over many pages, in order, with
 /// counts across pages, types filtered server-side, and a consumer that
 /// stops early.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_activities_stream_page_by_page() {
-    let c = moto::clients().await;
-    let table = moto::unique("activities");
-    moto::create_activities_table(&c, &table).await;
-    let org = conformance::unique_org("paged");
     const N: u64 = 3_000;
+    let (c, table, org) = seeded_activities("paged", N, 9).await;
     let source = DynamoActivities::new(c.dynamodb.clone(), &table).with_page_size(250);
-    let written = source.writer().put_all(shared::demo::generate(&org, N, 2024..=2025, 9)).await.unwrap();
-    assert_eq!(written, N);
     // another organisation's data in the same table is never read
     source.writer().put_all(shared::demo::generate("org-elsewhere", 100, 2024..=2025, 1)).await.unwrap();
 
@@ -233,13 +244,8 @@ async fn dynamo_activities_stream_page_by_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_exports_read_their_period_once_a_month_at_a_time_side_by_side() {
     use shared::adapters::aws::{MONTHS_IN_FLIGHT, months};
-    let c = moto::clients().await;
-    let table = moto::unique("activities");
-    moto::create_activities_table(&c, &table).await;
-    let org = conformance::unique_org("months");
     const N: u64 = 1_500;
-    let writer = DynamoActivities::new(c.dynamodb.clone(), &table);
-    writer.writer().put_all(shared::demo::generate(&org, N, 2024..=2025, 5)).await.unwrap();
+    let (c, table, org) = seeded_activities("months", N, 5).await;
     let period = ActivityQuery {
         org_id: org.clone(),
         from: NaiveDate::from_ymd_opt(2024, 3, 10).unwrap(),
