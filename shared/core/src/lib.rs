@@ -5,6 +5,7 @@
 
 pub mod backoff;
 pub mod domain;
+pub mod helper_thread;
 pub mod http;
 pub mod ports;
 pub mod request_scope;

@@ -206,16 +206,20 @@ impl ActivitySource for SqliteActivities {
         self.count(query).await.map(Some)
     }
 
-    /// Must be called within a Tokio runtime: the rows are read on one of
-    /// its blocking threads.
+    /// The rows are read on a helper thread of their own, below the
+    /// priority of the export that writes them (`helper_thread`).
     fn stream(&self, query: ActivityQuery) -> BoxStream<'static, PortResult<Activity>> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let db_path = self.db_path.clone();
-        tokio::task::spawn_blocking(move || {
+        let failed = tx.clone();
+        let spawned = bufdir_core::helper_thread::spawn("activities-read", move || {
             if let Err(e) = produce(&db_path, &query, &tx) {
                 let _ = tx.blocking_send(vec![Err(e)]);
             }
         });
+        if let Err(e) = spawned {
+            let _ = failed.try_send(vec![Err(PortError::Transient(format!("no thread to read activities: {e}")))]);
+        }
         Box::pin(ReceiverStream::new(rx).flat_map(futures::stream::iter))
     }
 }

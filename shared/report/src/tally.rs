@@ -8,7 +8,8 @@
 //! the writer is what an export waits for. So the writer hands each
 //! activity over with its counting outcome once it is written, in batches
 //! (one hand-over per row would cost more than it saves), and this thread
-//! adds, encodes, hashes and drops them beside it.
+//! adds, encodes, hashes and drops them beside it, below the writer's
+//! priority (`bufdir_core::helper_thread`).
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -34,7 +35,7 @@ pub(super) struct Tally {
 impl Tally {
     pub(super) fn start(mut figures: SummaryBuilder) -> Result<Self, ReportError> {
         let (tx, rx) = sync_channel::<Vec<Counted>>(IN_FLIGHT);
-        let thread = std::thread::Builder::new().name("report-tally".into()).spawn(move || {
+        let thread = bufdir_core::helper_thread::spawn("report-tally", move || {
             let mut sha = Sha256::new();
             // One reused buffer: serde_json's many small writes straight
             // into the hasher cost more than the hashing itself.
