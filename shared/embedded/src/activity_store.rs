@@ -13,6 +13,7 @@ use rusqlite::{Connection, Statement, TransactionBehavior, params, params_from_i
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::activity_body;
 use super::sqlite::{self, blocking, lock, map_err};
 use chrono::NaiveDate;
 use rusqlite::OptionalExtension;
@@ -162,9 +163,7 @@ fn produce(db_path: &Path, query: &ActivityQuery, tx: &mpsc::Sender<Batch>) -> P
     let mut rows = stmt.query(params_from_iter(&args)).map_err(map_err)?;
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(row) = rows.next().map_err(map_err)? {
-        let body = row.get_ref(0).map_err(map_err)?.as_str().map_err(|e| PortError::Permanent(e.to_string()))?;
-        let item = serde_json::from_str::<Activity>(body)
-            .map_err(|e| PortError::Permanent(format!("stored activity is unreadable: {e}")));
+        let item = activity_body::decode(row.get_ref(0).map_err(map_err)?);
         let failed = item.is_err();
         batch.push(item);
         if failed || batch.len() == BATCH {
@@ -370,7 +369,7 @@ const UPSERT: &str = "INSERT INTO activities (org_id, activity_id, date, activit
        date = excluded.date, activity_type = excluded.activity_type, body = excluded.body";
 
 fn upsert_row(stmt: &mut Statement<'_>, a: &Activity) -> PortResult<()> {
-    let body = serde_json::to_string(a).map_err(|e| PortError::Permanent(format!("encode activity: {e}")))?;
+    let body = activity_body::encode(a)?;
     stmt.execute(params![
         a.org_id,
         a.activity_id,
@@ -441,15 +440,12 @@ impl ActivityStore for SqliteActivities {
             let mut stmt = conn
                 .prepare(&format!("SELECT body FROM activities {where_sql} ORDER BY date, activity_id LIMIT ?"))
                 .map_err(map_err)?;
-            let rows = stmt
-                .query_map(params_from_iter(&args), |r| r.get::<_, String>(0))
-                .map_err(map_err)?
-                .map(|body| {
-                    serde_json::from_str::<Activity>(&body.map_err(map_err)?)
-                        .map_err(|e| PortError::Permanent(format!("stored activity is unreadable: {e}")))
-                })
-                .collect::<PortResult<Vec<_>>>()?;
-            Ok(rows)
+            let mut rows = stmt.query(params_from_iter(&args)).map_err(map_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(map_err)? {
+                out.push(activity_body::decode(row.get_ref(0).map_err(map_err)?)?);
+            }
+            Ok(out)
         })
         .await
     }

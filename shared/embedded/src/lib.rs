@@ -3,6 +3,7 @@
 //! outbox for events, a local receiver standing in for Bufdir, the local
 //! server's own tokens, and the demo data it can seed.
 
+mod activity_body;
 mod activity_store;
 mod app;
 mod attachment_files;
