@@ -471,3 +471,55 @@ impl ActivityStore for SqliteActivities {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures;
+
+    /// A database written before bodies were blobs: its JSON rows stream
+    /// and page as they did, beside rows written now, and a row written
+    /// again is stored the new way.
+    #[tokio::test]
+    async fn rows_stored_as_json_before_read_beside_new_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = SqliteActivities::open(&tmp.path().join("activities.sqlite3")).unwrap();
+        let old = fixtures::activity();
+        let mut new = fixtures::activity();
+        new.activity_id = "act-000124".into();
+        new.date = NaiveDate::from_ymd_opt(2025, 2, 1).unwrap();
+        lock(&store.conn)
+            .unwrap()
+            .execute(
+                "INSERT INTO activities (org_id, activity_id, date, activity_type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    old.org_id,
+                    old.activity_id,
+                    old.date.to_string(),
+                    old.activity_type.as_str(),
+                    serde_json::to_string(&old).unwrap()
+                ],
+            )
+            .unwrap();
+        store.insert_all(vec![new.clone()]).await.unwrap();
+        let query = ActivityQuery {
+            org_id: old.org_id.clone(),
+            from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+            types: vec![],
+        };
+        let streamed = || async { store.stream(query.clone()).map(Result::unwrap).collect::<Vec<Activity>>().await };
+        let kinds = || -> Vec<String> {
+            let conn = lock(&store.conn).unwrap();
+            let mut stmt = conn.prepare("SELECT typeof(body) FROM activities ORDER BY date").unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(kinds(), ["blob", "text"]);
+        assert_eq!(streamed().await, [new.clone(), old.clone()]);
+        assert_eq!(store.activity_page(&query, None, 10).await.unwrap(), [new.clone(), old.clone()]);
+
+        store.insert_all(vec![old.clone()]).await.unwrap();
+        assert_eq!(kinds(), ["blob", "blob"]);
+        assert_eq!(streamed().await, [new, old]);
+    }
+}
