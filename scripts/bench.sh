@@ -5,11 +5,13 @@
 # made as it is written (shared/examples/xlsx_floor.rs), and (b) Python XlsxWriter in
 # constant_memory mode writing the same cells from memory
 # (scripts/bench_xlsxwriter.py). Prints wall time and peak RSS of each and
-# the ratios. BENCH_RUNS (7) runs of the export and the floor take turns
+# the ratios. BENCH_RUNS (11) runs of the export and the floor take turns
 # and their medians are compared. Then it imports the same number of
 # activities into an empty data directory from JSON Lines and from a
 # workbook in the template's columns (shared/examples/import_file.rs), as
-# `activities import` does an upload. Last, it reads BENCH_DYNAMO_ROWS
+# `activities import` does an upload, beside calamine alone reading the
+# workbook's cells (shared/examples/xlsx_read_floor.rs), the floor under a
+# workbook import. Last, it reads BENCH_DYNAMO_ROWS
 # (10 000) activities from DynamoDB as an export does and as one Query
 # stream (shared/examples/dynamo_reads.rs), on moto and on dynalite (from
 # node_modules), whose Query, like DynamoDB's, costs what the page holds
@@ -20,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${BENCH_ROWS:-1000000}
-RUNS=${BENCH_RUNS:-7}
+RUNS=${BENCH_RUNS:-11}
 CARGO=${CARGO:-cargo}
 PY=${PY:-.venv/bin/python}
 target="${CARGO_TARGET_DIR:-target}"
@@ -29,7 +31,7 @@ trap 'rm -rf "$work"' EXIT
 
 "$PY" -c "import xlsxwriter" 2>/dev/null || "$PY" -m pip install --quiet --disable-pip-version-check "XlsxWriter==3.3.1"
 "$CARGO" build --release --locked --bin bufdir-exports
-"$CARGO" build --release --locked -p shared --example xlsx_floor --example import_file --example dynamo_reads
+"$CARGO" build --release --locked -p shared --example xlsx_floor --example import_file --example xlsx_read_floor --example dynamo_reads
 bin="$target/release/bufdir-exports"
 floor="$target/release/examples/xlsx_floor"
 import_file="$target/release/examples/import_file"
@@ -87,7 +89,9 @@ for fmt in jsonl xlsx; do
     grep -q "imported $ROWS activities" "$work/import_$fmt.out" || { cat "$work/import_$fmt.out" >&2; exit 1; }
     printf -v "import_${fmt}_rss" '%s' "$rss"
 done
-jsonl_rate=$(rate "$import_jsonl_wall") xlsx_rate=$(rate "$import_xlsx_wall")
+echo "bench: calamine alone reading the workbook's cells"
+read -r _ _ xlsx_read_floor < <("$target/release/examples/xlsx_read_floor" "$work/import.xlsx")
+jsonl_rate=$(rate "$import_jsonl_wall") xlsx_rate=$(rate "$import_xlsx_wall") xlsx_floor_rate=$(rate "$xlsx_read_floor")
 import_jsonl_size=$(du -m "$work/import.jsonl" | cut -f1) import_xlsx_size=$(du -m "$work/import.xlsx" | cut -f1)
 
 DYNAMO_ROWS=${BENCH_DYNAMO_ROWS:-10000}
@@ -141,6 +145,7 @@ transaction that commits only if every row passed), once each:
 |---|---|---|---|---|
 | JSON Lines | ${import_jsonl_size} MB | ${import_jsonl_wall} s | ${jsonl_rate} | ${import_jsonl_rss} MB |
 | workbook in the template's columns (.xlsx) | ${import_xlsx_size} MB | ${import_xlsx_wall} s | ${xlsx_rate} | ${import_xlsx_rss} MB |
+| the same workbook's cells read by calamine alone, nothing else (the floor under a workbook import) | ${import_xlsx_size} MB | ${xlsx_read_floor} s | ${xlsx_floor_rate} | |
 
 | target | value | |
 |---|---|---|
