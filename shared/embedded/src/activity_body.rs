@@ -6,7 +6,8 @@
 //! most of both: a million-row import wrote every page twice (the WAL, then
 //! the checkpoint), and an export spent a third of its reading thread
 //! parsing JSON. Text bodies written before stay readable as JSON, so
-//! no migration rewrites a database.
+//! no migration rewrites a database. The column is still declared TEXT:
+//! SQLite's TEXT affinity converts only numbers, so a blob stays a blob.
 //!
 //! Fields go in a fixed order with no names, so the order below is the
 //! format: a change to it, or to the fields of `Participants`,
