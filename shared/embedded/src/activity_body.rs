@@ -1,18 +1,18 @@
 //! How an activity is kept in the `body` column of SQLite's activities.
 //!
 //! A body used to be the activity's JSON (about 520 bytes). Now it is a
-//! blob: a version byte, then the fields in postcard (about 130 bytes).
+//! blob: a version byte, then the fields in postcard (about 110 bytes).
 //! The table is what an import writes and an export reads, so its size is
 //! most of both: a million-row import wrote every page twice (the WAL, then
-//! the checkpoint), and an export spent a third of its reading thread
-//! parsing JSON. Text bodies written before stay readable as JSON, so
+//! the checkpoint), and an export's reading thread was mostly parsing JSON. Text bodies written before stay readable as JSON, so
 //! no migration rewrites a database. The column is still declared TEXT:
 //! SQLite's TEXT affinity converts only numbers, so a blob stays a blob.
 //!
 //! Fields go in a fixed order with no names, so the order below is the
 //! format: a change to it, or to the fields of `Participants`,
-//! `Volunteers` or `Attachment`, or to the order of `ActivityType::ALL` and
-//! `Mode::ALL`, needs a new version byte (the test pinning version 1's
+//! `Volunteers` or `Attachment`, or to the order of the variants of
+//! `ActivityType` and `Mode` (kept by their position, the same as in their
+//! `ALL`), needs a new version byte (the test pinning version 1's
 //! bytes fails otherwise).
 
 use chrono::{Datelike, NaiveDate};
@@ -66,12 +66,12 @@ pub fn encode(a: &Activity) -> PortResult<Vec<u8>> {
     let fields: Fields<'_> = (
         &a.activity_id,
         &a.org_id,
-        a.activity_type.index() as u8,
+        a.activity_type as u8,
         &a.title,
         a.date.num_days_from_ce(),
         &a.start_time,
         a.duration_minutes,
-        Mode::ALL.iter().position(|m| *m == a.mode).unwrap_or_default() as u8,
+        a.mode as u8,
         &a.kommunenummer,
         a.in_norway,
         &a.participants,
@@ -101,8 +101,23 @@ pub fn decode(body: ValueRef<'_>) -> PortResult<Activity> {
     if !left.is_empty() {
         return Err(unreadable(format!("{} bytes after the activity", left.len())));
     }
-    let (activity_id, org_id, activity_type, title, date, start_time, duration_minutes, mode, kommunenummer, in_norway) =
-        (fields.0, fields.1, fields.2, fields.3, fields.4, fields.5, fields.6, fields.7, fields.8, fields.9);
+    let (
+        activity_id,
+        org_id,
+        activity_type,
+        title,
+        date,
+        start_time,
+        duration_minutes,
+        mode,
+        kommunenummer,
+        in_norway,
+        participants,
+        volunteers,
+        led_by_peer,
+        target_groups,
+        attachments,
+    ) = fields;
     Ok(Activity {
         activity_id,
         org_id,
@@ -116,11 +131,11 @@ pub fn decode(body: ValueRef<'_>) -> PortResult<Activity> {
         mode: *Mode::ALL.get(usize::from(mode)).ok_or_else(|| unreadable(format!("mode {mode}")))?,
         kommunenummer,
         in_norway,
-        participants: fields.10,
-        volunteers: fields.11,
-        led_by_peer: fields.12,
-        target_groups: fields.13,
-        attachments: fields.14,
+        participants,
+        volunteers,
+        led_by_peer,
+        target_groups,
+        attachments,
     })
 }
 
