@@ -40,6 +40,20 @@ impl CellValue {
             CellValue::Date(d) => d.to_string(),
         }
     }
+
+    /// [`text`](Self::text), keeping a text cell's own string when it
+    /// needs no trimming: most cells are taken as they are.
+    fn into_text(self) -> String {
+        match self {
+            CellValue::Text(t) if t.trim().len() == t.len() => t,
+            other => other.text(),
+        }
+    }
+}
+
+/// Whether `cell` leaves a required column empty.
+pub fn missing(column: &Column, cell: &CellValue) -> bool {
+    column.required && cell.is_empty()
 }
 
 /// Why a cell could not be read: (code, message).
@@ -50,36 +64,39 @@ fn invalid(message: String) -> CellError {
 }
 
 /// The field value for `cell` in `column`; `Ok(None)` for an empty
-/// optional cell (the record's default applies).
-pub fn read(column: &Column, cell: &CellValue) -> Result<Option<Value>, CellError> {
+/// optional cell (the record's default applies). Typed cells (numbers,
+/// dates, booleans) are read without going through their text.
+pub fn read(column: &Column, cell: CellValue) -> Result<Option<Value>, CellError> {
     if cell.is_empty() {
-        return if column.required {
+        return if missing(column, &cell) {
             Err(("missing_value", format!("{} is required", column.header)))
         } else {
             Ok(None)
         };
     }
-    let text = cell.text();
     let value = match column.kind {
-        Kind::Text => Value::String(text),
-        Kind::Date => Value::String(date(cell, &text)?.to_string()),
-        Kind::Time => Value::String(text),
-        Kind::Count => Value::from(count(cell, &text)?),
-        Kind::Decimal => Value::from(decimal(cell, &text)?),
-        Kind::YesNo => Value::Bool(yes_no(cell, &text)?),
-        Kind::ActivityType => Value::String(activity_type(&text)?.as_str().to_string()),
-        Kind::Mode => Value::String(mode(&text)?.as_str().to_string()),
-        Kind::Kommune => Value::String(kommune(cell, &text)?),
-        Kind::List => Value::from(text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>()),
-        Kind::Attachments => attachments(&text)?,
+        Kind::Text | Kind::Time => Value::String(cell.into_text()),
+        Kind::Date => Value::String(date(&cell)?.to_string()),
+        Kind::Count => Value::from(count(&cell)?),
+        Kind::Decimal => Value::from(decimal(&cell)?),
+        Kind::YesNo => Value::Bool(yes_no(&cell)?),
+        Kind::ActivityType => Value::String(activity_type(&cell.text())?.as_str().to_string()),
+        Kind::Mode => Value::String(mode(&cell.text())?.as_str().to_string()),
+        Kind::Kommune => Value::String(kommune(&cell)?),
+        Kind::List => {
+            let text = cell.text();
+            Value::from(text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        }
+        Kind::Attachments => attachments(&cell.text())?,
     };
     Ok(Some(value))
 }
 
-fn date(cell: &CellValue, text: &str) -> Result<NaiveDate, CellError> {
+fn date(cell: &CellValue) -> Result<NaiveDate, CellError> {
     if let CellValue::Date(d) = cell {
         return Ok(*d);
     }
+    let text = &cell.text();
     if let Ok(d) = parse_iso_date(text) {
         return Ok(d);
     }
@@ -94,28 +111,30 @@ fn date(cell: &CellValue, text: &str) -> Result<NaiveDate, CellError> {
     Err(invalid(format!("dato must be a date (YYYY-MM-DD or DD.MM.YYYY) in 2000-2099, got {text:?}")))
 }
 
-fn count(cell: &CellValue, text: &str) -> Result<u64, CellError> {
+fn count(cell: &CellValue) -> Result<u64, CellError> {
     let n = match cell {
         CellValue::Number(n) if n.fract() == 0.0 && *n >= 0.0 && *n <= f64::from(u32::MAX) => Some(*n as u64),
         CellValue::Number(_) => None,
-        _ => text.parse::<u32>().ok().map(u64::from),
+        CellValue::Text(t) => t.trim().parse::<u32>().ok().map(u64::from),
+        _ => cell.text().parse::<u32>().ok().map(u64::from),
     };
-    n.ok_or_else(|| invalid(format!("must be a whole number, 0 or more, got {text:?}")))
+    n.ok_or_else(|| invalid(format!("must be a whole number, 0 or more, got {:?}", cell.text())))
 }
 
-fn decimal(cell: &CellValue, text: &str) -> Result<f64, CellError> {
+fn decimal(cell: &CellValue) -> Result<f64, CellError> {
     let n = match cell {
         CellValue::Number(n) => Some(*n),
-        _ => text.replace(' ', "").replace(',', ".").parse::<f64>().ok(),
+        _ => cell.text().replace(' ', "").replace(',', ".").parse::<f64>().ok(),
     };
     n.filter(|n| n.is_finite() && *n >= 0.0)
-        .ok_or_else(|| invalid(format!("must be a number, 0 or more, got {text:?}")))
+        .ok_or_else(|| invalid(format!("must be a number, 0 or more, got {:?}", cell.text())))
 }
 
-fn yes_no(cell: &CellValue, text: &str) -> Result<bool, CellError> {
+fn yes_no(cell: &CellValue) -> Result<bool, CellError> {
     if let CellValue::Bool(b) = cell {
         return Ok(*b);
     }
+    let text = cell.text();
     match text.to_lowercase().as_str() {
         "ja" | "j" | "yes" | "y" | "true" | "sann" | "1" | "x" => Ok(true),
         "nei" | "n" | "no" | "false" | "usann" | "0" => Ok(false),
@@ -124,6 +143,10 @@ fn yes_no(cell: &CellValue, text: &str) -> Result<bool, CellError> {
 }
 
 fn activity_type(text: &str) -> Result<ActivityType, CellError> {
+    // Most cells hold a label or code as the template writes it.
+    if let Some(t) = ActivityType::ALL.into_iter().find(|t| t.as_str() == text || t.label_nb() == text) {
+        return Ok(t);
+    }
     let lower = text.to_lowercase();
     ActivityType::ALL.into_iter().find(|t| t.as_str() == lower || t.label_nb().to_lowercase() == lower).ok_or_else(
         || {
@@ -134,6 +157,9 @@ fn activity_type(text: &str) -> Result<ActivityType, CellError> {
 }
 
 fn mode(text: &str) -> Result<Mode, CellError> {
+    if let Some(m) = Mode::ALL.into_iter().find(|m| m.as_str() == text || m.label_nb() == text) {
+        return Ok(m);
+    }
     let lower = text.to_lowercase();
     Mode::ALL.into_iter().find(|m| m.as_str() == lower || m.label_nb().to_lowercase() == lower).ok_or_else(|| {
         let labels: Vec<&str> = Mode::ALL.iter().map(|m| m.label_nb()).collect();
@@ -143,7 +169,8 @@ fn mode(text: &str) -> Result<Mode, CellError> {
 
 /// Excel keeps "0301" typed into a number cell as 301: three digits are
 /// read as that number with its leading zero back.
-fn kommune(cell: &CellValue, text: &str) -> Result<String, CellError> {
+fn kommune(cell: &CellValue) -> Result<String, CellError> {
+    let text = cell.text();
     let digits = text.len() == 3 || text.len() == 4;
     if digits && text.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(format!("{text:0>4}"));
@@ -188,7 +215,7 @@ mod tests {
     use crate::columns::find;
 
     fn cell(header: &str, text: &str) -> Result<Option<Value>, CellError> {
-        read(find(header).unwrap(), &CellValue::Text(text.into()))
+        read(find(header).unwrap(), CellValue::Text(text.into()))
     }
 
     #[test]
@@ -209,10 +236,10 @@ mod tests {
             json!({"name": "liste.pdf", "content_type": "application/pdf", "key": "org/a/liste.pdf"})
         );
         assert_eq!(attachments[1]["content_type"], "image/png");
-        let typed = read(find("deltakere").unwrap(), &CellValue::Number(8.0)).unwrap();
+        let typed = read(find("deltakere").unwrap(), CellValue::Number(8.0)).unwrap();
         assert_eq!(typed, Some(json!(8)));
         let day = NaiveDate::from_ymd_opt(2025, 3, 4).unwrap();
-        assert_eq!(read(find("dato").unwrap(), &CellValue::Date(day)).unwrap(), Some(json!("2025-03-04")));
+        assert_eq!(read(find("dato").unwrap(), CellValue::Date(day)).unwrap(), Some(json!("2025-03-04")));
     }
 
     #[test]
@@ -232,6 +259,6 @@ mod tests {
             let e = cell(header, bad).unwrap_err();
             assert_eq!(e.0, "invalid_value", "{header} {bad:?}");
         }
-        assert!(read(find("deltakere").unwrap(), &CellValue::Number(8.5)).is_err());
+        assert!(read(find("deltakere").unwrap(), CellValue::Number(8.5)).is_err());
     }
 }

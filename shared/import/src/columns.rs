@@ -196,11 +196,11 @@ pub fn set_path(record: &mut Map<String, Value>, path: &str, value: Value) {
             here.insert(part.to_string(), value);
             return;
         }
-        here = here
-            .entry(part.to_string())
-            .or_insert_with(|| Value::Object(Map::new()))
-            .as_object_mut()
-            .expect("paths never cross a value");
+        // Looked up before inserting: the key is made only the first time.
+        if !here.contains_key(part) {
+            here.insert(part.to_string(), Value::Object(Map::new()));
+        }
+        here = here.get_mut(part).and_then(Value::as_object_mut).expect("paths never cross a value");
     }
 }
 

@@ -193,16 +193,12 @@ fn template_headers() -> String {
 }
 
 /// One row's cells made into a record, or every cell that could not be read.
-pub fn record_of<'a>(
-    line: u64,
-    columns: &[Option<&'static Column>],
-    cells: impl IntoIterator<Item = &'a CellValue>,
-) -> Row {
+pub fn record_of(line: u64, columns: &[Option<&'static Column>], cells: impl IntoIterator<Item = CellValue>) -> Row {
     let mut record = Map::new();
     let mut errors = Vec::new();
     let mut cells = cells.into_iter();
     for column in columns {
-        let cell = cells.next().unwrap_or(&CellValue::Empty);
+        let cell = cells.next().unwrap_or(CellValue::Empty);
         let Some(column) = column else { continue };
         match cells::read(column, cell) {
             Ok(Some(v)) => columns::set_path(&mut record, column.path, v),
@@ -284,7 +280,7 @@ fn csv_rows(file: File) -> Result<Rows, FileError> {
                 }
             }
         }
-        Some(Ok(record_of(line, &columns, &cells)))
+        Some(Ok(record_of(line, &columns, cells)))
     })))
 }
 

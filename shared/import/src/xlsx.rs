@@ -8,10 +8,11 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use calamine::{DataRef, Reader, Xlsx, XlsxError};
 
-use crate::cells::CellValue;
+use crate::cells::{self, CellValue};
 use crate::columns::Column;
 use crate::domain::RowError;
 use crate::read::{FileError, Row, Rows, map_header, record_of};
@@ -70,10 +71,26 @@ fn xlsx_err(e: XlsxError) -> FileError {
     FileError::new("unreadable_file", format!("the workbook cannot be read: {e}"))
 }
 
+/// What the reading thread hands over.
+enum Sent {
+    /// The header row, mapped to columns: always first.
+    Columns(Vec<Option<&'static Column>>),
+    /// Rows as cells, by the batch: a hand-over per row woke the other
+    /// thread for every row, and took a tenth of the reading thread's time.
+    Cells(Vec<(u64, Vec<CellValue>)>),
+    Row(Row),
+    Failed(FileError),
+}
+
+/// Rows handed over at a time.
+const BATCH: usize = 256;
+
 /// The rows of the activities sheet. calamine's cell reader borrows the
-/// workbook, so the rows are read here on a thread of their own and handed
-/// over in order through a small channel: memory stays flat however long
-/// the sheet is.
+/// workbook, so the sheet is read on a thread of its own and its cells
+/// handed over in order through a small channel: memory stays flat however
+/// long the sheet is. The cells become records on the receiving side,
+/// where they are checked: records made on one thread and dropped on
+/// another took glibc's slow path for most of their allocations.
 pub fn rows(path: &Path) -> Result<Rows, FileError> {
     check_archive(path)?;
     let mut workbook: Xlsx<BufReader<File>> = calamine::open_workbook(path).map_err(xlsx_err)?;
@@ -84,58 +101,78 @@ pub fn rows(path: &Path) -> Result<Rows, FileError> {
         .or_else(|| names.first())
         .cloned()
         .ok_or_else(|| FileError::new("empty_file", "the workbook has no sheets"))?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Row, FileError>>(256);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Sent>(4);
     std::thread::Builder::new()
         .name("xlsx-import".into())
         .spawn(move || {
             if let Err(e) = read_sheet(&mut workbook, &sheet, &tx) {
-                let _ = tx.send(Err(e));
+                let _ = tx.send(Sent::Failed(e));
             }
         })
         .map_err(|e| FileError::new("unreadable_file", format!("reading thread: {e}")))?;
-    Ok(Box::new(rx.into_iter()))
+    Ok(Box::new(SheetRows { rx, columns: Vec::new(), pending: Vec::new().into_iter() }))
 }
 
-fn read_sheet(
-    workbook: &mut Xlsx<BufReader<File>>,
-    sheet: &str,
-    tx: &std::sync::mpsc::SyncSender<Result<Row, FileError>>,
-) -> Result<(), FileError> {
+/// The receiving side: each row's cells made into its record.
+struct SheetRows {
+    rx: Receiver<Sent>,
+    columns: Vec<Option<&'static Column>>,
+    pending: std::vec::IntoIter<(u64, Vec<CellValue>)>,
+}
+
+impl Iterator for SheetRows {
+    type Item = Result<Row, FileError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((line, cells)) = self.pending.next() {
+                return Some(Ok(record_of(line, &self.columns, cells)));
+            }
+            match self.rx.recv().ok()? {
+                Sent::Columns(columns) => self.columns = columns,
+                Sent::Cells(batch) => self.pending = batch.into_iter(),
+                Sent::Row(row) => return Some(Ok(row)),
+                Sent::Failed(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+fn read_sheet(workbook: &mut Xlsx<BufReader<File>>, sheet: &str, tx: &SyncSender<Sent>) -> Result<(), FileError> {
     let mut cells = workbook.worksheet_cells_reader(sheet).map_err(xlsx_err)?;
     let mut columns: Option<Vec<Option<&'static Column>>> = None;
     let mut current: Option<(u32, Vec<CellValue>)> = None;
+    let mut batch = Vec::with_capacity(BATCH);
     let mut empty_required = false;
-    let mut flush = |row: u32,
-                     values: Vec<CellValue>,
-                     columns: &mut Option<Vec<Option<&'static Column>>>|
-     -> Result<bool, FileError> {
-        if values.iter().all(CellValue::is_empty) {
-            return Ok(true);
-        }
-        match columns {
-            None => {
+    // false once the receiving side is gone: nothing more is read.
+    let mut flush =
+        |row: u32, values: Vec<CellValue>, batch: &mut Vec<(u64, Vec<CellValue>)>| -> Result<bool, FileError> {
+            if values.iter().all(CellValue::is_empty) {
+                return Ok(true);
+            }
+            let Some(cols) = &columns else {
                 let headers: Vec<String> =
                     values.iter().map(|v| if let CellValue::Text(t) = v { t.clone() } else { String::new() }).collect();
-                *columns = Some(map_header(headers.iter().map(String::as_str))?);
-                Ok(true)
+                let mapped = map_header(headers.iter().map(String::as_str))?;
+                columns = Some(mapped.clone());
+                return Ok(tx.send(Sent::Columns(mapped)).is_ok());
+            };
+            let mut padded = values.iter().chain(std::iter::repeat(&CellValue::Empty));
+            empty_required |= cols.iter().any(|c| {
+                let cell = padded.next().expect("endless");
+                c.is_some_and(|c| cells::missing(c, cell))
+            });
+            batch.push((u64::from(row) + 1, values));
+            if batch.len() < BATCH {
+                return Ok(true);
             }
-            Some(cols) => {
-                let line = u64::from(row) + 1;
-                let record = record_of(line, cols, &values);
-                if let Err(errors) = &record.record
-                    && errors.iter().any(|e| e.code == "missing_value")
-                {
-                    empty_required = true;
-                }
-                Ok(tx.send(Ok(record)).is_ok())
-            }
-        }
-    };
+            Ok(tx.send(Sent::Cells(std::mem::replace(batch, Vec::with_capacity(BATCH)))).is_ok())
+        };
     while let Some(cell) = cells.next_cell().map_err(xlsx_err)? {
         let (row, col) = cell.get_position();
         if current.as_ref().is_none_or(|(r, _)| *r != row) {
             if let Some((r, values)) = current.take()
-                && !flush(r, values, &mut columns)?
+                && !flush(r, values, &mut batch)?
             {
                 return Ok(());
             }
@@ -151,11 +188,16 @@ fn read_sheet(
         }
         values[col] = cell_value(cell.get_value());
     }
-    if let Some((r, values)) = current.take() {
-        flush(r, values, &mut columns)?;
+    if let Some((r, values)) = current.take()
+        && !flush(r, values, &mut batch)?
+    {
+        return Ok(());
     }
     if columns.is_none() {
         return Err(FileError::new("empty_file", format!("the sheet {sheet} has no header row")));
+    }
+    if !batch.is_empty() && tx.send(Sent::Cells(batch)).is_err() {
+        return Ok(());
     }
     drop(cells);
     if empty_required {
@@ -167,11 +209,7 @@ fn read_sheet(
 /// Cells that held a formula but no value read as empty; when a row had
 /// an empty required cell, the formulas are looked up so the person is
 /// told to save the values rather than that the cell is empty.
-fn report_formulas(
-    workbook: &mut Xlsx<BufReader<File>>,
-    sheet: &str,
-    tx: &std::sync::mpsc::SyncSender<Result<Row, FileError>>,
-) {
+fn report_formulas(workbook: &mut Xlsx<BufReader<File>>, sheet: &str, tx: &SyncSender<Sent>) {
     let Ok(mut cells) = workbook.worksheet_cells_reader(sheet) else { return };
     let mut rows = HashSet::new();
     while let Ok(Some(f)) = cells.next_formula() {
@@ -187,6 +225,179 @@ fn report_formulas(
             "formula_without_value",
             "the row has a formula with no saved value: open the workbook in Excel and save it, or paste the values",
         );
-        let _ = tx.send(Ok(Row { line, record: Err(vec![e]) }));
+        let _ = tx.send(Sent::Row(Row { line, record: Err(vec![e]) }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Workbooks made here with rust_xlsxwriter and, where a real file
+    //! would come from elsewhere (a formula Excel never calculated, a
+    //! bomb), taken apart and put together again with the zip crate.
+    use std::io::{Read, Write};
+
+    use rust_xlsxwriter::{Formula, Workbook};
+
+    use super::*;
+    use crate::columns::COLUMNS;
+    use crate::domain::ImportFormat;
+
+    fn header_and(rows: impl Fn(&mut rust_xlsxwriter::Worksheet, u32) -> bool) -> Vec<u8> {
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet().set_name(SHEET).unwrap();
+        for (c, column) in COLUMNS.iter().enumerate() {
+            ws.write_string(0, c as u16, column.header).unwrap();
+        }
+        let mut row = 1;
+        while rows(ws, row) {
+            row += 1;
+        }
+        wb.save_to_buffer().unwrap()
+    }
+
+    /// The template's example row at `row`, `id` as its activity id.
+    fn example(ws: &mut rust_xlsxwriter::Worksheet, row: u32, id: &str) {
+        for (c, column) in COLUMNS.iter().enumerate() {
+            let value = if column.path == "activity_id" { id } else { column.example };
+            ws.write_string(row, c as u16, value).unwrap();
+        }
+    }
+
+    fn column(header: &str) -> u16 {
+        COLUMNS.iter().position(|c| c.header == header).unwrap() as u16
+    }
+
+    fn read(body: &[u8]) -> Result<Vec<Row>, FileError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upload.xlsx");
+        std::fs::write(&path, body).unwrap();
+        crate::read::open(ImportFormat::Xlsx, &path)?.collect()
+    }
+
+    /// `body` with each part passed through `edit` (by name, stored again deflated).
+    fn rezip(body: &[u8], edit: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body)).unwrap();
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for i in 0..zip.len() {
+            let mut part = zip.by_index(i).unwrap();
+            let name = part.name().to_string();
+            let mut bytes = Vec::new();
+            part.read_to_end(&mut bytes).unwrap();
+            out.start_file(name.as_str(), options).unwrap();
+            out.write_all(&edit(&name, bytes)).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn rows_come_in_order_with_their_spreadsheet_row_across_many_hand_overs() {
+        // Several batches and a part of one, a blank row and a bad row between.
+        let n = BATCH as u32 * 3 + 7;
+        let body = header_and(|ws, row| {
+            match row {
+                r if r > n => return false,
+                100 => {}
+                500 => {
+                    example(ws, row, "bad");
+                    ws.write_string(row, column("deltakere"), "mange").unwrap();
+                }
+                _ => example(ws, row, &format!("a-{row}")),
+            }
+            true
+        });
+        let rows = read(&body).unwrap();
+        assert_eq!(rows.len(), n as usize - 1, "the blank row is skipped");
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+        let expected: Vec<u64> = (2..=u64::from(n) + 1).filter(|l| *l != 101).collect();
+        assert_eq!(lines, expected);
+        for row in &rows {
+            match &row.record {
+                Ok(record) => assert_eq!(record["activity_id"], format!("a-{}", row.line - 1)),
+                Err(errors) => {
+                    assert_eq!(row.line, 501);
+                    assert_eq!(errors[0].field.as_deref(), Some("deltakere"), "{errors:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_formula_is_read_at_its_saved_value() {
+        let body = header_and(|ws, row| {
+            if row > 1 {
+                return false;
+            }
+            example(ws, row, "f-1");
+            ws.write_formula(row, column("deltakere"), Formula::new("=5+3").set_result("8")).unwrap();
+            true
+        });
+        let rows = read(&body).unwrap();
+        let record = rows[0].record.as_ref().unwrap();
+        assert_eq!(record["participants"]["total"], 8);
+    }
+
+    #[test]
+    fn a_formula_without_a_saved_value_is_named() {
+        let body = header_and(|ws, row| {
+            if row > 2 {
+                return false;
+            }
+            example(ws, row, &format!("f-{row}"));
+            if row == 2 {
+                ws.write_formula(row, column("deltakere"), "=5+3").unwrap();
+            }
+            true
+        });
+        // As a program that writes formulas but never calculates them saves it.
+        let uncalculated = rezip(&body, |name, bytes| {
+            if !name.starts_with("xl/worksheets/") {
+                return bytes;
+            }
+            let xml = String::from_utf8(bytes).unwrap();
+            let (before, after) = xml.split_once("</f>").expect("the formula");
+            let after = &after[after.find("</c>").unwrap()..];
+            format!("{before}</f>{after}").into_bytes()
+        });
+        let rows = read(&uncalculated).unwrap();
+        let codes: Vec<(u64, &str)> = rows
+            .iter()
+            .flat_map(|r| r.record.as_ref().err().into_iter().flatten().map(|e| (e.line, e.code.as_str())))
+            .collect();
+        assert!(codes.contains(&(3, "formula_without_value")), "{codes:?}");
+        assert!(rows.iter().any(|r| r.line == 2 && r.record.is_ok()), "the row without a formula is good");
+    }
+
+    #[test]
+    fn a_zip_bomb_is_refused_unopened() {
+        let body = header_and(|ws, row| {
+            if row > 1 {
+                return false;
+            }
+            example(ws, row, "z-1");
+            true
+        });
+        // 8 MB of one byte packs to a few kilobytes.
+        let bomb = rezip(
+            &body,
+            |name, bytes| {
+                if name.starts_with("xl/worksheets/") { vec![b' '; 8 * 1024 * 1024] } else { bytes }
+            },
+        );
+        assert!(bomb.len() < 100 * 1024, "{} bytes", bomb.len());
+        assert_eq!(read(&bomb).err().unwrap().code, "workbook_too_large");
+    }
+
+    #[test]
+    fn what_is_not_a_workbook_or_has_no_header_says_so() {
+        assert_eq!(read(b"aktivitet_id;dato\n").err().unwrap().code, "unreadable_file");
+        let mut wb = Workbook::new();
+        wb.add_worksheet().set_name(SHEET).unwrap();
+        let empty = wb.save_to_buffer().unwrap();
+        assert_eq!(read(&empty).err().unwrap().code, "empty_file");
+        let mut wb = Workbook::new();
+        wb.add_worksheet().set_name(SHEET).unwrap().write_string(0, 0, "navn").unwrap();
+        let unknown = wb.save_to_buffer().unwrap();
+        assert_eq!(read(&unknown).err().unwrap().code, "unknown_columns");
     }
 }
