@@ -14,14 +14,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::activity_body;
+use super::activity_import::SqliteImport;
 use super::sqlite::{self, blocking, lock, map_err};
 use chrono::NaiveDate;
 use rusqlite::OptionalExtension;
 
 use crate::domain::{Activity, ImportId, Period};
-use crate::ports::{
-    ActivityQuery, ActivitySource, ActivityStore, ImportOutcome, ImportWriter, PortError, PortResult, Stored,
-};
+use crate::ports::{ActivityQuery, ActivitySource, ActivityStore, ImportWriter, PortError, PortResult, Stored};
 
 /// Rows go from the reading thread to the export in batches: handing them
 /// over one at a time woke one thread or the other for every row, which
@@ -223,159 +222,46 @@ impl ActivitySource for SqliteActivities {
     }
 }
 
-/// What the import thread is told.
-enum ImportStep {
-    Rows(Vec<Activity>),
-    Finish(tokio::sync::oneshot::Sender<PortResult<ImportOutcome>>),
-}
-
-/// One import in one transaction, on a thread of its own: rows are
-/// written as they arrive and take effect together at [`finish`]; a
-/// writer dropped before that rolls all of them back.
-///
-/// [`finish`]: ImportWriter::finish
-struct SqliteImport {
-    steps: std::sync::mpsc::SyncSender<ImportStep>,
-    /// The first error the thread met, reported on the next call.
-    failed: Arc<Mutex<Option<PortError>>>,
-}
-
-/// Batches buffered between the importer and the writing thread.
-const IMPORT_BUFFER: usize = 4;
-
-/// The import connection's page cache, in KiB.
-const IMPORT_CACHE_KIB: i64 = 32 * 1024;
-
-fn import_thread(
-    db_path: PathBuf,
-    org_id: String,
-    replace: Option<Period>,
-    steps: std::sync::mpsc::Receiver<ImportStep>,
-    failed: Arc<Mutex<Option<PortError>>>,
-) {
-    let run = || -> PortResult<Option<(tokio::sync::oneshot::Sender<PortResult<ImportOutcome>>, ImportOutcome)>> {
-        let mut conn = sqlite::open(&db_path)?;
-        // A whole import is one transaction touching three B-trees: with
-        // SQLite's default 2 MB page cache its pages spill to the WAL and
-        // are read back again and again (most of an import's time went to
-        // pread and pwrite). 32 MB holds most of the working set and keeps a
-        // million-row import under 128 MB of memory (with 64 MB, make bench
-        // measured no gain and a peak of 143 MB).
-        conn.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB).map_err(map_err)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS imported (activity_id TEXT PRIMARY KEY NOT NULL); DELETE FROM imported;",
-        )
-        .map_err(map_err)?;
-        let mut written = 0u64;
-        {
-            let mut upsert = tx.prepare(UPSERT).map_err(map_err)?;
-            let mut seen = tx.prepare("INSERT OR IGNORE INTO imported (activity_id) VALUES (?1)").map_err(map_err)?;
-            for step in steps.iter() {
-                match step {
-                    ImportStep::Rows(rows) => {
-                        for a in &rows {
-                            upsert_row(&mut upsert, a)?;
-                            // Only a replacing import asks afterwards what it named.
-                            if replace.is_some() {
-                                seen.execute([&a.activity_id]).map_err(map_err)?;
-                            }
-                            written += 1;
-                        }
-                    }
-                    ImportStep::Finish(reply) => {
-                        drop((upsert, seen));
-                        let removed = match replace {
-                            None => 0,
-                            Some(p) => tx
-                                .execute(
-                                    "DELETE FROM activities WHERE org_id = ?1 AND date >= ?2 AND date <= ?3
-                                     AND activity_id NOT IN (SELECT activity_id FROM temp.imported)",
-                                    params![
-                                        org_id,
-                                        p.from.format("%Y-%m-%d").to_string(),
-                                        p.to.format("%Y-%m-%d").to_string()
-                                    ],
-                                )
-                                .map_err(map_err)? as u64,
-                        };
-                        tx.execute_batch("DELETE FROM temp.imported").map_err(map_err)?;
-                        tx.commit().map_err(map_err)?;
-                        return Ok(Some((reply, ImportOutcome { written, removed })));
-                    }
-                }
-            }
-        }
-        // The writer went away unfinished: dropping the transaction rolls it back.
-        Ok(None)
-    };
-    match run() {
-        Ok(Some((reply, outcome))) => {
-            let _ = reply.send(Ok(outcome));
-        }
-        Ok(None) => {}
-        Err(e) => {
-            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-            // Whoever waits for the finish hears of it there.
-            for step in steps.iter() {
-                if let ImportStep::Finish(reply) = step {
-                    let error = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    let _ = reply.send(Err(error.unwrap_or(PortError::Permanent("import failed".into()))));
-                }
-            }
-        }
-    }
-}
-
-impl SqliteImport {
-    fn first_error(&self) -> Option<PortError> {
-        self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn gone(&self) -> PortError {
-        self.first_error().unwrap_or_else(|| PortError::Permanent("the import's writer stopped".into()))
-    }
-}
-
-#[async_trait]
-impl ImportWriter for SqliteImport {
-    async fn write(&mut self, batch: Vec<Activity>) -> PortResult<()> {
-        if let Some(e) = self.first_error() {
-            return Err(e);
-        }
-        let steps = self.steps.clone();
-        // A full buffer blocks: the sender waits on a blocking thread.
-        let sent = tokio::task::spawn_blocking(move || steps.send(ImportStep::Rows(batch))).await;
-        match sent {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(self.gone()),
-        }
-    }
-
-    async fn finish(self: Box<Self>) -> PortResult<ImportOutcome> {
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        let steps = self.steps.clone();
-        let sent = tokio::task::spawn_blocking(move || steps.send(ImportStep::Finish(reply))).await;
-        if !matches!(sent, Ok(Ok(()))) {
-            return Err(self.gone());
-        }
-        outcome.await.unwrap_or_else(|_| Err(self.gone()))
-    }
-}
-
-const UPSERT: &str = "INSERT INTO activities (org_id, activity_id, date, activity_type, body)
+pub(crate) const UPSERT: &str = "INSERT INTO activities (org_id, activity_id, date, activity_type, body)
      VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (org_id, activity_id) DO UPDATE SET
        date = excluded.date, activity_type = excluded.activity_type, body = excluded.body";
 
 fn upsert_row(stmt: &mut Statement<'_>, a: &Activity) -> PortResult<()> {
-    let body = activity_body::encode(a)?;
+    upsert_encoded(stmt, &Encoded::of(a)?)
+}
+
+/// An activity as its row holds it: the body encoded, the key columns
+/// beside it.
+pub(crate) struct Encoded {
+    pub(crate) date: NaiveDate,
+    pub(crate) activity_id: String,
+    org_id: String,
+    activity_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl Encoded {
+    pub(crate) fn of(a: &Activity) -> PortResult<Self> {
+        Ok(Encoded {
+            date: a.date,
+            activity_id: a.activity_id.clone(),
+            org_id: a.org_id.clone(),
+            activity_type: a.activity_type.as_str(),
+            body: activity_body::encode(a)?,
+        })
+    }
+}
+
+pub(crate) fn upsert_encoded(stmt: &mut Statement<'_>, row: &Encoded) -> PortResult<()> {
     stmt.execute(params![
-        a.org_id,
-        a.activity_id,
-        a.date.format("%Y-%m-%d").to_string(),
-        a.activity_type.as_str(),
-        body
+        row.org_id,
+        row.activity_id,
+        // Display is YYYY-MM-DD for every year an activity can have, and
+        // does not parse a format string for each of a million rows.
+        row.date.to_string(),
+        row.activity_type,
+        row.body
     ])
     .map_err(map_err)?;
     Ok(())
@@ -456,14 +342,7 @@ impl ActivityStore for SqliteActivities {
         _import_id: &ImportId,
         replace: Option<Period>,
     ) -> PortResult<Box<dyn ImportWriter>> {
-        let (steps, received) = std::sync::mpsc::sync_channel(IMPORT_BUFFER);
-        let failed = Arc::new(Mutex::new(None));
-        let (db_path, org_id, thread_failed) = (self.db_path.clone(), org_id.to_string(), failed.clone());
-        std::thread::Builder::new()
-            .name("sqlite-import".into())
-            .spawn(move || import_thread(db_path, org_id, replace, received, thread_failed))
-            .map_err(|e| PortError::Transient(format!("import thread: {e}")))?;
-        Ok(Box::new(SqliteImport { steps, failed }))
+        Ok(Box::new(SqliteImport::begin(self.db_path.clone(), org_id.to_string(), replace)?))
     }
 
     /// One transaction: a writer dropped unfinished rolls it back.

@@ -4,6 +4,7 @@
 //! server's own tokens, and the demo data it can seed.
 
 mod activity_body;
+mod activity_import;
 mod activity_store;
 mod app;
 mod attachment_files;
