@@ -142,6 +142,7 @@ fn read_sheet(workbook: &mut Xlsx<BufReader<File>>, sheet: &str, tx: &SyncSender
     let mut cells = workbook.worksheet_cells_reader(sheet).map_err(xlsx_err)?;
     let mut columns: Option<Vec<Option<&'static Column>>> = None;
     let mut current: Option<(u32, Vec<CellValue>)> = None;
+    let mut width = 0;
     let mut batch = Vec::with_capacity(BATCH);
     let mut empty_required = false;
     // false once the receiving side is gone: nothing more is read.
@@ -171,12 +172,15 @@ fn read_sheet(workbook: &mut Xlsx<BufReader<File>>, sheet: &str, tx: &SyncSender
     while let Some(cell) = cells.next_cell().map_err(xlsx_err)? {
         let (row, col) = cell.get_position();
         if current.as_ref().is_none_or(|(r, _)| *r != row) {
-            if let Some((r, values)) = current.take()
-                && !flush(r, values, &mut batch)?
-            {
-                return Ok(());
+            if let Some((r, values)) = current.take() {
+                width = width.max(values.len());
+                if !flush(r, values, &mut batch)? {
+                    return Ok(());
+                }
             }
-            current = Some((row, Vec::new()));
+            // As wide as the widest row so far: grown cell by cell, a row
+            // of 27 cells was reallocated six times.
+            current = Some((row, Vec::with_capacity(width)));
         }
         let values = &mut current.as_mut().expect("set above").1;
         let col = col as usize;
