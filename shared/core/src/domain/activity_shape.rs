@@ -232,6 +232,28 @@ impl At<'_> {
 }
 
 fn check_object(fields: &[Field], record: &Map<String, Value>, at: &At<'_>, out: &mut Vec<ShapeError>) {
+    let start = out.len();
+    let mut known = 0;
+    for f in fields {
+        match record.get(f.name) {
+            Some(value) => {
+                known += 1;
+                check_value(&f.kind, value, &At::Field(at, f.name), out);
+            }
+            None if f.required => {
+                let field = At::Field(at, f.name).path();
+                out.push(ShapeError { message: format!("{field} is required"), field, code: "missing_value" });
+            }
+            None => {}
+        }
+    }
+    // Keys are unique, so a record with as many keys as it has known
+    // fields has no other: most records skip comparing every key with
+    // every field name.
+    if known == record.len() {
+        return;
+    }
+    let mut unknown = Vec::new();
     for name in record.keys() {
         if !fields.iter().any(|f| f.name == name) {
             let field = At::Field(at, name).path();
@@ -240,19 +262,11 @@ fn check_object(fields: &[Field], record: &Map<String, Value>, at: &At<'_>, out:
             } else {
                 format!("{field} is not a field here")
             };
-            out.push(ShapeError { field, code: "unknown_field", message });
+            unknown.push(ShapeError { field, code: "unknown_field", message });
         }
     }
-    for f in fields {
-        match record.get(f.name) {
-            Some(value) => check_value(&f.kind, value, &At::Field(at, f.name), out),
-            None if f.required => {
-                let field = At::Field(at, f.name).path();
-                out.push(ShapeError { message: format!("{field} is required"), field, code: "missing_value" });
-            }
-            None => {}
-        }
-    }
+    // Named before the object's other problems, as they always were.
+    out.splice(start..start, unknown);
 }
 
 fn check_value(kind: &Kind, value: &Value, at: &At<'_>, out: &mut Vec<ShapeError>) {
