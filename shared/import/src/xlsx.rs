@@ -158,11 +158,9 @@ fn read_sheet(workbook: &mut Xlsx<BufReader<File>>, sheet: &str, tx: &SyncSender
                 columns = Some(mapped.clone());
                 return Ok(tx.send(Sent::Columns(mapped)).is_ok());
             };
-            let mut padded = values.iter().chain(std::iter::repeat(&CellValue::Empty));
-            empty_required |= cols.iter().any(|c| {
-                let cell = padded.next().expect("endless");
-                c.is_some_and(|c| cells::missing(c, cell))
-            });
+            // A row shorter than the header leaves its last columns empty.
+            let padded = values.iter().chain(std::iter::repeat(&CellValue::Empty));
+            empty_required |= cols.iter().zip(padded).any(|(c, cell)| c.is_some_and(|c| cells::missing(c, cell)));
             batch.push((u64::from(row) + 1, values));
             if batch.len() < BATCH {
                 return Ok(true);
