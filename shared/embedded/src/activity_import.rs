@@ -234,12 +234,21 @@ mod tests {
         }
     }
 
-    async fn import(store: &SqliteActivities, org: &str, replace: Option<Period>, rows: &[Activity]) -> ImportOutcome {
-        let mut w = store.begin_import(org, &ImportId::generate(Utc::now().date_naive()), replace).await.unwrap();
+    async fn try_import(
+        store: &SqliteActivities,
+        org: &str,
+        replace: Option<Period>,
+        rows: &[Activity],
+    ) -> PortResult<ImportOutcome> {
+        let mut w = store.begin_import(org, &ImportId::generate(Utc::now().date_naive()), replace).await?;
         for batch in rows.chunks(1000) {
-            w.write(batch.to_vec()).await.unwrap();
+            w.write(batch.to_vec()).await?;
         }
-        w.finish().await.unwrap()
+        w.finish().await
+    }
+
+    async fn import(store: &SqliteActivities, org: &str, replace: Option<Period>, rows: &[Activity]) -> ImportOutcome {
+        try_import(store, org, replace, rows).await.unwrap()
     }
 
     #[tokio::test]
@@ -273,10 +282,20 @@ mod tests {
             w.write(batch.to_vec()).await.unwrap();
         }
         drop(w);
-        // The thread rolls back once it sees the writer gone; a new import
-        // waits for that and then finds the table empty.
+        // The thread rolls back once it sees the writer gone, after the
+        // chunk in hand; until then a new import finds the database busy
+        // (a slow machine may take longer than the busy timeout).
         let one = &rows[..1];
-        assert_eq!(import(&store, "org-a", None, one).await, ImportOutcome { written: 1, removed: 0 });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let outcome = loop {
+            match try_import(&store, "org-a", None, one).await {
+                Err(PortError::Transient(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                other => break other.unwrap(),
+            }
+        };
+        assert_eq!(outcome, ImportOutcome { written: 1, removed: 0 });
         assert_eq!(store.count(&year("org-a")).await.unwrap(), 1);
     }
 }
