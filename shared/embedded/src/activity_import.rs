@@ -9,8 +9,9 @@
 //! SQLite splits pages in their middles instead of filling them from the
 //! end. Gathering [`SORT_CHUNK`] rows and writing them sorted by (date,
 //! activity id), a million-row JSON Lines import's writing thread took
-//! 9.5 s on a core instead of 15.2 (BENCHMARKS.md). The order is free to choose: an import names each
-//! activity once, as the checker refuses a repeated id.
+//! 10.3 s on a core instead of 15.2 s (BENCHMARKS.md). The order is free
+//! to choose: an import names each activity once, as the checker refuses
+//! a repeated id.
 //!
 //! [`finish`]: ImportWriter::finish
 
@@ -61,7 +62,7 @@ impl SqliteImport {
             .name("sqlite-import".into())
             .spawn(move || import_thread(db_path, org_id, replace, received, thread_failed))
             .map_err(|e| PortError::Transient(format!("import thread: {e}")))?;
-        Ok(SqliteImport { steps, chunk: Vec::with_capacity(SORT_CHUNK), failed })
+        Ok(SqliteImport { steps, chunk: Vec::new(), failed })
     }
 
     fn first_error(&self) -> Option<PortError> {
@@ -75,7 +76,7 @@ impl SqliteImport {
     /// Hands the gathered rows, sorted, to the thread; a full channel
     /// blocks, so the wait happens on a blocking thread.
     async fn send_chunk(&mut self) -> PortResult<()> {
-        let mut chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(SORT_CHUNK));
+        let mut chunk = std::mem::take(&mut self.chunk);
         let steps = self.steps.clone();
         let sent = tokio::task::spawn_blocking(move || {
             chunk.sort_unstable_by(|a, b| (a.date, &a.activity_id).cmp(&(b.date, &b.activity_id)));

@@ -257,6 +257,19 @@ mod tests {
         wb.save_to_buffer().unwrap()
     }
 
+    /// `rows` of the template's example, row `r` with the id `a-{r}`,
+    /// each then changed by `edit`.
+    fn examples(rows: u32, edit: impl Fn(&mut rust_xlsxwriter::Worksheet, u32)) -> Vec<u8> {
+        header_and(|ws, row| {
+            if row > rows {
+                return false;
+            }
+            example(ws, row, &format!("a-{row}"));
+            edit(ws, row);
+            true
+        })
+    }
+
     /// The template's example row at `row`, `id` as its activity id.
     fn example(ws: &mut rust_xlsxwriter::Worksheet, row: u32, id: &str) {
         for (c, column) in COLUMNS.iter().enumerate() {
@@ -326,13 +339,8 @@ mod tests {
 
     #[test]
     fn a_formula_is_read_at_its_saved_value() {
-        let body = header_and(|ws, row| {
-            if row > 1 {
-                return false;
-            }
-            example(ws, row, "f-1");
+        let body = examples(1, |ws, row| {
             ws.write_formula(row, column("deltakere"), Formula::new("=5+3").set_result("8")).unwrap();
-            true
         });
         let rows = read(&body).unwrap();
         let record = rows[0].record.as_ref().unwrap();
@@ -341,15 +349,10 @@ mod tests {
 
     #[test]
     fn a_formula_without_a_saved_value_is_named() {
-        let body = header_and(|ws, row| {
-            if row > 2 {
-                return false;
-            }
-            example(ws, row, &format!("f-{row}"));
+        let body = examples(2, |ws, row| {
             if row == 2 {
                 ws.write_formula(row, column("deltakere"), "=5+3").unwrap();
             }
-            true
         });
         // As a program that writes formulas but never calculates them saves it.
         let uncalculated = rezip(&body, |name, bytes| {
@@ -372,13 +375,7 @@ mod tests {
 
     #[test]
     fn a_zip_bomb_is_refused_unopened() {
-        let body = header_and(|ws, row| {
-            if row > 1 {
-                return false;
-            }
-            example(ws, row, "z-1");
-            true
-        });
+        let body = examples(1, |_, _| {});
         // 8 MB of one byte packs to a few kilobytes.
         let bomb = rezip(
             &body,
