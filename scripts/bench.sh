@@ -11,7 +11,9 @@
 # workbook in the template's columns (shared/examples/import_file.rs), as
 # `activities import` does an upload, beside calamine alone reading the
 # workbook's cells (shared/examples/xlsx_read_floor.rs), the floor under a
-# workbook import. Last, it reads BENCH_DYNAMO_ROWS
+# workbook import, and SQLite alone inserting as many rows, made and
+# sorted beforehand, with and without the counting index
+# (shared/examples/sqlite_write_floor.rs), the floor under any import. Last, it reads BENCH_DYNAMO_ROWS
 # (10 000) activities from DynamoDB as an export does and as one Query
 # stream (shared/examples/dynamo_reads.rs), on moto and on dynalite (from
 # node_modules), whose Query, like DynamoDB's, costs what the page holds
@@ -31,7 +33,7 @@ trap 'rm -rf "$work"' EXIT
 
 "$PY" -c "import xlsxwriter" 2>/dev/null || "$PY" -m pip install --quiet --disable-pip-version-check "XlsxWriter==3.3.1"
 "$CARGO" build --release --locked --bin bufdir-exports
-"$CARGO" build --release --locked -p shared --example xlsx_floor --example import_file --example xlsx_read_floor --example dynamo_reads
+"$CARGO" build --release --locked -p shared --example xlsx_floor --example import_file --example xlsx_read_floor --example sqlite_write_floor --example dynamo_reads
 bin="$target/release/bufdir-exports"
 floor="$target/release/examples/xlsx_floor"
 import_file="$target/release/examples/import_file"
@@ -91,6 +93,11 @@ for fmt in jsonl xlsx; do
 done
 echo "bench: calamine alone reading the workbook's cells"
 read -r _ _ xlsx_read_floor < <("$target/release/examples/xlsx_read_floor" "$work/import.xlsx")
+echo "bench: SQLite alone inserting the rows, with and without the counting index"
+mkdir "$work/floor-db" "$work/floor-db-lean"
+read -r _ sqlite_floor < <("$target/release/examples/sqlite_write_floor" "$ROWS" "$work/floor-db/activities.sqlite3")
+read -r _ sqlite_floor_lean < <("$target/release/examples/sqlite_write_floor" "$ROWS" "$work/floor-db-lean/activities.sqlite3" without-counting-index)
+sqlite_floor_rate=$(rate "$sqlite_floor") sqlite_floor_lean_rate=$(rate "$sqlite_floor_lean")
 jsonl_rate=$(rate "$import_jsonl_wall") xlsx_rate=$(rate "$import_xlsx_wall") xlsx_floor_rate=$(rate "$xlsx_read_floor")
 import_jsonl_size=$(du -m "$work/import.jsonl" | cut -f1) import_xlsx_size=$(du -m "$work/import.xlsx" | cut -f1)
 
@@ -146,10 +153,14 @@ transaction that commits only if every row passed), once each:
 | JSON Lines | ${import_jsonl_size} MB | ${import_jsonl_wall} s | ${jsonl_rate} | ${import_jsonl_rss} MB |
 | workbook in the template's columns (.xlsx) | ${import_xlsx_size} MB | ${import_xlsx_wall} s | ${xlsx_rate} | ${import_xlsx_rss} MB |
 | the same workbook's cells read by calamine alone, nothing else (the floor under a workbook import) | ${import_xlsx_size} MB | ${xlsx_read_floor} s | ${xlsx_floor_rate} | |
+| SQLite alone inserting as many rows, made and sorted beforehand, into the same tables, one transaction (the floor under any import) | | ${sqlite_floor} s | ${sqlite_floor_rate} | |
+| the same without the counting index \`activities_by_date\` | | ${sqlite_floor_lean} s | ${sqlite_floor_lean_rate} | |
 
 | target | value | |
 |---|---|---|
 | JSON Lines import at least 100 000 rows/s | ${jsonl_rate} | $(verdict "$jsonl_rate" ">=" 100000) |
+| SQLite alone at least 100 000 rows/s (can any import here reach the aim?) | ${sqlite_floor_rate} | $(verdict "$sqlite_floor_rate" ">=" 100000) |
+| JSON Lines import against SQLite alone | $(ratio "$import_jsonl_wall" "$sqlite_floor")x | |
 | workbook import at least 30 000 rows/s | ${xlsx_rate} | $(verdict "$xlsx_rate" ">=" 30000) |
 | import peak RSS under 128 MB | ${import_jsonl_rss} / ${import_xlsx_rss} MB | $(verdict "$(( import_jsonl_rss > import_xlsx_rss ? import_jsonl_rss : import_xlsx_rss ))" "<=" 128) |
 
