@@ -258,6 +258,11 @@ impl FileStore for DiskFileStore {
             Err(e) => Err(io_err("read file size", e)),
         }
     }
+
+    /// A stored file is only ever replaced whole, by a rename.
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path_of(key).ok()
+    }
 }
 
 #[async_trait]

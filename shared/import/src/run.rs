@@ -37,7 +37,8 @@ pub struct ImportContext {
     pub activities: Arc<dyn ActivityStore>,
     /// Where uploaded files are.
     pub uploads: Arc<dyn FileStore>,
-    /// Scratch space for the upload's local copy.
+    /// Scratch space for a copy of the upload, when the store cannot
+    /// hand it over in place (`FileStore::local_path`).
     pub work_dir: PathBuf,
     /// How often progress is recorded (which renews the run's lease).
     pub progress_every: Duration,
@@ -124,13 +125,21 @@ pub async fn run_import(ctx: &ImportContext, id: &ImportId) -> Result<Ran, RunEr
         let message = format!("the file is {size} bytes, more than the {} allowed", job.max_upload_bytes);
         return finish_failed(ctx, job, "upload_too_large", message, Errors::none()).await;
     }
-    std::fs::create_dir_all(&ctx.work_dir).map_err(|e| RunError::Retryable(format!("working directory: {e}")))?;
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{id}-"))
-        .tempdir_in(&ctx.work_dir)
-        .map_err(|e| RunError::Retryable(format!("working directory: {e}")))?;
-    let local = work.path().join("upload");
-    ctx.uploads.fetch(&job.upload_key, &local).await?;
+    // Held until the import is over: a fetched copy goes with it.
+    let (local, _work) = match ctx.uploads.local_path(&job.upload_key) {
+        Some(path) => (path, None),
+        None => {
+            std::fs::create_dir_all(&ctx.work_dir)
+                .map_err(|e| RunError::Retryable(format!("working directory: {e}")))?;
+            let work = tempfile::Builder::new()
+                .prefix(&format!("{id}-"))
+                .tempdir_in(&ctx.work_dir)
+                .map_err(|e| RunError::Retryable(format!("working directory: {e}")))?;
+            let local = work.path().join("upload");
+            ctx.uploads.fetch(&job.upload_key, &local).await?;
+            (local, Some(work))
+        }
+    };
 
     info!(import_id = %id, org_id = %job.org_id, format = job.format.as_str(), "import checking rows");
     let (checked, written) = if ctx.activities.imports_atomically() {

@@ -223,6 +223,31 @@ async fn put_never_leaves_temporary_files_behind() {
     assert!(store.signed_url("../x", "x", Duration::from_secs(1)).await.is_err());
 }
 
+/// An import reads its upload where the store keeps it: that is safe only
+/// because a stored file is replaced whole, never changed under a reader.
+#[tokio::test]
+async fn a_stored_file_is_read_in_place_and_replaced_whole() {
+    use std::io::Read;
+    let (_tmp, dir) = data_dir();
+    let store = file_store(&dir);
+    let key = "org-a/imp-20260326-aaaaaa/upload/activities.jsonl";
+    let first = conformance::write_file(dir.tmp_dir().as_path(), "first", b"first file");
+    store.put(key, &first, "application/octet-stream").await.unwrap();
+    let path = store.local_path(key).unwrap();
+    assert_eq!(path, dir.files_dir().join(key));
+    let mut reading = std::fs::File::open(&path).unwrap();
+
+    let second = conformance::write_file(dir.tmp_dir().as_path(), "second", b"second");
+    store.put(key, &second, "application/octet-stream").await.unwrap();
+    let mut seen = String::new();
+    reading.read_to_string(&mut seen).unwrap();
+    assert_eq!(seen, "first file", "a reader keeps the file it opened");
+    assert_eq!(std::fs::read(store.local_path(key).unwrap()).unwrap(), b"second");
+
+    assert_eq!(store.local_path("../outside"), None);
+    assert_eq!(store.local_path(""), None);
+}
+
 fn submission(dir: &DataDir, key: &str, body: &[u8]) -> (Submission, std::path::PathBuf) {
     let path = conformance::write_file(dir.tmp_dir().as_path(), &format!("{key}.xlsx"), body);
     let s = Submission {
