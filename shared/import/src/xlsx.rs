@@ -80,6 +80,10 @@ enum Sent {
     Cells(Vec<(u64, Vec<CellValue>)>),
     Row(Row),
     Failed(FileError),
+    /// The whole sheet was read. Without it, a closed channel means the
+    /// thread died part way (calamine panics on some broken files), and
+    /// the rows so far must not pass for the whole file.
+    End,
 }
 
 /// Rows handed over at a time.
@@ -105,12 +109,19 @@ pub fn rows(path: &Path) -> Result<Rows, FileError> {
     std::thread::Builder::new()
         .name("xlsx-import".into())
         .spawn(move || {
-            if let Err(e) = read_sheet(&mut workbook, &sheet, &tx) {
-                let _ = tx.send(Sent::Failed(e));
-            }
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_sheet(&mut workbook, &sheet, &tx)));
+            let _ = tx.send(match read {
+                Ok(Ok(())) => Sent::End,
+                Ok(Err(e)) => Sent::Failed(e),
+                Err(_) => Sent::Failed(broken()),
+            });
         })
         .map_err(|e| FileError::new("unreadable_file", format!("reading thread: {e}")))?;
-    Ok(Box::new(SheetRows { rx, columns: Vec::new(), pending: Vec::new().into_iter() }))
+    Ok(Box::new(SheetRows { rx, columns: Vec::new(), pending: Vec::new().into_iter(), over: false }))
+}
+
+fn broken() -> FileError {
+    FileError::new("unreadable_file", "the workbook is damaged and cannot be read to the end")
 }
 
 /// The receiving side: each row's cells made into its record.
@@ -118,6 +129,8 @@ struct SheetRows {
     rx: Receiver<Sent>,
     columns: Vec<Option<&'static Column>>,
     pending: std::vec::IntoIter<(u64, Vec<CellValue>)>,
+    /// The end, or the failure, has been told.
+    over: bool,
 }
 
 impl Iterator for SheetRows {
@@ -128,11 +141,22 @@ impl Iterator for SheetRows {
             if let Some((line, cells)) = self.pending.next() {
                 return Some(Ok(record_of(line, &self.columns, cells)));
             }
-            match self.rx.recv().ok()? {
-                Sent::Columns(columns) => self.columns = columns,
-                Sent::Cells(batch) => self.pending = batch.into_iter(),
-                Sent::Row(row) => return Some(Ok(row)),
-                Sent::Failed(e) => return Some(Err(e)),
+            if self.over {
+                return None;
+            }
+            match self.rx.recv() {
+                Ok(Sent::Columns(columns)) => self.columns = columns,
+                Ok(Sent::Cells(batch)) => self.pending = batch.into_iter(),
+                Ok(Sent::Row(row)) => return Some(Ok(row)),
+                Ok(Sent::End) => self.over = true,
+                Ok(Sent::Failed(e)) => {
+                    self.over = true;
+                    return Some(Err(e));
+                }
+                Err(_) => {
+                    self.over = true;
+                    return Some(Err(broken()));
+                }
             }
         }
     }
@@ -371,6 +395,30 @@ mod tests {
             .collect();
         assert!(codes.contains(&(3, "formula_without_value")), "{codes:?}");
         assert!(rows.iter().any(|r| r.line == 2 && r.record.is_ok()), "the row without a formula is good");
+    }
+
+    #[test]
+    fn a_workbook_that_breaks_part_way_is_unreadable_not_shorter() {
+        // Its last row names a shared string that is not there: calamine
+        // panics on it, after whole batches of rows were handed over.
+        let body = examples(BATCH as u32 * 3 + 7, |_, _| {});
+        let broken = rezip(&body, |name, bytes| {
+            if !name.starts_with("xl/worksheets/") {
+                return bytes;
+            }
+            let xml = String::from_utf8(bytes).unwrap();
+            let at = xml.rfind("t=\"s\"><v>").unwrap() + "t=\"s\"><v>".len();
+            let end = at + xml[at..].find("</v>").unwrap();
+            format!("{}999999{}", &xml[..at], &xml[end..]).into_bytes()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upload.xlsx");
+        std::fs::write(&path, &broken).unwrap();
+        let rows: Vec<Result<Row, FileError>> = crate::read::open(ImportFormat::Xlsx, &path).unwrap().collect();
+        let (last, before) = rows.split_last().unwrap();
+        assert_eq!(last.as_ref().err().map(|e| e.code), Some("unreadable_file"));
+        assert!(before.iter().all(Result::is_ok));
+        assert!(before.len() < BATCH * 3 + 7, "the broken row is not among them");
     }
 
     #[test]

@@ -140,3 +140,62 @@ pub async fn a_bad_row_after_written_batches_leaves_nothing(b: &Backend) {
     assert_eq!(job.rows_written, 0);
     assert_eq!(b.stored(&org).await, sorted(earlier), "the earlier activities, and none of the file's");
 }
+
+/// The template's example row `rows` times (ids `{prefix}-{n}`, all on
+/// 2025-03-04), as a workbook.
+fn workbook(prefix: &str, rows: u32) -> Vec<u8> {
+    use shared::import::columns::COLUMNS;
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet().set_name(shared::import::xlsx::SHEET).unwrap();
+    for row in 0..=rows {
+        for (c, column) in COLUMNS.iter().enumerate() {
+            let value = match row {
+                0 => column.header.to_string(),
+                n if column.path == "activity_id" => format!("{prefix}-{n}"),
+                _ => column.example.to_string(),
+            };
+            ws.write_string(row, c as u16, value).unwrap();
+        }
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+/// `body` with the last shared-string cell of its sheet pointing past the
+/// workbook's strings, as a damaged file can: the reader breaks there.
+fn broken_at_the_end(body: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).unwrap();
+        let name = part.name().to_string();
+        let mut bytes = Vec::new();
+        part.read_to_end(&mut bytes).unwrap();
+        if name.starts_with("xl/worksheets/") {
+            let xml = String::from_utf8(bytes).unwrap();
+            let at = xml.rfind("t=\"s\"><v>").unwrap() + "t=\"s\"><v>".len();
+            let end = at + xml[at..].find("</v>").unwrap();
+            bytes = format!("{}999999{}", &xml[..at], &xml[end..]).into_bytes();
+        }
+        out.start_file(name.as_str(), zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(&bytes).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// A workbook that cannot be read to its end fails as unreadable, even
+/// after batches of its rows were written and with a period to replace:
+/// its rows so far are not taken for the whole file.
+pub async fn a_workbook_broken_part_way_changes_nothing(b: &Backend) {
+    let org = unique_org("broken-xlsx");
+    let job = b.import(&org, ImportFormat::Xlsx, None, &workbook("kept", 30)).await;
+    assert_eq!(job.status, ImportStatus::Completed, "{:?} {:?}", job.error_message, job.errors);
+    let before = b.stored(&org).await;
+    assert_eq!(before.len(), 30);
+
+    let broken = broken_at_the_end(&workbook("new", 2600));
+    let job = b.import(&org, ImportFormat::Xlsx, Some((2025, 2025)), &broken).await;
+    assert_eq!((job.status, job.error_code.as_deref()), (ImportStatus::Failed, Some("unreadable_file")));
+    assert_eq!((job.rows_written, job.rows_removed), (0, 0));
+    assert_eq!(b.stored(&org).await, before, "nothing written, nothing removed");
+}

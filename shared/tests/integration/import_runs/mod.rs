@@ -199,6 +199,7 @@ on_both_backends!(
     replace_period_removes_what_the_file_left_out,
     bad_rows_fail_the_import_and_write_nothing,
     a_bad_row_after_written_batches_leaves_nothing,
+    a_workbook_broken_part_way_changes_nothing,
     problems_past_the_kept_hundred_are_counted,
     a_redelivered_import_changes_nothing,
     a_claimed_import_is_left_alone_and_a_dead_run_taken_over,
