@@ -30,7 +30,7 @@ impl S3Attachments {
 
 /// A key that could climb out of the prefix names no attachment.
 fn plausible(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 900 && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+    crate::domain::is_attachment_key(key)
 }
 
 #[async_trait]

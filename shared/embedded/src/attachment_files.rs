@@ -18,12 +18,10 @@ impl DiskAttachments {
         DiskAttachments { root: root.into() }
     }
 
-    /// Keys are `/`-separated names; one that is empty, absolute, or has a
-    /// `.`, `..` or hidden segment names no file here (it could otherwise
-    /// reach outside the folder).
+    /// A key that is not an attachment key (`domain::is_attachment_key`:
+    /// one that could reach outside the folder, say) names no file here.
     fn path_of(&self, key: &str) -> Option<PathBuf> {
-        let fine = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains(['\\', '\0']);
-        (!key.is_empty() && key.len() <= 1024 && key.split('/').all(fine)).then(|| self.root.join(key))
+        crate::domain::is_attachment_key(key).then(|| self.root.join(key))
     }
 }
 

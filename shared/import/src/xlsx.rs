@@ -109,7 +109,8 @@ pub fn rows(path: &Path) -> Result<Rows, FileError> {
     std::thread::Builder::new()
         .name("xlsx-import".into())
         .spawn(move || {
-            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_sheet(&mut workbook, &sheet, &tx)));
+            let read =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_sheet(&mut workbook, &sheet, &tx)));
             let _ = tx.send(match read {
                 Ok(Ok(())) => Sent::End,
                 Ok(Err(e)) => Sent::Failed(e),

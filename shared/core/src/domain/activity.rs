@@ -96,8 +96,10 @@ pub struct ByGender {
 }
 
 impl ByGender {
-    pub fn sum(&self) -> u32 {
-        self.female + self.male + self.other + self.unknown
+    /// In 64 bits: each count may be as large as a u32 holds, and a sum
+    /// that wrapped could match `total` and pass.
+    pub fn sum(&self) -> u64 {
+        [self.female, self.male, self.other, self.unknown].iter().map(|&n| u64::from(n)).sum()
     }
 }
 
@@ -120,14 +122,12 @@ pub struct ByAge {
 }
 
 impl ByAge {
-    pub fn sum(&self) -> u32 {
-        self.age_0_5
-            + self.age_6_12
-            + self.age_13_17
-            + self.age_18_24
-            + self.age_25_66
-            + self.age_67_plus
-            + self.unknown
+    /// In 64 bits, as [`ByGender::sum`].
+    pub fn sum(&self) -> u64 {
+        [self.age_0_5, self.age_6_12, self.age_13_17, self.age_18_24, self.age_25_66, self.age_67_plus, self.unknown]
+            .iter()
+            .map(|&n| u64::from(n))
+            .sum()
     }
 }
 
@@ -160,6 +160,20 @@ pub struct Attachment {
 /// never bundle, another organisation's file.
 pub fn attachment_key_of(org_id: &str, key: &str) -> bool {
     key.strip_prefix(org_id).is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+}
+
+/// The longest attachment key: S3 allows 1 024 bytes with the store's prefix.
+pub const MAX_ATTACHMENT_KEY_BYTES: usize = 900;
+
+/// Whether `key` could name an attachment on every store: `/`-separated
+/// names, none empty, `.`, `..` or otherwise starting with a dot (a
+/// store's own temporary files do), and no control character or
+/// backslash. Any other key could leave the store's folder, or names a
+/// file no store hands back, so an activity naming it is refused when it
+/// is written, not when its report is made.
+pub fn is_attachment_key(key: &str) -> bool {
+    let name = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.chars().any(|c| c.is_control() || c == '\\');
+    !key.is_empty() && key.len() <= MAX_ATTACHMENT_KEY_BYTES && key.split('/').all(name)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -239,14 +253,14 @@ impl Activity {
                 format!("participants.new ({}) exceeds participants.total ({})", p.new, p.total),
             );
         }
-        if p.by_gender.sum() != p.total {
+        if p.by_gender.sum() != u64::from(p.total) {
             add(
                 "participants.by_gender",
                 "inconsistent_counts",
                 format!("participants.by_gender sums to {}, not total {}", p.by_gender.sum(), p.total),
             );
         }
-        if p.by_age.sum() != p.total {
+        if p.by_age.sum() != u64::from(p.total) {
             add(
                 "participants.by_age",
                 "inconsistent_counts",
@@ -275,6 +289,15 @@ impl Activity {
                     format!(
                         "attachments[{i}].key must start with the organisation's id and a slash ({}/...)",
                         self.org_id
+                    ),
+                );
+            } else if !is_attachment_key(&a.key) {
+                add(
+                    "attachments",
+                    "invalid_value",
+                    format!(
+                        "attachments[{i}].key must be names between slashes, none empty or starting with '.', \
+                         without control characters or '\\', at most {MAX_ATTACHMENT_KEY_BYTES} bytes"
                     ),
                 );
             }
@@ -335,6 +358,38 @@ mod tests {
         a.kommunenummer = "301".into();
         let p = a.problems();
         assert_eq!(p.len(), 4, "{p:?}");
+    }
+
+    #[test]
+    fn counts_that_add_up_only_by_wrapping_around_do_not_add_up() {
+        let mut a = sample();
+        let total = a.participants.total;
+        a.participants.by_gender = ByGender { female: u32::MAX, male: total + 1, other: 0, unknown: 0 };
+        a.participants.by_age = ByAge { age_0_5: u32::MAX, unknown: total + 1, ..ByAge::default() };
+        let fields: Vec<&str> = a.problems().iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["participants.by_gender", "participants.by_age"]);
+        assert!(a.problems()[0].message.contains(&(u64::from(u32::MAX) + u64::from(total) + 1).to_string()));
+    }
+
+    #[test]
+    fn an_attachment_key_no_store_could_hold_is_refused() {
+        let named = |key: &str| {
+            let mut a = sample();
+            a.attachments =
+                vec![Attachment { name: "liste.pdf".into(), content_type: "application/pdf".into(), key: key.into() }];
+            a.problems().into_iter().map(|p| (p.field, p.code)).collect::<Vec<_>>()
+        };
+        let org = sample().org_id;
+        assert_eq!(named(&format!("{org}/att-1/liste.pdf")), []);
+        assert_eq!(named(&format!("{org}/att-1/oppmøteliste %2e.pdf")), [], "any other character is a name's");
+        let long = format!("{org}/{}", "x".repeat(MAX_ATTACHMENT_KEY_BYTES));
+        for bad in
+            ["/../org-other/att-1/x.pdf", "/../../../../etc/passwd", "/\u{0}", "/a//b", "/.hidden", "/a\\b", "/a\n"]
+        {
+            assert_eq!(named(&format!("{org}{bad}")), [("attachments", "invalid_value")], "{bad}");
+        }
+        assert_eq!(named(&long), [("attachments", "invalid_value")]);
+        assert_eq!(named("org-other/att-1/x.pdf"), [("attachments", "other_organisation")]);
     }
 
     #[test]
