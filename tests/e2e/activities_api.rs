@@ -101,6 +101,47 @@ async fn a_put_is_all_or_nothing_and_the_list_pages_through_what_a_report_counts
     }
 }
 
+/// What a careless or hostile client sends: counts that add up only when
+/// wrapped around in 32 bits, an attachment key climbing out of the
+/// organisation's folder, and an activity of thousands of long unknown
+/// field names. Each is refused, nothing is stored, and the answer stays
+/// small however large the problems.
+#[tokio::test]
+async fn strange_activities_are_refused_with_a_bounded_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = token(dir.path(), &["org-a"]);
+
+    let mut wrapped = activity("w-1", "2025-03-04", 90);
+    wrapped["participants"]["by_gender"] = json!({"female": 4294967295u64, "male": 4, "other": 0, "unknown": 0});
+    let mut climbing = activity("w-2", "2025-03-04", 90);
+    climbing["attachments"] =
+        json!([{"name": "x.pdf", "content_type": "application/pdf", "key": "org-a/../org-b/att-1/x.pdf"}]);
+    let (status, problem) = put(&server, &token, vec![wrapped, climbing]).await;
+    assert_eq!((status, problem["code"].as_str()), (422, Some("validation_failed")), "{problem}");
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"activities[0].participants.by_gender"), "{fields:?}");
+    assert!(fields.contains(&"activities[1].attachments"), "{fields:?}");
+
+    let mut noisy = activity("w-3", "2025-03-04", 90);
+    for i in 0..2000 {
+        noisy[format!("{i:04}-{}", "x".repeat(500))] = json!(1);
+    }
+    let sent = serde_json::to_vec(&json!({"activities": [noisy]})).unwrap().len();
+    let (status, headers, problem) =
+        server.call(Method::PUT, ACTIVITIES, Some(&token), Some(json!({"activities": [noisy]}))).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+    let errors = problem["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 101, "the first hundred and how many more");
+    assert!(errors[100]["message"].as_str().unwrap().contains("1900 more"), "{}", errors[100]);
+    let answered = problem.to_string().len();
+    assert!(answered < 64 * 1024 && answered < sent / 10, "{answered} bytes answered to {sent} sent");
+
+    assert!(server.activities(&token, "org-a", "2025-01-01", "2025-12-31").await.is_empty(), "nothing stored");
+}
+
 #[tokio::test]
 async fn delete_and_scoping() {
     let dir = tempfile::tempdir().unwrap();

@@ -256,7 +256,10 @@ fn check_object(fields: &[Field], record: &Map<String, Value>, at: &At<'_>, out:
     let mut unknown = Vec::new();
     for name in record.keys() {
         if !fields.iter().any(|f| f.name == name) {
-            let field = At::Field(at, name).path();
+            // A name is shown as far as a real one could go: a key of a
+            // megabyte would otherwise come back twice in every answer.
+            let shortened = shortened(name);
+            let field = At::Field(at, &shortened).path();
             let message = if matches!(at, At::Root) {
                 format!("{field} is not a field of an activity (no names, birth dates or diagnoses are kept)")
             } else {
@@ -321,6 +324,16 @@ fn check_value(kind: &Kind, value: &Value, at: &At<'_>, out: &mut Vec<ShapeError
 
 /// A value as a message shows it: short, and a string's content only in
 /// part (a field can hold anything a client sent).
+/// The longest unknown field name shown whole.
+const MAX_NAME_SHOWN: usize = 64;
+
+fn shortened(name: &str) -> String {
+    match name.char_indices().nth(MAX_NAME_SHOWN) {
+        Some((end, _)) => format!("{}...", &name[..end]),
+        None => name.to_string(),
+    }
+}
+
 fn shown(value: &Value) -> String {
     match value {
         Value::String(s) if s.chars().count() > 40 => format!("{:?}...", s.chars().take(40).collect::<String>()),

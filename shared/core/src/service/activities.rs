@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::ServiceError;
 use super::access::acting_for;
 use crate::domain::{
-    Activity, ActivityType, Caller, Checker, FieldError, NotCountedReason, find_profile, known_profiles,
+    Activity, ActivityType, Caller, Checker, FieldError, MAX_KEPT_ERRORS, NotCountedReason, find_profile, known_profiles,
 };
 use crate::ports::{ActivityQuery, ActivityStore, AttachmentUploads, OrganisationStore, Stored};
 
@@ -110,6 +110,13 @@ impl ActivityService {
             }
         }
         if !errors.is_empty() {
+            // As an import keeps its first hundred: a request of a few
+            // hundred kilobytes could otherwise be answered with megabytes.
+            if errors.len() > MAX_KEPT_ERRORS {
+                let more = errors.len() - MAX_KEPT_ERRORS;
+                errors.truncate(MAX_KEPT_ERRORS);
+                errors.push(FieldError::new("activities", format!("and {more} more problems, not listed")));
+            }
             return Err(ServiceError::Validation(errors));
         }
         let ids: Vec<String> = good.iter().map(|a| a.activity_id.clone()).collect();
