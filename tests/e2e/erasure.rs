@@ -140,19 +140,15 @@ async fn erasing_an_organisation_leaves_nothing_of_it_and_everything_of_another(
     assert!(traces.is_empty(), "{traces:#?}");
 
     // A file sent afterwards to a link handed out before: the local server
-    // removes it at once, as no import will read it (on AWS the bucket's
-    // lifecycle rule does, after 2 days).
+    // refuses it, as no import will read it (S3 takes it, and the bucket's
+    // lifecycle rule removes it after 2 days).
     let (status, text) = server.upload(&late_import, b"{}\n".to_vec()).await;
-    assert!((200..300).contains(&status), "{status} {text}");
     if server_signs_links() {
-        for _ in 0..50 {
-            traces = traces_of(data, LEAVING).await;
-            if traces.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert!(traces.is_empty(), "the late upload stayed: {traces:#?}");
+        assert_eq!(status, 403, "the import is gone: {text}");
+        assert!(text.contains("upload_link_invalid"), "{text}");
+        assert!(traces_of(data, LEAVING).await.is_empty(), "nothing of the late upload stays");
+    } else {
+        assert!((200..300).contains(&status), "{status} {text}");
     }
 
     // The other organisation keeps everything.

@@ -167,6 +167,13 @@ async fn uploads_are_refused_when_too_large_repeated_or_late_and_unsent_files_ex
     }
     let done = server.wait_import(&token, once["import_id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "completed", "{done}");
+    if backend() == Backend::Embedded {
+        // Read and removed, the file is gone from the store: the link
+        // still takes no other.
+        let (status, text) = server.upload(&once, csv(&[csv_row("o-3", "04.03.2025", 90)])).await;
+        assert_eq!(status, 409, "a link takes one file, also after its import: {text}");
+        assert!(text.contains("already_uploaded"), "{text}");
+    }
 
     let never = server.create_import(&token, json!({"format": "csv"})).await;
     let expired = server.wait_import(&token, never["import_id"].as_str().unwrap()).await;

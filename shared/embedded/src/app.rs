@@ -12,7 +12,7 @@ use super::{
 };
 use crate::http::ApiState;
 use crate::http::uploads::UploadListener;
-use crate::ports::AttachmentUploads;
+use crate::ports::{AttachmentUploads, UploadRefused};
 use crate::ports::{BufdirSubmitter, EventPublisher};
 use crate::service::{
     ActivityService, AttachmentService, ErasurePorts, ErasureService, ExportService, FanOutPublisher, ImportPorts,
@@ -278,6 +278,14 @@ pub struct StartImport(pub Arc<ImportService>);
 
 #[async_trait::async_trait]
 impl UploadListener for StartImport {
+    async fn refuses(&self, key: &str) -> Option<UploadRefused> {
+        self.0.upload_refused(key).await.unwrap_or_else(|e| {
+            // The store still refuses a second file for a key it holds.
+            tracing::warn!(error = %e, "an upload's import could not be looked up; the file is taken");
+            None
+        })
+    }
+
     async fn uploaded(&self, key: &str) {
         if let Err(e) = self.0.uploaded(key).await {
             tracing::warn!(error = %e, "an uploaded import was not started; the next sweep starts it");

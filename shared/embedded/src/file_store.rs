@@ -267,12 +267,7 @@ impl FileStore for DiskFileStore {
 
 #[async_trait]
 impl SignedUploads for DiskFileStore {
-    async fn accept_upload(
-        &self,
-        link: SignedUploadLink<'_>,
-        mut body: UploadBody,
-        now_unix: i64,
-    ) -> Result<u64, UploadRefused> {
+    fn check_upload(&self, link: SignedUploadLink<'_>, now_unix: i64) -> Result<(), UploadRefused> {
         let path = self.path_of(link.key).map_err(|_| UploadRefused::Link)?;
         let sig = hex::decode(link.sig).map_err(|_| UploadRefused::Link)?;
         self.upload_mac(link.key, link.expires, link.max_bytes).verify_slice(&sig).map_err(|_| UploadRefused::Link)?;
@@ -282,6 +277,17 @@ impl SignedUploads for DiskFileStore {
         if path.exists() {
             return Err(UploadRefused::AlreadyUploaded);
         }
+        Ok(())
+    }
+
+    async fn accept_upload(
+        &self,
+        link: SignedUploadLink<'_>,
+        mut body: UploadBody,
+        now_unix: i64,
+    ) -> Result<u64, UploadRefused> {
+        self.check_upload(link, now_unix)?;
+        let path = self.path_of(link.key).map_err(|_| UploadRefused::Link)?;
         let folder = path.parent().expect("a key always has a folder under the root").to_path_buf();
         let store_err = |e: io::Error| UploadRefused::Store(e.to_string());
         tokio::fs::create_dir_all(&folder).await.map_err(store_err)?;

@@ -1,6 +1,7 @@
 //! Uploads to the local server: the upload links a store hands out point
 //! here (`PUT /{route}/{key}`). As with an S3 presigned POST, the link's
-//! signature is the authorisation, it works once, and the size it names
+//! signature is the authorisation, it works once (also after its import
+//! read the file and removed it), and the size it names
 //! is enforced while the body arrives: a larger file is never stored.
 
 use std::sync::Arc;
@@ -17,9 +18,14 @@ use serde::{Deserialize, Serialize};
 use super::problem::{ApiError, ProblemBody};
 use crate::ports::{SignedUploadLink, SignedUploads, UploadRefused};
 
-/// Told of every file that arrived (the import service starts its import).
+/// Asked before a file is taken, told of every file that arrived (the
+/// import service starts its import).
 #[async_trait]
 pub trait UploadListener: Send + Sync {
+    /// Why a genuine link's file is not wanted any more (its import
+    /// already had its file, which was read and removed), if it is not.
+    async fn refuses(&self, key: &str) -> Option<UploadRefused>;
+
     async fn uploaded(&self, key: &str);
 }
 
@@ -53,7 +59,8 @@ fn refused(e: UploadRefused) -> ApiError {
             StatusCode::FORBIDDEN,
             "upload_link_invalid",
             "Upload link not valid",
-            "The upload link is invalid or has expired; GET the import again for a fresh one.",
+            "The upload link is invalid or has expired. GET the import for a fresh link while it awaits its file; \
+             once it has expired, make a new import.",
         ),
         UploadRefused::TooLarge(max) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -110,6 +117,13 @@ pub(super) async fn upload(
 ) -> Result<(StatusCode, Json<UploadedBody>), ApiError> {
     let (Ok(Path(key)), Ok(Query(params))) = (key, params) else { return Err(refused(UploadRefused::Link)) };
     let link = SignedUploadLink { key: &key, expires: params.expires, max_bytes: params.max, sig: &params.sig };
+    // Only a genuine link learns what became of its import.
+    uploads.store.check_upload(link, chrono::Utc::now().timestamp()).map_err(refused)?;
+    if let Some(listener) = &uploads.listener
+        && let Some(refusal) = listener.refuses(&key).await
+    {
+        return Err(refused(refusal));
+    }
     let stream = body.into_data_stream().map_ok(|b| b.to_vec()).map_err(std::io::Error::other);
     let size =
         uploads.store.accept_upload(link, Box::pin(stream), chrono::Utc::now().timestamp()).await.map_err(refused)?;

@@ -156,6 +156,10 @@ pub type UploadBody = futures::stream::BoxStream<'static, Result<Vec<u8>, std::i
 /// itself (the local server's `/uploads/...`); S3 takes its uploads itself.
 #[async_trait]
 pub trait SignedUploads: Send + Sync {
+    /// Whether the link is genuine, unexpired and unused, before any of
+    /// the body is read.
+    fn check_upload(&self, link: SignedUploadLink<'_>, now_unix: i64) -> Result<(), UploadRefused>;
+
     /// Stores `body` at the link's key if the link is genuine, unexpired and
     /// unused and the body within its size; returns the size stored.
     async fn accept_upload(

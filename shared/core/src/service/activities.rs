@@ -10,7 +10,8 @@ use serde_json::Value;
 use super::ServiceError;
 use super::access::acting_for;
 use crate::domain::{
-    Activity, ActivityType, Caller, Checker, FieldError, MAX_KEPT_ERRORS, NotCountedReason, find_profile, known_profiles,
+    Activity, ActivityType, Caller, Checker, FieldError, MAX_KEPT_ERRORS, NotCountedReason, find_profile,
+    known_profiles,
 };
 use crate::ports::{ActivityQuery, ActivityStore, AttachmentUploads, OrganisationStore, Stored};
 

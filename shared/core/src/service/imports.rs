@@ -16,7 +16,8 @@ use super::access::acting_for;
 use super::idempotency::{IdempotencyKey, KEY_TTL_HOURS};
 use crate::domain::{Caller, CreateImportRequest, ImportId, ImportJob, ImportMove, ImportStatus, ValidImportRequest};
 use crate::ports::{
-    FileStore, ImportKey, ImportKeyed, ImportPage, ImportQuery, ImportStore, PortError, PortResult, UploadTarget,
+    FileStore, ImportKey, ImportKeyed, ImportPage, ImportQuery, ImportStore, PortError, PortResult, UploadRefused,
+    UploadTarget,
 };
 
 /// Runs an import once its file is there: the in-process runner locally;
@@ -218,7 +219,7 @@ impl ImportService {
     }
 
     pub async fn get(&self, caller: &Caller, id: &ImportId) -> Result<ImportView, ServiceError> {
-        let job = self.load(caller, id).await?;
+        let job = self.expired_if_due(self.load(caller, id).await?, Utc::now()).await?;
         let upload = self.live_upload(&job).await?;
         Ok(ImportView { job, upload, replayed: false })
     }
@@ -230,7 +231,58 @@ impl ImportService {
         page: u32,
         limit: u32,
     ) -> Result<ImportPage, ServiceError> {
-        Ok(self.ports.imports.list_imports(&ImportQuery { scope: caller.scope.clone(), status, page, limit }).await?)
+        let mut page =
+            self.ports.imports.list_imports(&ImportQuery { scope: caller.scope.clone(), status, page, limit }).await?;
+        let now = Utc::now();
+        let mut shown = Vec::with_capacity(page.imports.len());
+        for job in page.imports {
+            let job = self.expired_if_due(job, now).await?;
+            // One that expired just now no longer has the status asked for.
+            if status.is_none_or(|s| s == job.status) {
+                shown.push(job);
+            }
+        }
+        page.imports = shown;
+        Ok(page)
+    }
+
+    /// An import whose upload window closed with no file is expired when
+    /// it is looked at, not only at the next sweep: a client polling it
+    /// sees `expired` as soon as its link stops working.
+    async fn expired_if_due(&self, job: ImportJob, now: chrono::DateTime<Utc>) -> Result<ImportJob, ServiceError> {
+        if job.status != ImportStatus::AwaitingUpload
+            || job.upload_expires_at > now
+            || self.ports.uploads.size_of(&job.upload_key).await?.is_some()
+        {
+            return Ok(job);
+        }
+        let mut next = job.clone();
+        if next.apply(ImportMove::Expire, now).is_err() {
+            return Ok(job);
+        }
+        next.error_code = Some("upload_expired".into());
+        next.error_message = Some("no file was uploaded before the upload link expired".into());
+        next.version = job.version + 1;
+        match self.ports.imports.update_import(&next, job.version).await {
+            Ok(()) => Ok(next),
+            // Changed meanwhile (the sweep expired it, or its file came):
+            // as it is now.
+            Err(PortError::Conflict) => Ok(self.ports.imports.get_import(&job.import_id).await?.unwrap_or(job)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Why a file for `key` is not wanted, if it is not: its import
+    /// already had its file (which is removed once read, so the store
+    /// alone would take a second), or the import is gone.
+    pub async fn upload_refused(&self, key: &str) -> Result<Option<UploadRefused>, ServiceError> {
+        let Some(id) = import_of_upload(key) else { return Ok(None) };
+        Ok(match self.ports.imports.get_import(&id).await? {
+            Some(job) if job.status == ImportStatus::AwaitingUpload => None,
+            Some(job) if job.status == ImportStatus::Expired => Some(UploadRefused::Link),
+            Some(_) => Some(UploadRefused::AlreadyUploaded),
+            None => Some(UploadRefused::Link),
+        })
     }
 
     /// A file arrived at `key` in the upload store: start its import.
@@ -255,20 +307,14 @@ impl ImportService {
     pub async fn sweep(&self, now: chrono::DateTime<Utc>) -> Result<(usize, usize), ServiceError> {
         let (mut expired, mut restarted) = (0, 0);
         for job in self.ports.imports.unfinished_imports().await? {
+            // Unfinished when listed: expired means it expired just now.
+            let job = self.expired_if_due(job, now).await?;
+            if job.status == ImportStatus::Expired {
+                expired += 1;
+                continue;
+            }
             let arrived = self.ports.uploads.size_of(&job.upload_key).await?.is_some();
-            if job.status == ImportStatus::AwaitingUpload && !arrived && job.upload_expires_at <= now {
-                let mut next = job.clone();
-                if next.apply(ImportMove::Expire, now).is_ok() {
-                    next.error_code = Some("upload_expired".into());
-                    next.error_message = Some("no file was uploaded before the upload link expired".into());
-                    next.version = job.version + 1;
-                    match self.ports.imports.update_import(&next, job.version).await {
-                        Ok(()) => expired += 1,
-                        Err(PortError::Conflict) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            } else if arrived && !job.is_claimed(now) {
+            if arrived && !job.is_claimed(now) {
                 if let Err(e) = self.ports.runner.start(&job.import_id).await {
                     warn!(import_id = %job.import_id, error = %e, "import not started again");
                 } else {

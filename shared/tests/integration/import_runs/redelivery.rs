@@ -127,6 +127,15 @@ pub async fn an_upload_that_never_arrives_expires(b: &Backend) {
     assert_eq!(b.get(&short.import_id).await, expired);
     assert_eq!(b.ctx.uploads.size_of(&short.upload_key).await.unwrap(), None, "and not kept");
 
+    // one looked at after its deadline is expired then, before any sweep
+    let polled = b.create(&hasty, &org, None).await;
+    tokio::time::sleep(StdDuration::from_millis(20)).await;
+    let view = b.service.get(&Caller::operator(), &polled.import_id).await.unwrap();
+    assert_eq!((view.job.status, view.job.error_code.as_deref()), (ImportStatus::Expired, Some("upload_expired")));
+    assert!(view.upload.is_none());
+    assert_eq!(b.get(&polled.import_id).await, view.job, "and stays so");
+    assert_eq!(b.service.sweep(Utc::now()).await.unwrap(), (0, 0), "nothing left for the sweep");
+
     // once the hour is over the other one expires; after that there is nothing to do
     assert_eq!(b.service.sweep(waiting.upload_expires_at - Duration::seconds(1)).await.unwrap(), (0, 0));
     assert_eq!(b.service.sweep(waiting.upload_expires_at).await.unwrap(), (1, 0));
