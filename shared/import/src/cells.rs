@@ -219,6 +219,18 @@ mod tests {
     }
 
     #[test]
+    fn yes_and_no_as_docs_activities_md_lists_them() {
+        for (yes, no) in [("ja", "nei"), ("J", "N"), ("yes", "no"), ("TRUE", "FALSE"), ("sann", "usann"), ("1", "0")] {
+            assert_eq!(cell("i_norge", yes).unwrap(), Some(json!(true)), "{yes}");
+            assert_eq!(cell("i_norge", no).unwrap(), Some(json!(false)), "{no}");
+        }
+        assert_eq!(cell("i_norge", "x").unwrap(), Some(json!(true)));
+        for other in ["kanskje", "2", "ja nei"] {
+            assert!(cell("i_norge", other).is_err(), "{other}");
+        }
+    }
+
+    #[test]
     fn cells_are_read_as_people_type_them() {
         assert_eq!(cell("dato", "04.03.2025").unwrap(), Some(json!("2025-03-04")));
         assert_eq!(cell("dato", "2025-03-04").unwrap(), Some(json!("2025-03-04")));

@@ -224,10 +224,17 @@ fn csv_rows(file: File) -> Result<Rows, FileError> {
     // The header decides the separator; it is read here and handed back
     // to the CSV reader in front of the rest.
     let mut first = Vec::new();
-    let (_, whole) = read_line_bounded(&mut input, &mut first, MAX_LINE_BYTES)
-        .map_err(|e| FileError::new("unreadable_file", format!("the upload cannot be read: {e}")))?;
+    let too_long = || FileError::new("line_too_long", format!("the header line is longer than {MAX_LINE_BYTES} bytes"));
+    let (_, whole) = read_line_bounded(&mut input, &mut first, MAX_LINE_BYTES).map_err(|e| {
+        // LineLimit's refusal, before the bounded read sees the end of the line.
+        if e.kind() == io::ErrorKind::InvalidData {
+            too_long()
+        } else {
+            FileError::new("unreadable_file", format!("the upload cannot be read: {e}"))
+        }
+    })?;
     if !whole {
-        return Err(FileError::new("line_too_long", "the header line is too long"));
+        return Err(too_long());
     }
     let header = std::str::from_utf8(&first)
         .map_err(|_| FileError::new("invalid_utf8", "the file is not UTF-8 text: save it as \"CSV UTF-8\""))?;
@@ -338,6 +345,11 @@ mod tests {
         long.push_str(&"x".repeat(MAX_LINE_BYTES + 10));
         let rows = rows_of(ImportFormat::Csv, long.as_bytes());
         assert_eq!(rows.err().unwrap().code, "line_too_long");
+        // The header itself, with and without a line after it.
+        for after in ["", "\nakt-1;04.03.2025\n"] {
+            let header = format!("aktivitet_id;{}{after}", "x".repeat(MAX_LINE_BYTES + 10));
+            assert_eq!(rows_of(ImportFormat::Csv, header.as_bytes()).err().unwrap().code, "line_too_long");
+        }
     }
 
     #[test]
