@@ -156,6 +156,12 @@ async fn delete_and_scoping() {
     assert_eq!((status, problem["code"].as_str()), (403, Some("organisation_forbidden")), "{problem}");
     let (status, _, problem) = server.call(Method::DELETE, &format!("{ACTIVITIES}/d-1"), Some(&both), None).await;
     assert_eq!(status, 422, "which organisation is ambiguous: {problem}");
+    for named in ["", "org%20a", "org-a%2F..", "%C3%B8rg"] {
+        let (status, _, problem) =
+            server.call(Method::DELETE, &format!("{ACTIVITIES}/d-1?org_id={named}"), Some(&a), None).await;
+        assert_eq!((status, problem["code"].as_str()), (422, Some("validation_failed")), "{named:?}: {problem}");
+        assert_eq!(problem["title"], "Invalid request");
+    }
     let (status, _, problem) = server
         .call(
             Method::PUT,

@@ -145,7 +145,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Validation(errors) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
-                "Invalid export request",
+                "Invalid request",
                 "One or more fields are invalid; see errors.",
             )
             .with_errors(errors),
@@ -153,7 +153,7 @@ impl From<ServiceError> for ApiError {
                 StatusCode::FORBIDDEN,
                 "organisation_forbidden",
                 "Organisation not allowed",
-                format!("Your token does not allow exports for organisation {org}."),
+                format!("Your token does not allow acting for organisation {org}."),
             ),
             ServiceError::NotFound => ApiError::export_not_found(),
             ServiceError::InvalidTransition(refused) => ApiError::new(

@@ -72,7 +72,7 @@ fn refused(e: UploadRefused) -> ApiError {
             StatusCode::CONFLICT,
             "already_uploaded",
             "Already uploaded",
-            "A file was already uploaded with this link; make a new import to send another.",
+            "A file was already uploaded with this link; ask for a new link (a new import or attachment) to send another.",
         ),
         UploadRefused::Store(reason) => {
             tracing::warn!(reason = %reason, "upload not stored");

@@ -3,11 +3,16 @@
 //! The one rule every endpoint that takes an organisation uses.
 
 use super::ServiceError;
-use crate::domain::{Caller, FieldError};
+use crate::domain::{Caller, FieldError, OrgId};
 
 pub fn acting_for(caller: &Caller, requested: Option<String>) -> Result<String, ServiceError> {
     let org_id = match (requested, caller.sole_org()) {
-        (Some(org), _) => org,
+        // One that could be no organisation's id (`?org_id=`, say) is a
+        // mistake in the request, not a question of access.
+        (Some(org), _) => match OrgId::parse(&org) {
+            Ok(_) => org,
+            Err(e) => return Err(ServiceError::Validation(vec![FieldError::new("org_id", e.to_string())])),
+        },
         (None, Some(org)) => org.to_string(),
         (None, None) => {
             return Err(ServiceError::Validation(vec![FieldError::new(
