@@ -167,9 +167,9 @@ pub struct ActivityPageBody {
     ),
     responses(
         (status = 200, description = "One page.", body = ActivityPageBody),
-        (status = 400, description = "`invalid_query`.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 400, description = "`invalid_query` (a parameter, an unknown profile, a cursor not given out for this organisation, period and types).", content_type = "application/problem+json", body = ProblemBody),
         (status = 403, description = "`organisation_forbidden`.", content_type = "application/problem+json", body = ProblemBody),
-        (status = 422, description = "`validation_failed` (unknown profile, a cursor not from this API, no organisation named).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 422, description = "`validation_failed` (no organisation named, or an `org_id` no organisation has).", content_type = "application/problem+json", body = ProblemBody),
     )
 )]
 pub async fn list_activities(

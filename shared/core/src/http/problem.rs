@@ -149,6 +149,7 @@ impl From<ServiceError> for ApiError {
                 "One or more fields are invalid; see errors.",
             )
             .with_errors(errors),
+            ServiceError::InvalidQuery(errors) => ApiError::invalid_query(errors),
             ServiceError::Forbidden(org) => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "organisation_forbidden",

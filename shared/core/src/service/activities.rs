@@ -44,14 +44,27 @@ pub struct ActivityPage {
 }
 
 /// A position between two activities in report order, opaque to callers.
-fn cursor_of(a: &Activity) -> String {
-    hex::encode(format!("{}\n{}", a.date, a.activity_id))
+/// Where the next page starts (after `a`), for this query only: a cursor
+/// carries a digest of the query it was given for, so one used with
+/// another period, type filter or organisation is refused rather than
+/// quietly starting somewhere else.
+fn cursor_of(a: &Activity, query: &ActivityQuery) -> String {
+    hex::encode(format!("{}\n{}\n{}", a.date, query_digest(query), a.activity_id))
 }
 
-fn parse_cursor(s: &str) -> Option<(NaiveDate, String)> {
+fn parse_cursor(s: &str, query: &ActivityQuery) -> Option<(NaiveDate, String)> {
     let text = String::from_utf8(hex::decode(s).ok()?).ok()?;
-    let (date, id) = text.split_once('\n')?;
+    let (date, rest) = text.split_once('\n')?;
+    let (digest, id) = rest.split_once('\n')?;
+    (digest == query_digest(query)).then_some(())?;
     Some((date.parse().ok()?, id.to_string()))
+}
+
+fn query_digest(query: &ActivityQuery) -> String {
+    use sha2::{Digest, Sha256};
+    let types: Vec<&str> = query.types.iter().map(|t| t.as_str()).collect();
+    let digest = Sha256::digest(format!("{}\n{}\n{}\n{}", query.org_id, query.from, query.to, types.join(",")));
+    hex::encode(&digest[..8])
 }
 
 pub struct PageRequest {
@@ -146,21 +159,24 @@ impl ActivityService {
                 .unwrap_or_else(|| crate::domain::DEFAULT_PROFILE.to_string()),
         };
         let profile = find_profile(&profile_name).ok_or_else(|| {
-            ServiceError::Validation(vec![FieldError::new(
+            ServiceError::InvalidQuery(vec![FieldError::new(
                 "profile",
                 format!("unknown report profile {profile_name:?}; known: {}", known_profiles().join(", ")),
             )])
         })?;
+        let query = ActivityQuery { org_id: org_id.clone(), from: request.from, to: request.to, types: request.types };
         let after = match request.cursor.as_deref() {
             None => None,
-            Some(c) => Some(parse_cursor(c).ok_or_else(|| {
-                ServiceError::Validation(vec![FieldError::new("cursor", "is not a cursor this API gave out")])
+            Some(c) => Some(parse_cursor(c, &query).ok_or_else(|| {
+                ServiceError::InvalidQuery(vec![FieldError::new(
+                    "cursor",
+                    "is not a cursor this API gave out for this query (the same organisation, period and types)",
+                )])
             })?),
         };
-        let query = ActivityQuery { org_id: org_id.clone(), from: request.from, to: request.to, types: request.types };
         let limit = request.limit.clamp(1, MAX_PAGE);
         let rows = self.activities.activity_page(&query, after, limit).await?;
-        let next_cursor = (rows.len() as u32 == limit).then(|| rows.last().map(cursor_of)).flatten();
+        let next_cursor = (rows.len() as u32 == limit).then(|| rows.last().map(|a| cursor_of(a, &query))).flatten();
         let activities = rows
             .into_iter()
             .map(|a| {
@@ -179,10 +195,26 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_strangers() {
         let a = crate::domain::fixtures::activity();
-        let c = cursor_of(&a);
-        assert_eq!(parse_cursor(&c), Some((a.date, a.activity_id.clone())));
-        for bad in ["", "zz", "00", &hex::encode("2025-13-01\nx")] {
-            assert_eq!(parse_cursor(bad), None, "{bad}");
+        let year = |y: i32| ActivityQuery {
+            org_id: a.org_id.clone(),
+            from: NaiveDate::from_ymd_opt(y, 1, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(y, 12, 31).unwrap(),
+            types: vec![],
+        };
+        let query = year(2025);
+        let c = cursor_of(&a, &query);
+        assert_eq!(parse_cursor(&c, &query), Some((a.date, a.activity_id.clone())));
+        let digest = query_digest(&query);
+        for bad in ["", "zz", "00", &hex::encode(format!("2025-13-01\n{digest}\nx")), &hex::encode("2025-03-04\nx")] {
+            assert_eq!(parse_cursor(bad, &query), None, "{bad}");
+        }
+        let others = [
+            year(2024),
+            ActivityQuery { org_id: "org-other".into(), ..query.clone() },
+            ActivityQuery { types: vec![ActivityType::GroupSession], ..query.clone() },
+        ];
+        for other in others {
+            assert_eq!(parse_cursor(&c, &other), None, "{other:?}");
         }
     }
 }

@@ -7,6 +7,9 @@ use crate::ports::PortError;
 pub enum ServiceError {
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
+    /// A query parameter is invalid (400, as the handler's own checks).
+    #[error("the query is invalid")]
+    InvalidQuery(Vec<FieldError>),
     /// The caller may not act for this organisation.
     #[error("not allowed to create exports for organisation {0}")]
     Forbidden(String),
