@@ -315,6 +315,29 @@ async fn every_malformed_request_gets_a_problem() {
     }
 }
 
+/// A body whose chunked framing breaks half way: the problem says the body
+/// did not arrive, not that its JSON is malformed.
+#[tokio::test]
+async fn a_body_that_does_not_arrive_whole_is_named_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = token(dir.path(), &["org-a"]);
+    let mut s = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    let head = format!(
+        "PUT {ACTIVITIES} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(b"5\r\n{\"act\r\nzz\r\nnot a chunk\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("content-type: application/problem+json"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_incomplete\""), "{answer}");
+}
+
 /// A queued export whose process died before starting it: another
 /// server's watchdog starts it again (and fails the running one whose
 /// heartbeat stopped), so neither holds a slot of the cap for ever.

@@ -143,6 +143,14 @@ fn json_problem(rejection: JsonRejection) -> ApiError {
         ),
         StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         StatusCode::UNPROCESSABLE_ENTITY => invalid_body(rejection.body_text()),
+        // The body never arrived whole (it stalled past the body timeout,
+        // or its chunked framing broke): nothing to say about its JSON.
+        _ if matches!(rejection, JsonRejection::BytesRejection(_)) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "body_incomplete",
+            "Body not received",
+            "The request body did not arrive whole (it stopped, took too long, or its framing was broken); send it again.",
+        ),
         _ => bad_json(rejection.body_text()),
     }
 }

@@ -18,6 +18,7 @@ pub(super) const PROBLEM_CODES: &[&str] = &[
     "validation_failed",
     "invalid_json",
     "invalid_body",
+    "body_incomplete",
     "unsupported_media_type",
     "payload_too_large",
     "invalid_query",
