@@ -6,10 +6,11 @@
 //! - from 2024-01-01 the list is known exactly (`data/kommuner-2024.csv`,
 //!   SSB classification 131 as valid from 2024-01-01, unchanged since), and
 //!   a code must be on it;
-//! - before that, the code must belong to a county that existed then; the
-//!   municipalities of earlier years are not checked one by one.
+//! - before that, the code must belong to a county that existed in the
+//!   activity's year ([`COUNTY_YEARS`]); the municipalities of earlier
+//!   years are not checked one by one.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 /// `code;name` per line, sorted by code.
 const KOMMUNER_2024: &str = include_str!("../../data/kommuner-2024.csv");
@@ -67,6 +68,50 @@ pub fn fylke_name(code: &str) -> &'static str {
     }
 }
 
+/// Each county code's first and last year (counties change on 1 January):
+/// the Trøndelag counties merged in 2018, the 2020 reform made Viken,
+/// Innlandet, Vestfold og Telemark, Agder, Vestland and Troms og Finnmark,
+/// and 2024 split three of them again.
+const COUNTY_YEARS: &[(&str, i32, i32)] = &[
+    ("01", i32::MIN, 2019),
+    ("02", i32::MIN, 2019),
+    ("03", i32::MIN, i32::MAX),
+    ("04", i32::MIN, 2019),
+    ("05", i32::MIN, 2019),
+    ("06", i32::MIN, 2019),
+    ("07", i32::MIN, 2019),
+    ("08", i32::MIN, 2019),
+    ("09", i32::MIN, 2019),
+    ("10", i32::MIN, 2019),
+    ("11", i32::MIN, i32::MAX),
+    ("12", i32::MIN, 2019),
+    ("14", i32::MIN, 2019),
+    ("15", i32::MIN, i32::MAX),
+    ("16", i32::MIN, 2017),
+    ("17", i32::MIN, 2017),
+    ("18", i32::MIN, i32::MAX),
+    ("19", i32::MIN, 2019),
+    ("20", i32::MIN, 2019),
+    ("30", 2020, 2023),
+    ("31", 2024, i32::MAX),
+    ("32", 2024, i32::MAX),
+    ("33", 2024, i32::MAX),
+    ("34", 2020, i32::MAX),
+    ("38", 2020, 2023),
+    ("39", 2024, i32::MAX),
+    ("40", 2024, i32::MAX),
+    ("42", 2020, i32::MAX),
+    ("46", 2020, i32::MAX),
+    ("50", 2018, i32::MAX),
+    ("54", 2020, 2023),
+    ("55", 2024, i32::MAX),
+    ("56", 2024, i32::MAX),
+];
+
+fn county_existed(county: &str, year: i32) -> bool {
+    COUNTY_YEARS.iter().any(|&(code, first, last)| code == county && (first..=last).contains(&year))
+}
+
 /// Why a kommunenummer was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KommuneError {
@@ -82,7 +127,7 @@ pub fn check_kommunenummer(code: &str, date: NaiveDate) -> Result<(), KommuneErr
         return Err(KommuneError::Shape);
     }
     let from = NaiveDate::from_ymd_opt(LIST_FROM.0, LIST_FROM.1, LIST_FROM.2).expect("a real day");
-    let known = if date >= from { kommune_name(code).is_some() } else { !fylke_name(&code[..2]).is_empty() };
+    let known = if date >= from { kommune_name(code).is_some() } else { county_existed(&code[..2], date.year()) };
     if known { Ok(()) } else { Err(KommuneError::Unknown) }
 }
 
@@ -100,6 +145,8 @@ mod tests {
         assert_eq!(codes.len(), 357, "Norway has 357 municipalities from 2024");
         assert!(codes.windows(2).all(|w| w[0] < w[1]));
         assert!(codes.iter().all(|c| !fylke_name(&c[..2]).is_empty()), "every county is named");
+        assert!(codes.iter().all(|c| county_existed(&c[..2], 2024)), "and exists from 2024");
+        assert!(COUNTY_YEARS.iter().all(|(c, ..)| !fylke_name(c).is_empty()), "every county with years has a name");
         assert_eq!(kommune_name("0301"), Some("Oslo - Oslove"));
         assert_eq!(kommune_name("4601"), Some("Bergen"));
     }
@@ -113,6 +160,14 @@ mod tests {
         assert_eq!(check_kommunenummer("9999", day(2025)), Err(KommuneError::Unknown));
         assert_eq!(check_kommunenummer("9999", day(2015)), Err(KommuneError::Unknown));
         assert_eq!(check_kommunenummer("1399", day(2015)), Err(KommuneError::Unknown), "no county 13");
+        // Counties of their time only: Trøndelag from 2018, the 2024 counties from 2024.
+        assert_eq!(check_kommunenummer("1601", day(2017)), Ok(()));
+        assert_eq!(check_kommunenummer("1601", day(2018)), Err(KommuneError::Unknown));
+        assert_eq!(check_kommunenummer("5001", day(2017)), Err(KommuneError::Unknown));
+        assert_eq!(check_kommunenummer("5001", day(2018)), Ok(()));
+        assert_eq!(check_kommunenummer("3101", day(2023)), Err(KommuneError::Unknown));
+        assert_eq!(check_kommunenummer("0101", day(2020)), Err(KommuneError::Unknown), "Østfold's old code");
+        assert_eq!(check_kommunenummer("1103", day(2001)), Ok(()), "Stavanger, always Rogaland");
         for bad in ["301", "03011", "03a1", "", " 301"] {
             assert_eq!(check_kommunenummer(bad, day(2025)), Err(KommuneError::Shape), "{bad:?}");
         }
