@@ -51,12 +51,14 @@ pub struct ValidOrganisation {
 
 const MAX_NAME_CHARS: usize = 200;
 
-/// The organisation number with its spaces taken out, if its check digit
-/// is right: weights 3, 2, 7, 6, 5, 4, 3, 2 over the first eight digits,
+/// The organisation number with its spaces taken out, if it could be one
+/// of the Central Coordinating Register's: nine digits, the first 8 or 9
+/// (so 000000000, whose check digit works out, is none), and the last a
+/// check digit: weights 3, 2, 7, 6, 5, 4, 3, 2 over the first eight,
 /// check = 11 - sum mod 11 (0 when that is 11; a 10 means no valid number).
 pub fn parse_organisation_number(s: &str) -> Option<String> {
     let digits: String = s.chars().filter(|c| *c != ' ').collect();
-    if digits.len() != 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.len() != 9 || !digits.bytes().all(|b| b.is_ascii_digit()) || !digits.starts_with(['8', '9']) {
         return None;
     }
     let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
@@ -69,17 +71,18 @@ pub fn parse_organisation_number(s: &str) -> Option<String> {
     (check == d[8]).then_some(digits)
 }
 
-/// A plausible address: one `@` with text on both sides, a dot in the
-/// domain, no spaces, at most 254 characters. Whether it exists is for the
-/// mail system to find out.
+/// A plausible address: one `@` with text on both sides, a domain of at
+/// least two dot-separated labels, none empty or starting or ending with
+/// `-`, no spaces or control characters, at most 254 characters. Whether it
+/// exists is for the mail system to find out.
 fn plausible_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else { return false };
+    let label = |l: &str| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-');
     s.len() <= 254
         && !local.is_empty()
         && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.contains(char::is_whitespace)
+        && domain.split('.').all(label)
+        && !s.contains(|c: char| c.is_whitespace() || c.is_control())
         && !domain.contains('@')
 }
 
@@ -100,7 +103,7 @@ impl OrganisationRequest {
             Some(raw) => parse_organisation_number(raw).or_else(|| {
                 errors.push(FieldError::new(
                     "organisation_number",
-                    format!("must be nine digits with a valid check digit (mod 11), got {raw:?}"),
+                    format!("must be nine digits, the first 8 or 9, with a valid check digit (mod 11), got {raw:?}"),
                 ));
                 None
             }),
@@ -141,11 +144,11 @@ mod tests {
         assert_eq!(parse_organisation_number("974760673").as_deref(), Some("974760673"));
         assert_eq!(parse_organisation_number("986 128 433").as_deref(), Some("986128433"));
         assert_eq!(parse_organisation_number("974760674"), None, "wrong check digit");
-        for bad in ["97476067", "9747606730", "97476067a", "", "974-760-673"] {
+        for bad in ["97476067", "9747606730", "97476067a", "", "974-760-673", "000000000", "123456785"] {
             assert_eq!(parse_organisation_number(bad), None, "{bad:?}");
         }
         // A remainder of 1 asks for check digit 10: no valid number has it.
-        let ten = (0..100_000_000u32)
+        let ten = (90_000_000..100_000_000u32)
             .map(|n| format!("{n:08}"))
             .find(|p| {
                 let sum: u32 =
@@ -158,6 +161,15 @@ mod tests {
         }
     }
 
+    fn valid() -> OrganisationRequest {
+        OrganisationRequest {
+            name: Some("Foreningen".into()),
+            organisation_number: Some("974760673".into()),
+            contact_email: Some("post@example.org".into()),
+            default_report_profile: None,
+        }
+    }
+
     #[test]
     fn every_field_is_checked_at_once() {
         let r = OrganisationRequest {
@@ -166,6 +178,12 @@ mod tests {
             contact_email: Some("not an address".into()),
             default_report_profile: Some("knitting".into()),
         };
+        for address in ["a@b..no", "a@-b.no", "a@b-.no", "a@.no", "a@no", "@b.no", "a b@c.no", "a@b.no\u{0}"] {
+            let one = OrganisationRequest { contact_email: Some(address.into()), ..valid() };
+            assert!(one.validate().is_err(), "{address:?}");
+        }
+        let fine = OrganisationRequest { contact_email: Some("post@likeperson-foreningen.no".into()), ..valid() };
+        assert!(fine.validate().is_ok());
         let fields: Vec<String> = r.validate().unwrap_err().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["name", "organisation_number", "contact_email", "default_report_profile"]);
         let ok = OrganisationRequest {

@@ -82,7 +82,7 @@ pub async fn get_organisation(
     Ok(Json(state.organisations.get(&caller, &org_id).await.map_err(not_found)?.into()))
 }
 
-/// Store the organisation's name, organisation number (nine digits, mod 11),
+/// Store the organisation's name, organisation number (nine digits, 8 or 9 first, mod 11),
 /// contact address and default report profile; replaces what was there.
 #[utoipa::path(
     put,
