@@ -190,6 +190,55 @@ async fn uploads_are_refused_when_too_large_repeated_or_late_and_unsent_files_ex
     assert_eq!(ids(&server.activities(&token, "org-a", "2025-01-01", "2025-12-31").await), ["o-1"]);
 }
 
+/// A file whose upload began in time but whose import expired while it
+/// arrived (a GET after the deadline expires it): the local server says
+/// the file was not taken, and keeps nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_still_arriving_when_its_import_expires_is_not_taken() {
+    use std::io::{Read, Write};
+    if !server_signs_links() {
+        return; // S3 takes what it takes; the import never reads it (above).
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--upload-ttl-secs", "2"]);
+    let token = token(dir.path(), &["org-a"]);
+    let import = server.create_import(&token, json!({"format": "csv"})).await;
+    let id = import["import_id"].as_str().unwrap().to_string();
+    let body = csv(&[csv_row("s-1", "04.03.2025", 90)]);
+    let url = import["upload"]["url"].as_str().unwrap();
+    let target = url.strip_prefix(&server.base).unwrap().to_string();
+
+    let mut s = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    let head = format!("PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..10]).unwrap();
+    // Past the deadline, while the rest of the file is still to come.
+    let expires = chrono::DateTime::parse_from_rfc3339(import["upload_expires_at"].as_str().unwrap()).unwrap();
+    let wait = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default();
+    // (the time shown is to the second; the deadline may be up to one later)
+    tokio::time::sleep(wait + std::time::Duration::from_millis(1200)).await;
+    assert_eq!(server.get_import(&token, &id).await["status"], "expired");
+    // (on a machine slow enough to start the upload late, it was refused at once)
+    let _ = s.write_all(&body[10..]);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = s.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("upload_link_invalid"), "{answer}");
+
+    assert_eq!(server.get_import(&token, &id).await["status"], "expired");
+    let uploads = dir.path().join("uploads/org-a").join(&id);
+    for _ in 0..50 {
+        if !uploads.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!uploads.exists(), "nothing of the late file stays");
+    assert!(server.activities(&token, "org-a", "2025-01-01", "2025-12-31").await.is_empty());
+}
+
 #[tokio::test]
 async fn imports_are_listed_scoped_and_replayed_by_idempotency_key() {
     let dir = tempfile::tempdir().unwrap();

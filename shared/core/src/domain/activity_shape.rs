@@ -322,8 +322,6 @@ fn check_value(kind: &Kind, value: &Value, at: &At<'_>, out: &mut Vec<ShapeError
     }
 }
 
-/// A value as a message shows it: short, and a string's content only in
-/// part (a field can hold anything a client sent).
 /// The longest unknown field name shown whole.
 const MAX_NAME_SHOWN: usize = 64;
 
@@ -333,6 +331,9 @@ fn shortened(name: &str) -> String {
         None => name.to_string(),
     }
 }
+
+/// A value as a message shows it: short, and a string's content only in
+/// part (a field can hold anything a client sent).
 
 fn shown(value: &Value) -> String {
     match value {

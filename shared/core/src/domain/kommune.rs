@@ -147,6 +147,8 @@ mod tests {
         assert!(codes.iter().all(|c| !fylke_name(&c[..2]).is_empty()), "every county is named");
         assert!(codes.iter().all(|c| county_existed(&c[..2], 2024)), "and exists from 2024");
         assert!(COUNTY_YEARS.iter().all(|(c, ..)| !fylke_name(c).is_empty()), "every county with years has a name");
+        let named = (0..100).map(|n| format!("{n:02}")).filter(|c| !fylke_name(c).is_empty());
+        assert!(named.into_iter().all(|c| COUNTY_YEARS.iter().any(|(y, ..)| *y == c)), "every named county has years");
         assert_eq!(kommune_name("0301"), Some("Oslo - Oslove"));
         assert_eq!(kommune_name("4601"), Some("Bergen"));
     }

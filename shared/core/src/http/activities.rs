@@ -54,11 +54,11 @@ pub struct PutActivitiesBody {
     request_body(content = PutActivitiesRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Every activity stored.", body = PutActivitiesBody),
-        (status = 400, description = "`invalid_json`.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 400, description = "`invalid_json`, or `body_incomplete` (the body did not arrive whole).", content_type = "application/problem+json", body = ProblemBody),
         (status = 403, description = "`organisation_forbidden`.", content_type = "application/problem+json", body = ProblemBody),
         (status = 413, description = "`payload_too_large`: over 4 MiB.", content_type = "application/problem+json", body = ProblemBody),
         (status = 415, description = "`unsupported_media_type`.", content_type = "application/problem+json", body = ProblemBody),
-        (status = 422, description = "`invalid_body` or `validation_failed` (nothing was stored).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 422, description = "`invalid_body` or `validation_failed` (nothing was stored). `errors` names each problem as `activities[i].field`, the first 100; past that a last entry on `activities` says how many more there were.", content_type = "application/problem+json", body = ProblemBody),
     )
 )]
 pub async fn put_activities(
@@ -96,7 +96,7 @@ pub struct DeletedActivityBody {
         (status = 200, description = "Removed.", body = DeletedActivityBody),
         (status = 403, description = "`organisation_forbidden`.", content_type = "application/problem+json", body = ProblemBody),
         (status = 404, description = "`activity_not_found`.", content_type = "application/problem+json", body = ProblemBody),
-        (status = 422, description = "`validation_failed` (no organisation named).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 422, description = "`validation_failed` (no organisation named, or an `org_id` no organisation has).", content_type = "application/problem+json", body = ProblemBody),
     )
 )]
 pub async fn delete_activity(

@@ -103,8 +103,8 @@ fn refused(e: UploadRefused) -> ApiError {
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes."),
     responses(
         (status = 201, description = "Stored; the import starts.", body = UploadedBody),
-        (status = 403, description = "`upload_link_invalid`: altered, expired or not a link of ours.", content_type = "application/problem+json", body = ProblemBody),
-        (status = 409, description = "`already_uploaded`: the link was used.", content_type = "application/problem+json", body = ProblemBody),
+        (status = 403, description = "`upload_link_invalid`: altered, expired or not a link of ours, or its import expired or was erased (also while the file arrived: nothing keeps it).", content_type = "application/problem+json", body = ProblemBody),
+        (status = 409, description = "`already_uploaded`: the link was used (also once its import read the file and removed it).", content_type = "application/problem+json", body = ProblemBody),
         (status = 413, description = "`upload_too_large`: larger than the link takes; nothing stored.", content_type = "application/problem+json", body = ProblemBody),
         (status = 503, description = "`service_unavailable`.", content_type = "application/problem+json", body = ProblemBody),
     )
@@ -128,7 +128,14 @@ pub(super) async fn upload(
     let size =
         uploads.store.accept_upload(link, Box::pin(stream), chrono::Utc::now().timestamp()).await.map_err(refused)?;
     if let Some(listener) = &uploads.listener {
+        // The import may have expired (or been erased) while a long body
+        // arrived: the run this starts removes the file unread, and the
+        // client must not be told it was taken.
+        let too_late = matches!(listener.refuses(&key).await, Some(UploadRefused::Link));
         listener.uploaded(&key).await;
+        if too_late {
+            return Err(refused(UploadRefused::Link));
+        }
     }
     Ok((StatusCode::CREATED, Json(UploadedBody { key, size_bytes: size })))
 }

@@ -62,7 +62,10 @@ fn parse_cursor(s: &str, query: &ActivityQuery) -> Option<(NaiveDate, String)> {
 
 fn query_digest(query: &ActivityQuery) -> String {
     use sha2::{Digest, Sha256};
-    let types: Vec<&str> = query.types.iter().map(|t| t.as_str()).collect();
+    // The same filter however its types were listed.
+    let mut types: Vec<&str> = query.types.iter().map(|t| t.as_str()).collect();
+    types.sort_unstable();
+    types.dedup();
     let digest = Sha256::digest(format!("{}\n{}\n{}\n{}", query.org_id, query.from, query.to, types.join(",")));
     hex::encode(&digest[..8])
 }
@@ -213,6 +216,13 @@ mod tests {
             ActivityQuery { org_id: "org-other".into(), ..query.clone() },
             ActivityQuery { types: vec![ActivityType::GroupSession], ..query.clone() },
         ];
+        let both =
+            ActivityQuery { types: vec![ActivityType::GroupSession, ActivityType::OpenMeeting], ..query.clone() };
+        let reordered = ActivityQuery {
+            types: vec![ActivityType::OpenMeeting, ActivityType::GroupSession, ActivityType::OpenMeeting],
+            ..query.clone()
+        };
+        assert!(parse_cursor(&cursor_of(&a, &both), &reordered).is_some(), "the same types in another order");
         for other in others {
             assert_eq!(parse_cursor(&c, &other), None, "{other:?}");
         }

@@ -192,6 +192,7 @@ impl ImportService {
             .get_import(&existing.import_id)
             .await?
             .ok_or_else(|| ServiceError::Unavailable("the import this key made is not readable yet".into()))?;
+        let (job, _) = self.expired_if_due(job, Utc::now()).await?;
         let upload = self.live_upload(&job).await?;
         Ok(ImportView { job, upload, replayed: true })
     }
@@ -219,7 +220,7 @@ impl ImportService {
     }
 
     pub async fn get(&self, caller: &Caller, id: &ImportId) -> Result<ImportView, ServiceError> {
-        let job = self.expired_if_due(self.load(caller, id).await?, Utc::now()).await?;
+        let (job, _) = self.expired_if_due(self.load(caller, id).await?, Utc::now()).await?;
         let upload = self.live_upload(&job).await?;
         Ok(ImportView { job, upload, replayed: false })
     }
@@ -231,43 +232,39 @@ impl ImportService {
         page: u32,
         limit: u32,
     ) -> Result<ImportPage, ServiceError> {
-        let mut page =
+        let page =
             self.ports.imports.list_imports(&ImportQuery { scope: caller.scope.clone(), status, page, limit }).await?;
-        let now = Utc::now();
-        let mut shown = Vec::with_capacity(page.imports.len());
-        for job in page.imports {
-            let job = self.expired_if_due(job, now).await?;
-            // One that expired just now no longer has the status asked for.
-            if status.is_none_or(|s| s == job.status) {
-                shown.push(job);
-            }
-        }
-        page.imports = shown;
+        // Listed as stored: an import past its deadline shows expired here
+        // from the next sweep (a GET of it shows that at once).
         Ok(page)
     }
 
-    /// An import whose upload window closed with no file is expired when
-    /// it is looked at, not only at the next sweep: a client polling it
-    /// sees `expired` as soon as its link stops working.
-    async fn expired_if_due(&self, job: ImportJob, now: chrono::DateTime<Utc>) -> Result<ImportJob, ServiceError> {
+    /// An import whose upload window closed with no file, expired: by the
+    /// sweep, and when one import is looked at (GET, a repeated POST), so
+    /// a client polling it sees `expired` as soon as its link stops
+    /// working. `true` if this call expired it; one changed meanwhile (its
+    /// file came, or another caller expired it) is returned as it was.
+    async fn expired_if_due(
+        &self,
+        job: ImportJob,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(ImportJob, bool), ServiceError> {
         if job.status != ImportStatus::AwaitingUpload
             || job.upload_expires_at > now
             || self.ports.uploads.size_of(&job.upload_key).await?.is_some()
         {
-            return Ok(job);
+            return Ok((job, false));
         }
         let mut next = job.clone();
         if next.apply(ImportMove::Expire, now).is_err() {
-            return Ok(job);
+            return Ok((job, false));
         }
         next.error_code = Some("upload_expired".into());
         next.error_message = Some("no file was uploaded before the upload link expired".into());
         next.version = job.version + 1;
         match self.ports.imports.update_import(&next, job.version).await {
-            Ok(()) => Ok(next),
-            // Changed meanwhile (the sweep expired it, or its file came):
-            // as it is now.
-            Err(PortError::Conflict) => Ok(self.ports.imports.get_import(&job.import_id).await?.unwrap_or(job)),
+            Ok(()) => Ok((next, true)),
+            Err(PortError::Conflict) => Ok((job, false)),
             Err(e) => Err(e.into()),
         }
     }
@@ -307,9 +304,8 @@ impl ImportService {
     pub async fn sweep(&self, now: chrono::DateTime<Utc>) -> Result<(usize, usize), ServiceError> {
         let (mut expired, mut restarted) = (0, 0);
         for job in self.ports.imports.unfinished_imports().await? {
-            // Unfinished when listed: expired means it expired just now.
-            let job = self.expired_if_due(job, now).await?;
-            if job.status == ImportStatus::Expired {
+            let (job, expired_now) = self.expired_if_due(job, now).await?;
+            if expired_now {
                 expired += 1;
                 continue;
             }

@@ -54,26 +54,39 @@ const TITLES: [(ActivityType, &[&str]); 6] = [
     ),
 ];
 
-/// Real municipality codes (2024 list), weighted roughly by population.
-const KOMMUNER: &[(&str, u32)] = &[
-    ("0301", 30), // Oslo
-    ("4601", 12), // Bergen
-    ("5001", 9),  // Trondheim
-    ("1103", 7),  // Stavanger
-    ("3201", 6),  // Bærum
-    ("4204", 5),  // Kristiansand
-    ("3205", 5),  // Lillestrøm
-    ("3107", 4),  // Fredrikstad
-    ("3301", 4),  // Drammen
-    ("5501", 4),  // Tromsø
-    ("3905", 3),  // Tønsberg
-    ("4003", 3),  // Skien
-    ("1804", 3),  // Bodø
-    ("3403", 2),  // Hamar
-    ("3405", 2),  // Lillehammer
-    ("1506", 2),  // Molde
-    ("1106", 2),  // Haugesund
+/// Real municipalities, weighted roughly by population, each with its
+/// code from 2024, in 2020-2023 and before 2020: an activity carries the
+/// code of its date (the county reforms renumbered most of them). Trondheim
+/// was 1601 before 2018.
+const KOMMUNER: &[([&str; 3], u32)] = &[
+    (["0301", "0301", "0301"], 30), // Oslo
+    (["4601", "4601", "1201"], 12), // Bergen
+    (["5001", "5001", "5001"], 9),  // Trondheim
+    (["1103", "1103", "1103"], 7),  // Stavanger
+    (["3201", "3024", "0219"], 6),  // Bærum
+    (["4204", "4204", "1001"], 5),  // Kristiansand
+    (["3205", "3030", "0231"], 5),  // Lillestrøm (Skedsmo before 2020)
+    (["3107", "3004", "0106"], 4),  // Fredrikstad
+    (["3301", "3005", "0602"], 4),  // Drammen
+    (["5501", "5401", "1902"], 4),  // Tromsø
+    (["3905", "3803", "0704"], 3),  // Tønsberg
+    (["4003", "3807", "0806"], 3),  // Skien
+    (["1804", "1804", "1804"], 3),  // Bodø
+    (["3403", "3403", "0403"], 2),  // Hamar
+    (["3405", "3405", "0501"], 2),  // Lillehammer
+    (["1506", "1506", "1502"], 2),  // Molde
+    (["1106", "1106", "1106"], 2),  // Haugesund
 ];
+
+/// The code `codes` had on `day`.
+fn code_on(codes: &[&'static str; 3], day: NaiveDate) -> &'static str {
+    match day.year() {
+        2024.. => codes[0],
+        2020..=2023 => codes[1],
+        year if year < 2018 && codes[2] == "5001" => "1601",
+        _ => codes[2],
+    }
+}
 
 const TARGET_GROUPS: &[&str] =
     &["relatives", "parents", "children", "youth", "siblings", "persons_with_disabilities", "bereaved", "newcomers"];
@@ -198,16 +211,20 @@ fn one(rng: &mut ChaCha8Rng, org_id: &str, seed: u64, n: u64, first: NaiveDate, 
             target_groups.push(second);
         }
     }
+    // Drawn in the order the fields were always drawn, so a seed makes the
+    // same activities it always did.
+    let day = date(rng, first, days);
+    let kommunenummer = code_on(pick_weighted(rng, KOMMUNER), day).to_string();
     Activity {
         activity_id: format!("act-{seed}-{n:07}"),
         org_id: org_id.to_string(),
         activity_type,
         title,
-        date: date(rng, first, days),
+        date: day,
         start_time: Some(start_time),
         duration_minutes,
         mode,
-        kommunenummer: pick_weighted(rng, KOMMUNER).to_string(),
+        kommunenummer,
         in_norway,
         participants: Participants {
             total,
@@ -231,5 +248,16 @@ mod tests {
         let mut it = generate("org-demo", u64::MAX, 2025..=2025, 7);
         assert_eq!(it.next().unwrap().activity_id, "act-7-0000000");
         assert_eq!(it.next().unwrap().activity_id, "act-7-0000001");
+    }
+
+    #[test]
+    fn every_year_gets_the_codes_of_its_time() {
+        for a in generate("org-demo", 3000, 2000..=2030, 3) {
+            assert!(a.problems().is_empty(), "{} {}: {:?}", a.date, a.kommunenummer, a.problems());
+        }
+        let day = |y| NaiveDate::from_ymd_opt(y, 6, 1).unwrap();
+        let trondheim = &KOMMUNER[2].0;
+        let codes: Vec<&str> = [2017, 2018, 2020, 2024].map(|y| code_on(trondheim, day(y))).to_vec();
+        assert_eq!(codes, ["1601", "5001", "5001", "5001"]);
     }
 }
