@@ -334,7 +334,6 @@ fn shortened(name: &str) -> String {
 
 /// A value as a message shows it: short, and a string's content only in
 /// part (a field can hold anything a client sent).
-
 fn shown(value: &Value) -> String {
     match value {
         Value::String(s) if s.chars().count() > 40 => format!("{:?}...", s.chars().take(40).collect::<String>()),
