@@ -7,7 +7,7 @@
 //!   SSB classification 131 as valid from 2024-01-01, unchanged since), and
 //!   a code must be on it;
 //! - before that, the code must belong to a county that existed in the
-//!   activity's year ([`COUNTY_YEARS`]); the municipalities of earlier
+//!   activity's year ([`COUNTIES`]); the municipalities of earlier
 //!   years are not checked one by one.
 
 use chrono::{Datelike, NaiveDate};
@@ -27,89 +27,54 @@ pub fn kommune_name(code: &str) -> Option<&'static str> {
     BY_CODE.get_or_init(|| KOMMUNER_2024.lines().filter_map(|line| line.split_once(';')).collect()).get(code).copied()
 }
 
-/// The county a kommunenummer's first two digits name, with the years the
-/// name needs to be told apart.
-pub fn fylke_name(code: &str) -> &'static str {
-    match code {
-        "01" => "Østfold (før 2020)",
-        "02" => "Akershus (før 2020)",
-        "03" => "Oslo",
-        "04" => "Hedmark",
-        "05" => "Oppland",
-        "06" => "Buskerud (før 2020)",
-        "07" => "Vestfold (før 2020)",
-        "08" => "Telemark (før 2020)",
-        "09" => "Aust-Agder",
-        "10" => "Vest-Agder",
-        "11" => "Rogaland",
-        "12" => "Hordaland",
-        "14" => "Sogn og Fjordane",
-        "15" => "Møre og Romsdal",
-        "16" => "Sør-Trøndelag",
-        "17" => "Nord-Trøndelag",
-        "18" => "Nordland",
-        "19" => "Troms (før 2020)",
-        "20" => "Finnmark (før 2020)",
-        "30" => "Viken",
-        "31" => "Østfold",
-        "32" => "Akershus",
-        "33" => "Buskerud",
-        "34" => "Innlandet",
-        "38" => "Vestfold og Telemark",
-        "39" => "Vestfold",
-        "40" => "Telemark",
-        "42" => "Agder",
-        "46" => "Vestland",
-        "50" => "Trøndelag",
-        "54" => "Troms og Finnmark",
-        "55" => "Troms",
-        "56" => "Finnmark",
-        _ => "",
-    }
-}
-
-/// Each county code's first and last year (counties change on 1 January):
-/// the Trøndelag counties merged in 2018, the 2020 reform made Viken,
+/// Each county: its code, its name (with the years where two share one),
+/// and its first and last year (counties change on 1 January): the
+/// Trøndelag counties merged in 2018, the 2020 reform made Viken,
 /// Innlandet, Vestfold og Telemark, Agder, Vestland and Troms og Finnmark,
 /// and 2024 split three of them again.
-const COUNTY_YEARS: &[(&str, i32, i32)] = &[
-    ("01", i32::MIN, 2019),
-    ("02", i32::MIN, 2019),
-    ("03", i32::MIN, i32::MAX),
-    ("04", i32::MIN, 2019),
-    ("05", i32::MIN, 2019),
-    ("06", i32::MIN, 2019),
-    ("07", i32::MIN, 2019),
-    ("08", i32::MIN, 2019),
-    ("09", i32::MIN, 2019),
-    ("10", i32::MIN, 2019),
-    ("11", i32::MIN, i32::MAX),
-    ("12", i32::MIN, 2019),
-    ("14", i32::MIN, 2019),
-    ("15", i32::MIN, i32::MAX),
-    ("16", i32::MIN, 2017),
-    ("17", i32::MIN, 2017),
-    ("18", i32::MIN, i32::MAX),
-    ("19", i32::MIN, 2019),
-    ("20", i32::MIN, 2019),
-    ("30", 2020, 2023),
-    ("31", 2024, i32::MAX),
-    ("32", 2024, i32::MAX),
-    ("33", 2024, i32::MAX),
-    ("34", 2020, i32::MAX),
-    ("38", 2020, 2023),
-    ("39", 2024, i32::MAX),
-    ("40", 2024, i32::MAX),
-    ("42", 2020, i32::MAX),
-    ("46", 2020, i32::MAX),
-    ("50", 2018, i32::MAX),
-    ("54", 2020, 2023),
-    ("55", 2024, i32::MAX),
-    ("56", 2024, i32::MAX),
+const COUNTIES: &[(&str, &str, i32, i32)] = &[
+    ("01", "Østfold (før 2020)", i32::MIN, 2019),
+    ("02", "Akershus (før 2020)", i32::MIN, 2019),
+    ("03", "Oslo", i32::MIN, i32::MAX),
+    ("04", "Hedmark", i32::MIN, 2019),
+    ("05", "Oppland", i32::MIN, 2019),
+    ("06", "Buskerud (før 2020)", i32::MIN, 2019),
+    ("07", "Vestfold (før 2020)", i32::MIN, 2019),
+    ("08", "Telemark (før 2020)", i32::MIN, 2019),
+    ("09", "Aust-Agder", i32::MIN, 2019),
+    ("10", "Vest-Agder", i32::MIN, 2019),
+    ("11", "Rogaland", i32::MIN, i32::MAX),
+    ("12", "Hordaland", i32::MIN, 2019),
+    ("14", "Sogn og Fjordane", i32::MIN, 2019),
+    ("15", "Møre og Romsdal", i32::MIN, i32::MAX),
+    ("16", "Sør-Trøndelag", i32::MIN, 2017),
+    ("17", "Nord-Trøndelag", i32::MIN, 2017),
+    ("18", "Nordland", i32::MIN, i32::MAX),
+    ("19", "Troms (før 2020)", i32::MIN, 2019),
+    ("20", "Finnmark (før 2020)", i32::MIN, 2019),
+    ("30", "Viken", 2020, 2023),
+    ("31", "Østfold", 2024, i32::MAX),
+    ("32", "Akershus", 2024, i32::MAX),
+    ("33", "Buskerud", 2024, i32::MAX),
+    ("34", "Innlandet", 2020, i32::MAX),
+    ("38", "Vestfold og Telemark", 2020, 2023),
+    ("39", "Vestfold", 2024, i32::MAX),
+    ("40", "Telemark", 2024, i32::MAX),
+    ("42", "Agder", 2020, i32::MAX),
+    ("46", "Vestland", 2020, i32::MAX),
+    ("50", "Trøndelag", 2018, i32::MAX),
+    ("54", "Troms og Finnmark", 2020, 2023),
+    ("55", "Troms", 2024, i32::MAX),
+    ("56", "Finnmark", 2024, i32::MAX),
 ];
 
+/// The county a kommunenummer's first two digits name ("" for none).
+pub fn fylke_name(code: &str) -> &'static str {
+    COUNTIES.iter().find(|(c, ..)| *c == code).map_or("", |(_, name, ..)| name)
+}
+
 fn county_existed(county: &str, year: i32) -> bool {
-    COUNTY_YEARS.iter().any(|&(code, first, last)| code == county && (first..=last).contains(&year))
+    COUNTIES.iter().any(|&(code, _, first, last)| code == county && (first..=last).contains(&year))
 }
 
 /// Why a kommunenummer was refused.
@@ -146,9 +111,7 @@ mod tests {
         assert!(codes.windows(2).all(|w| w[0] < w[1]));
         assert!(codes.iter().all(|c| !fylke_name(&c[..2]).is_empty()), "every county is named");
         assert!(codes.iter().all(|c| county_existed(&c[..2], 2024)), "and exists from 2024");
-        assert!(COUNTY_YEARS.iter().all(|(c, ..)| !fylke_name(c).is_empty()), "every county with years has a name");
-        let named = (0..100).map(|n| format!("{n:02}")).filter(|c| !fylke_name(c).is_empty());
-        assert!(named.into_iter().all(|c| COUNTY_YEARS.iter().any(|(y, ..)| *y == c)), "every named county has years");
+        assert!(COUNTIES.windows(2).all(|w| w[0].0 < w[1].0), "one row per county, sorted");
         assert_eq!(kommune_name("0301"), Some("Oslo - Oslove"));
         assert_eq!(kommune_name("4601"), Some("Bergen"));
     }

@@ -232,11 +232,9 @@ impl ImportService {
         page: u32,
         limit: u32,
     ) -> Result<ImportPage, ServiceError> {
-        let page =
-            self.ports.imports.list_imports(&ImportQuery { scope: caller.scope.clone(), status, page, limit }).await?;
         // Listed as stored: an import past its deadline shows expired here
         // from the next sweep (a GET of it shows that at once).
-        Ok(page)
+        Ok(self.ports.imports.list_imports(&ImportQuery { scope: caller.scope.clone(), status, page, limit }).await?)
     }
 
     /// An import whose upload window closed with no file, expired: by the
